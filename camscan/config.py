@@ -1,0 +1,132 @@
+"""TOML configuration and the CAMSCAN_* environment. Credentials are loaded here and nowhere else.
+
+Credentials never come from argv (they would show in the process list): the environment
+(``CAMSCAN_USERNAME``/``CAMSCAN_PASSWORD``) wins over the config file's ``[credentials]`` table. A config
+file that holds a password must not be readable by other users.
+
+Config file layout (every key optional)::
+
+    [scan]
+    targets = ["198.51.100.0/24"]
+    interfaces = ["eth0"]
+    timeout = 3.0          # seconds per network call
+    deadline = 120.0       # seconds for the whole scan
+    wsd_wait = 0.0         # extra WS-Discovery collection time for slow sites
+    rate = 1000            # directed probes per second
+    workers = 16
+
+    [credentials]
+    username = "auditor"
+    password = "..."       # or password_file = "/etc/camscan/password" (first line)
+
+    [policy]
+    files = ["/etc/camscan/site-policy.toml"]
+
+    [output]
+    format = "table"
+    file = "/var/lib/camscan/report.json"
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from camscan.errors import ConfigError
+from camscan.models import Credentials
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
+             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool},
+    "credentials": {"username": str, "password": str, "password_file": str},
+    "policy": {"files": list},
+    "output": {"format": str, "file": str},
+}
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    scan: dict[str, Any] = field(default_factory=dict)
+    credentials: Credentials | None = None
+    policy_files: list[Path] = field(default_factory=list)
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_private(path: Path, what: str) -> None:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXO):
+        raise ConfigError(f"{what} {path} holds credentials but is accessible by other users "
+                          f"(mode {stat.S_IMODE(mode):o}); run: chmod o-rwx {path}")
+
+
+def validate(data: dict, path: Path) -> list[str]:
+    """Every problem in a parsed config, as 'where: what' strings (empty list when valid)."""
+    problems = []
+    for section, value in data.items():
+        if section not in _SCHEMA:
+            problems.append(f"{path}: unknown section [{section}] (known: {', '.join(_SCHEMA)})")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{path}: [{section}] must be a table")
+            continue
+        for key, v in value.items():
+            want = _SCHEMA[section].get(key)
+            if want is None:
+                problems.append(f"{path}: [{section}] unknown key {key!r} "
+                                f"(known: {', '.join(_SCHEMA[section])})")
+            elif not isinstance(v, want) or (isinstance(v, bool) and want is not bool):
+                problems.append(f"{path}: [{section}] {key} has the wrong type ({type(v).__name__})")
+    return problems
+
+
+def load(path: Path | None, environ: dict[str, str] | None = None) -> Config:
+    """Read the config file (if any) and the environment. ConfigError says what is wrong and where."""
+    env = os.environ if environ is None else environ
+    cfg = Config(path=path)
+    data: dict = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        problems = validate(data, path)
+        if problems:
+            raise ConfigError("; ".join(problems))
+    cfg.scan = dict(data.get("scan", {}))
+    cfg.output = dict(data.get("output", {}))
+    base = path.parent if path else Path.cwd()
+    cfg.policy_files = [base / p for p in data.get("policy", {}).get("files", [])]
+    cred = data.get("credentials", {})
+    username = env.get("CAMSCAN_USERNAME") or cred.get("username")
+    password = env.get("CAMSCAN_PASSWORD")
+    if password is None and "password" in cred:
+        _check_private(path, "config file")
+        password = cred["password"]
+    if password is None and "password_file" in cred:
+        pfile = base / cred["password_file"]
+        _check_private(pfile, "password file")
+        try:
+            password = pfile.read_text(encoding="utf-8").splitlines()[0] if pfile.stat().st_size else ""
+        except (OSError, IndexError) as exc:
+            raise ConfigError(f"cannot read password file {pfile}: {exc}") from None
+    if password is not None and not username:
+        raise ConfigError("a password is set but no username (CAMSCAN_USERNAME or [credentials] username)")
+    if username and password is not None:
+        cfg.credentials = Credentials(username=username, password=password)
+    elif username:
+        raise ConfigError("a username is set but no password (CAMSCAN_PASSWORD or [credentials] password)")
+    return cfg

@@ -1,0 +1,188 @@
+"""Identification: declarative rules over collected evidence -> Device (manufacturer, brand, model...).
+
+Rules live in ``camscan/data/rules/*.toml`` and are validated when loaded; no vendor string is in code.
+A rule matches one kind of evidence (a ``source:field`` glob such as ``onvif.GetDeviceInformation:manufacturer``
+or ``*:model``) against a regular expression and asserts a manufacturer with a strength:
+
+* ``firmware``: the maker's firmware platform shows (a vendor discovery protocol, its web/RTSP server, API,
+  certificate or firmware version pattern). Whatever the label says, this is who built the software stack.
+* ``identity``: the device names the maker itself (e.g. ONVIF Manufacturer "HIKVISION").
+* ``medium``: a distinctive trait shared by few makers (message shape, a vendor service port).
+* ``hint``: weak alone (an OUI, a model-number pattern, an OEM brand name).
+
+Independent sources combine into a confidence (1 - product of (1 - weight)), counting each evidence source
+family (wsd, onvif, http, rtsp, sadp, dhip, oui, tls) once per maker, so one talkative protocol cannot
+outvote the others. The matches that decided it stay on the Device.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from camscan.errors import DataError
+from camscan.models import Device, Evidence, Host, RuleMatch
+
+RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
+WEIGHTS = {"firmware": 0.9, "identity": 0.8, "medium": 0.5, "hint": 0.3}
+STRONG = ("firmware", "identity")
+_RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "source", "model", "family",
+              "case_sensitive"}
+
+# Which evidence answers "what does the device call itself / what model / which firmware", best first.
+# These are protocol field names, not vendor strings.
+BRAND_FIELDS = ("onvif.GetDeviceInformation:manufacturer", "dhip:vendor", "wsd:scope.mfr")
+MODEL_FIELDS = ("onvif.GetDeviceInformation:model", "sadp:model", "dhip:model", "http.isapi:model",
+                "wsd:scope.hardware", "onvif.GetScopes:scope.hardware", "wsd:scope.model")
+FIRMWARE_FIELDS = ("onvif.GetDeviceInformation:firmware", "sadp:firmware", "dhip:firmware")
+SERIAL_FIELDS = ("onvif.GetDeviceInformation:serial", "sadp:serial", "dhip:serial")
+HOSTNAME_FIELDS = ("onvif.GetHostname:hostname",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    evidence: tuple[str, ...]
+    pattern: re.Pattern[str]
+    strength: str
+    manufacturer: str
+    note: str
+    source: str
+    model: str | None = None  # template using the pattern's groups, e.g. "\\1"
+    family: str | None = None
+
+    def matches(self, ev: Evidence) -> re.Match[str] | None:
+        key = f"{ev.source}:{ev.field}"
+        if not any(fnmatch.fnmatchcase(key, sel) for sel in self.evidence):
+            return None
+        return self.pattern.search(ev.value)
+
+
+def _rule(raw: dict, where: str) -> Rule:
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise DataError(f"{where}: unknown key(s) {sorted(unknown)}")
+    for key in ("id", "evidence", "pattern", "strength", "manufacturer", "source"):
+        if key not in raw:
+            raise DataError(f"{where}: rule {raw.get('id', '?')!r} lacks {key!r}")
+    if raw["strength"] not in WEIGHTS:
+        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(WEIGHTS)}")
+    sels = raw["evidence"]
+    sels = (sels,) if isinstance(sels, str) else tuple(sels)
+    if not sels or not all(isinstance(s, str) and ":" in s for s in sels):
+        raise DataError(f"{where}: rule {raw['id']!r} evidence must be 'source:field' selector(s)")
+    flags = 0 if raw.get("case_sensitive") else re.IGNORECASE
+    try:
+        pattern = re.compile(raw["pattern"], flags)
+    except re.error as exc:
+        raise DataError(f"{where}: rule {raw['id']!r} has a bad pattern: {exc}") from None
+    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=raw["strength"],
+                manufacturer=raw["manufacturer"], note=raw.get("note", ""), source=raw["source"],
+                model=raw.get("model"), family=raw.get("family"))
+
+
+def load_rules(paths: Iterable[Path] | None = None) -> tuple[Rule, ...]:
+    """Load and validate rule files (default: every ``data/rules/*.toml``). DataError on any problem."""
+    files = sorted(paths) if paths is not None else sorted(RULES_DIR.glob("*.toml"))
+    if not files:
+        raise DataError(f"no fingerprint rules found in {RULES_DIR}")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for path in files:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise DataError(f"cannot read rules {path}: {exc}") from None
+        for i, raw in enumerate(data.get("rule", [])):
+            r = _rule(raw, f"{Path(path).name} rule #{i + 1}")
+            if r.id in seen:
+                raise DataError(f"{Path(path).name}: duplicate rule id {r.id!r}")
+            seen.add(r.id)
+            rules.append(r)
+    return tuple(rules)
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> tuple[Rule, ...]:
+    return load_rules()
+
+
+def _first(evidence: Sequence[Evidence], selectors: Sequence[str]) -> str | None:
+    for sel in selectors:
+        src, fld = sel.split(":", 1)
+        for e in evidence:
+            if e.source == src and e.field == fld and e.value.strip():
+                return e.value.strip()
+    return None
+
+
+def match_rules(evidence: Sequence[Evidence], rules: Sequence[Rule]) -> list[tuple[Rule, RuleMatch, re.Match]]:
+    found = []
+    for rule in rules:
+        for ev in evidence:
+            m = rule.matches(ev)
+            if m:
+                found.append((rule, RuleMatch(rule.id, rule.manufacturer, rule.strength, ev, rule.note), m))
+                break  # one match per rule is enough evidence of that rule
+    return found
+
+
+def scores(matches: Sequence[RuleMatch]) -> dict[str, float]:
+    """Confidence per manufacturer, each evidence source family counted once (its strongest match)."""
+    best: dict[tuple[str, str], float] = {}
+    for m in matches:
+        fam = m.evidence.source.split(".", 1)[0]
+        key = (m.manufacturer, fam)
+        best[key] = max(best.get(key, 0.0), WEIGHTS[m.strength])
+    out: dict[str, float] = {}
+    for (maker, _fam), w in best.items():
+        out[maker] = 1 - (1 - out.get(maker, 0.0)) * (1 - w)
+    return out
+
+
+def identify(host: Host, rules: Sequence[Rule] | None = None) -> Device:
+    """Turn what was observed about a host into a Device (no verdict yet: that is policy's job)."""
+    rules = default_rules() if rules is None else rules
+    ev = host.evidence
+    found = match_rules(ev, rules)
+    matches = tuple(m for _r, m, _ in found)
+    sc = scores(matches)
+    manufacturer = None
+    confidence = 0.0
+    if sc:
+        # Ties go to the maker with firmware/identity evidence.
+        def rank(maker: str) -> tuple[float, bool]:
+            return sc[maker], any(m.manufacturer == maker and m.strength in STRONG for m in matches)
+        manufacturer = max(sc, key=rank)
+        confidence = sc[manufacturer]
+    brand = _first(ev, BRAND_FIELDS)
+    if manufacturer is None and brand:
+        manufacturer = brand  # nothing identified it: say what it reports, with no confidence
+    model = _first(ev, MODEL_FIELDS)
+    if model is None:
+        for rule, _m, rx in found:
+            if rule.model and rule.manufacturer == manufacturer:
+                model = rx.expand(rule.model)
+                break
+    return Device(
+        ip=host.ip,
+        mac=host.mac,
+        manufacturer=manufacturer,
+        brand=brand,
+        model=model,
+        firmware=_first(ev, FIRMWARE_FIELDS),
+        serial=_first(ev, SERIAL_FIELDS),
+        hardware_id=_first(ev, ("onvif.GetDeviceInformation:hardware_id",)),
+        hostname=_first(ev, HOSTNAME_FIELDS),
+        endpoint=host.endpoint,
+        xaddrs=host.xaddrs,
+        seen_by=host.seen_by,
+        evidence=ev,
+        matches=matches,
+        confidence=confidence,
+    )

@@ -1,0 +1,413 @@
+"""ONVIF device service through zeep: identity, scopes, MAC, hostname, services.
+
+Pure helpers first (clock offset, WS-Security digest, fault classification), then :class:`OnvifProbe`,
+which asks one device for everything it gives and returns evidence plus skips; it never raises for a
+device's behaviour. The WSDL is our own minimal subset under ``camscan/data/onvif/``, parsed once per scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import requests
+from lxml import etree
+
+from camscan import xmlsafe
+from camscan.discover.wsd import split_scope
+from camscan.models import Credentials, Evidence, Skip
+from camscan.net import normalise_mac
+
+log = logging.getLogger(__name__)
+
+WSDL = Path(__file__).resolve().parent.parent / "data" / "onvif" / "devicemgmt.wsdl"
+BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
+NS_ERR = "http://www.onvif.org/ver10/error"
+NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+NS_WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+PW_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+             "#PasswordDigest")
+NONCE_B64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+# Devices accept a UsernameToken whose Created lies within a window of their own clock (WS-Security practice:
+# a few minutes; MS WSE used 300 s). Below this offset we do not call the clock skewed.
+SKEW_TOLERANCE = 5.0
+
+
+# ---------------------------------------------------------------------------------------------- pure helpers
+
+def password_digest(nonce: bytes, created: str, password: str) -> str:
+    """WS-Security UsernameToken PasswordDigest: Base64(SHA-1(nonce + created + password))."""
+    return base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
+
+
+def created_stamp(offset: float, now: datetime | None = None) -> str:
+    """UTC xs:dateTime with a Z suffix, shifted by the device's clock offset (device - local, seconds)."""
+    now = now or datetime.now(UTC)
+    return (now + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def device_utc(sdt) -> datetime | None:
+    """The UTC datetime in a GetSystemDateAndTime reply, or None when the device left it out or it is bogus."""
+    try:
+        utc = sdt.UTCDateTime
+        d, t = utc.Date, utc.Time
+        return datetime(int(d.Year), int(d.Month), int(d.Day), int(t.Hour), int(t.Minute), int(t.Second),
+                        tzinfo=UTC)
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def http_date(headers) -> datetime | None:
+    try:
+        value = headers.get("Date")
+        return parsedate_to_datetime(value).astimezone(UTC) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class UsernameDigest:
+    """zeep wsse plugin: a fresh UsernameToken (digest, never PasswordText) per request, Created shifted by
+    the device's clock offset so a camera hours off still accepts valid credentials."""
+
+    def __init__(self, credentials: Credentials, offset: float) -> None:
+        self._credentials = credentials
+        self.offset = offset
+
+    def apply(self, envelope, headers):
+        nonce = os.urandom(16)
+        created = created_stamp(self.offset)
+        header = envelope.find("{http://www.w3.org/2003/05/soap-envelope}Header")
+        if header is None:
+            header = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Header")
+            envelope.insert(0, header)
+        sec = etree.SubElement(header, f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE, "wsu": NS_WSU})
+        sec.set("{http://www.w3.org/2003/05/soap-envelope}mustUnderstand", "true")
+        tok = etree.SubElement(sec, f"{{{NS_WSSE}}}UsernameToken")
+        etree.SubElement(tok, f"{{{NS_WSSE}}}Username").text = self._credentials.username
+        pw = etree.SubElement(tok, f"{{{NS_WSSE}}}Password", Type=PW_DIGEST)
+        pw.text = password_digest(nonce, created, self._credentials.password)
+        n = etree.SubElement(tok, f"{{{NS_WSSE}}}Nonce", EncodingType=NONCE_B64)
+        n.text = base64.b64encode(nonce).decode()
+        etree.SubElement(tok, f"{{{NS_WSU}}}Created").text = created
+        return envelope, headers
+
+    def verify(self, envelope):
+        return envelope
+
+    def __repr__(self) -> str:
+        return f"UsernameDigest(username={self._credentials.username!r})"
+
+
+class DeviceError(Exception):
+    """A call failed in a way that ends probing this device (transport-level trouble)."""
+
+
+class HttpStatus(Exception):
+    """A non-SOAP HTTP answer (e.g. 401 with an HTML page)."""
+
+    def __init__(self, status: int, headers) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.headers = headers
+
+
+def is_not_authorized(exc: BaseException) -> bool:
+    """True for the ONVIF 'Sender not Authorized' fault (ter:NotAuthorized) and HTTP 401/403."""
+    from zeep.exceptions import Fault
+
+    if isinstance(exc, HttpStatus):
+        return exc.status in (401, 403)
+    if isinstance(exc, Fault):
+        for sub in exc.subcodes or ():
+            if getattr(sub, "localname", str(sub)).endswith("NotAuthorized"):
+                return True
+        msg = (exc.message or "").lower()
+        return "not authorized" in msg or "not authorised" in msg or "unauthorized" in msg
+    return False
+
+
+# --------------------------------------------------------------------------------------------- transport
+
+def _transport_class():
+    from zeep.transports import Transport
+
+    class SafeTransport(Transport):
+        """zeep transport that loads only local files, caps reply size and wall time, never follows redirects."""
+
+        def __init__(self, timeout: float, max_bytes: int, session: requests.Session) -> None:
+            super().__init__(timeout=timeout, operation_timeout=timeout, session=session)
+            self.max_bytes = max_bytes
+            self.last_headers = None
+
+        def load(self, url):
+            if "://" in url and not url.startswith("file://"):
+                raise DeviceError(f"refusing to fetch {url}: camscan loads schemas from the package only")
+            return super().load(url)
+
+        def post(self, address, message, headers):
+            deadline = time.monotonic() + self.operation_timeout
+            try:
+                resp = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
+                                         allow_redirects=False, stream=True)
+                chunks, size = [], 0
+                for chunk in resp.iter_content(16384):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise DeviceError(f"reply larger than {self.max_bytes} bytes (stopped reading)")
+                    if time.monotonic() > deadline:
+                        raise DeviceError(f"reply still arriving after {self.operation_timeout:g} s (too slow)")
+                    chunks.append(chunk)
+                resp._content = b"".join(chunks)
+            except requests.exceptions.Timeout:
+                raise DeviceError(f"timed out after {self.operation_timeout:g} s") from None
+            except requests.exceptions.ConnectionError as exc:
+                raise DeviceError(f"connection failed: {_short(exc)}") from None
+            except requests.exceptions.RequestException as exc:
+                raise DeviceError(f"HTTP error: {_short(exc)}") from None
+            self.last_headers = resp.headers
+            if 300 <= resp.status_code < 400:
+                raise DeviceError(f"HTTP {resp.status_code} redirect to {resp.headers.get('Location', '?')!r} "
+                                  "(not followed)")
+            ctype = resp.headers.get("Content-Type", "")
+            if resp.status_code != 200 and "xml" not in ctype.lower():
+                raise HttpStatus(resp.status_code, resp.headers)
+            if b"<!DOCTYPE" in resp._content or b"<!ENTITY" in resp._content:
+                raise DeviceError("reply carries a DTD (refused: entities are never expanded)")
+            return resp
+
+    return SafeTransport
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("Caused by ", "] "):
+        if marker in text:
+            text = text.rsplit(marker, 1)[-1]
+    return text.strip("()'\" ")[:120]
+
+
+class OnvifClientFactory:
+    """Parses the WSDL once and hands out per-device zeep clients that share it."""
+
+    def __init__(self) -> None:
+        from zeep import Settings
+        from zeep.wsdl import Document
+
+        self._lock = threading.Lock()
+        self._Transport = _transport_class()
+        # forbid_dtd/forbid_entities: device replies are hostile. strict=False: firmware adds vendor
+        # elements and omits "required" ones; a lenient parse keeps what is there.
+        self.settings = Settings(strict=False, forbid_dtd=True, forbid_entities=True, xml_huge_tree=False)
+        boot = self._Transport(timeout=5, max_bytes=1 << 20, session=requests.Session())
+        self.document = Document(str(WSDL), boot, settings=self.settings)
+
+    def client(self, timeout: float, max_bytes: int):
+        from zeep import Client
+
+        session = requests.Session()
+        session.trust_env = False  # never route device traffic through an environment proxy
+        session.verify = False  # cameras use self-signed certificates; we read identity, we do not trust it
+        session.headers["User-Agent"] = "camscan"
+        transport = self._Transport(timeout=timeout, max_bytes=max_bytes, session=session)
+        return Client(self.document, transport=transport, settings=self.settings)
+
+
+# ----------------------------------------------------------------------------------------------- the probe
+
+@dataclass
+class ProbeResult:
+    evidence: list[Evidence] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    mac: str | None = None
+
+
+class OnvifProbe:
+    """Ask one device's ONVIF device service for its identity.
+
+    Credentials are used only when ``credentials_allowed`` (the address is in the user's scope); they are
+    tried once per device: a rejection stops their use on that device, since failures count towards lockout.
+    """
+
+    READ_SYSTEM = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces")
+
+    def __init__(self, factory: OnvifClientFactory, timeout: float, max_bytes: int) -> None:
+        self.factory = factory
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+
+    def probe(self, ip: str, url: str, credentials: Credentials | None, credentials_allowed: bool) -> ProbeResult:
+        return _Session(self, ip, url, credentials if credentials_allowed else None,
+                        credentials_given=credentials is not None).run()
+
+
+class _Session:
+    """The state of probing one device (clock offset, auth mode) for the length of one probe."""
+
+    def __init__(self, probe: OnvifProbe, ip: str, url: str, credentials: Credentials | None,
+                 credentials_given: bool) -> None:
+        from zeep.exceptions import Error as ZeepError
+
+        self._ZeepError = ZeepError
+        self.ip = ip
+        self.url = url
+        self.creds = credentials
+        self.credentials_given = credentials_given
+        self.client = probe.factory.client(probe.timeout, probe.max_bytes)
+        self.service = self.client.create_service(BINDING, url)
+        self.result = ProbeResult()
+        self.offset: float | None = None
+        self.auth = "anonymous"  # -> "wsse" | "digest" | "rejected"
+        self.needs_auth: list[str] = []
+
+    # each call: returns the reply, or None after recording why not; DeviceError ends the device
+    def call(self, op: str, authenticated: bool, **kwargs):
+        self.client.wsse = None
+        self.client.transport.session.auth = None
+        if authenticated and self.auth == "digest":
+            self.client.transport.session.auth = requests.auth.HTTPDigestAuth(self.creds.username,
+                                                                              self.creds.password)
+        elif authenticated:
+            self.client.wsse = UsernameDigest(self.creds, self.offset or 0.0)
+        return getattr(self.service, op)(**kwargs)
+
+    def ask(self, op: str, **kwargs):
+        """Call ``op`` anonymously or with credentials as the device needs; None when it cannot be had."""
+        use_creds = self.creds is not None and self.auth in ("wsse", "digest") and op in OnvifProbe.READ_SYSTEM
+        try:
+            return self.call(op, use_creds, **kwargs)
+        except DeviceError:
+            raise
+        except (HttpStatus, self._ZeepError) as exc:
+            if not is_not_authorized(exc):
+                self._note_fault(op, exc)
+                return None
+            if use_creds:
+                self._rejected(op)
+                return None
+            if self.creds is None or self.auth == "rejected":
+                self.needs_auth.append(op)
+                return None
+            # anonymous was refused: authenticate (digest when the device asked for HTTP auth)
+            if isinstance(exc, HttpStatus) and "digest" in exc.headers.get("WWW-Authenticate", "").lower():
+                self.auth = "digest"
+            elif self.auth == "anonymous":
+                self.auth = "wsse"
+            try:
+                return self.call(op, True, **kwargs)
+            except DeviceError:
+                raise
+            except (HttpStatus, self._ZeepError) as exc2:
+                if is_not_authorized(exc2):
+                    self._rejected(op)
+                else:
+                    self._note_fault(op, exc2)
+                return None
+
+    def _rejected(self, op: str) -> None:
+        self.auth = "rejected"
+        if self.offset is None:
+            reason = ("not authorized: bad credentials, or clock skew (the device clock could not be read "
+                      "to correct for it)")
+        elif abs(self.offset) > SKEW_TOLERANCE:
+            reason = (f"bad credentials: the device rejected the username/password even with its clock "
+                      f"offset ({self.offset:+.0f} s) applied")
+        else:
+            reason = "bad credentials: the device rejected the username/password"
+        self.result.skips.append(Skip(self.ip, f"onvif.{op}", reason))
+
+    def _note_fault(self, op: str, exc: BaseException) -> None:
+        msg = getattr(exc, "message", None) or str(exc)
+        log.debug("%s %s: %s", self.ip, op, msg)
+        self.result.evidence.append(Evidence(f"onvif.{op}", "error", _short(Exception(msg))))
+
+    def ev(self, source: str, fieldname: str, value) -> None:
+        if value is None:
+            return
+        value = str(value).strip()
+        if value:
+            self.result.evidence.append(Evidence(source, fieldname, value))
+
+    def run(self) -> ProbeResult:
+        try:
+            self._clock()
+            if self.creds is not None and self.auth == "anonymous":
+                self.auth = "wsse"  # READ_SYSTEM ops need credentials by default (ONVIF Core 5.9.4)
+            self._identity()
+        except DeviceError as exc:
+            self.result.skips.append(Skip(self.ip, "onvif", str(exc)))
+        except (self._ZeepError, etree.LxmlError, xmlsafe.UnsafeXML, ValueError, TypeError,
+                AttributeError) as exc:
+            self.result.skips.append(Skip(self.ip, "onvif", f"unusable reply: {_short(exc)}"))
+        if self.needs_auth:
+            why = ("credentials are not sent to this address: it is outside the scan scope"
+                   if self.credentials_given and self.creds is None
+                   else "no credentials given (CAMSCAN_USERNAME/CAMSCAN_PASSWORD or --config)")
+            self.result.skips.append(Skip(self.ip, "onvif.auth",
+                                          f"{', '.join(self.needs_auth)} need authentication: {why}"))
+        return self.result
+
+    def _clock(self) -> None:
+        before = datetime.now(UTC)
+        sdt = self.ask("GetSystemDateAndTime")
+        after = datetime.now(UTC)
+        dev = device_utc(sdt) if sdt is not None else None
+        if dev is None:
+            dev = http_date(self.client.transport.last_headers or {})
+            source = "http.date"
+        else:
+            source = "onvif"
+        if dev is not None:
+            local = before + (after - before) / 2
+            self.offset = (dev - local).total_seconds()
+            self.ev("onvif.GetSystemDateAndTime", "clock_offset_s", f"{self.offset:.0f}")
+            if abs(self.offset) > SKEW_TOLERANCE:
+                self.ev("onvif.GetSystemDateAndTime", "clock_skew",
+                        f"device clock is {self.offset:+.0f} s off (read from {source}); corrected for")
+
+    def _identity(self) -> None:
+        s = "onvif.GetDeviceInformation"
+        info = self.ask("GetDeviceInformation")
+        if info is not None:
+            self.ev(s, "manufacturer", getattr(info, "Manufacturer", None))
+            self.ev(s, "model", getattr(info, "Model", None))
+            self.ev(s, "firmware", getattr(info, "FirmwareVersion", None))
+            self.ev(s, "serial", getattr(info, "SerialNumber", None))
+            self.ev(s, "hardware_id", getattr(info, "HardwareId", None))
+        if self.auth == "rejected" and self.creds is not None:
+            return  # stop here: more credentialed calls would only add failed attempts
+        scopes = self.ask("GetScopes")
+        for item in scopes or ():
+            raw = str(getattr(item, "ScopeItem", "") or "").strip()
+            if raw:
+                self.ev("onvif.GetScopes", "scope", raw)
+                split = split_scope(raw)
+                if split and split[1]:
+                    self.ev("onvif.GetScopes", f"scope.{split[0]}", split[1])
+        nics = self.ask("GetNetworkInterfaces")
+        for nic in nics or ():
+            info = getattr(nic, "Info", None)
+            mac = normalise_mac(getattr(info, "HwAddress", None) if info is not None else None)
+            if mac:
+                self.ev("onvif.GetNetworkInterfaces", "mac", mac)
+                self.result.mac = self.result.mac or mac
+        hostname = self.ask("GetHostname")
+        if hostname is not None:
+            self.ev("onvif.GetHostname", "hostname", getattr(hostname, "Name", None))
+        services = self.ask("GetServices", IncludeCapability=False)
+        if services:
+            for svc in services:
+                self.ev("onvif.GetServices", "namespace", getattr(svc, "Namespace", None))
+                self.ev("onvif.GetServices", "xaddr", getattr(svc, "XAddr", None))
+        else:
+            caps = self.ask("GetCapabilities", Category=["All"])
+            for name in ("Device", "Media", "PTZ", "Events", "Imaging", "Analytics"):
+                sub = getattr(caps, name, None) if caps is not None else None
+                self.ev("onvif.GetCapabilities", "xaddr", getattr(sub, "XAddr", None) if sub else None)
