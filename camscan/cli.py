@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 
 from camscan import __version__
@@ -71,12 +72,49 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (targets, credentials, ...)")
     s.add_argument("--policy", type=Path, action="append", default=[], metavar="FILE",
                    help="site policy file to apply on top of the default (repeatable)")
+    _db_options(s)
+    s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
+    s.add_argument("--keep", type=int, default=None, metavar="N", help="keep only the newest N scans in the "
+                                                                        "inventory (default: all)")
+    s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
+                   help="exit 1 when any device is flagged (any, default), only when a device is newly "
+                        "flagged since the previous scan (new), or never (none)")
+    s.add_argument("--lock-wait", type=float, default=30.0, metavar="S",
+                   help="how long to wait for another running scan to finish (default 30)")
+
+    r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
+    r.add_argument("--scan", type=int, default=None, metavar="ID", help="scan id (see 'camscan history')")
+    r.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    r.add_argument("-o", "--output", type=Path, metavar="FILE")
+    r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
+    _db_options(r)
+
+    h = sub.add_parser("history", help="list stored scans")
+    h.add_argument("--limit", type=int, default=20, metavar="N")
+    _db_options(h)
+
+    c = sub.add_parser("config", help="configuration tools")
+    csub = c.add_subparsers(dest="config_command", parser_class=_Parser, metavar="ACTION", required=True)
+    cc = csub.add_parser("check", help="validate a config file (and the policy files it names)")
+    cc.add_argument("--config", type=Path, required=True, metavar="FILE")
 
     d = sub.add_parser("demo", help="build an emulated site in network namespaces, scan it, tear it down "
                                     "(root, Linux)")
     d.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
     d.add_argument("--site", default="demo", help="site name under camscan/lab/sites or a path (default demo)")
     return p
+
+
+class FailOn(StrEnum):
+    ANY = "any"
+    NEW = "new"
+    NONE = "none"
+
+
+def _db_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", type=Path, default=None, metavar="PATH",
+                   help="inventory database (default: $CAMSCAN_DB, /var/lib/camscan/inventory.sqlite3 as root, "
+                        "else ~/.local/state/camscan/inventory.sqlite3)")
 
 
 def _setup_logging(args) -> None:
@@ -140,13 +178,34 @@ def write_atomic(path: Path, text: str) -> None:
         raise RunError(f"cannot write report {path}: {exc.strerror}") from None
 
 
-def exit_code(result: ScanResult) -> int:
+def exit_code(result: ScanResult, fail_on: FailOn = FailOn.ANY) -> int:
+    """0 nothing (newly) flagged, 1 findings, per --fail-on (README: the cron contract)."""
+    if fail_on is FailOn.NONE:
+        return EXIT_CLEAN
+    if fail_on is FailOn.NEW:
+        new = set(result.diff.new_flagged) if result.diff else {d.key for d in result.flagged}
+        return EXIT_FINDINGS if new else EXIT_CLEAN
     return EXIT_FINDINGS if result.flagged else EXIT_CLEAN
 
 
+def _progress(args):
+    """A progress callback printing to stderr, only when stderr is a terminal (cron gets none)."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(message: str) -> None:
+        sys.stderr.write(f"\r\x1b[Kcamscan: {message}")
+        sys.stderr.flush()
+    return show
+
+
 def cmd_scan(args) -> int:
-    from camscan import config
+    import dataclasses
+
+    from camscan import config, inventory
+    from camscan.lock import RunLock
     from camscan.policy import load_policy
+    from camscan.report import json as json_report
     from camscan.scan import Scanner
 
     cfg = config.load(args.config)
@@ -154,16 +213,81 @@ def cmd_scan(args) -> int:
     policy = load_policy([*cfg.policy_files, *args.policy])
     fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
     output = args.output or (Path(cfg.output["file"]) if cfg.output.get("file") else None)
+    fail_on = args.fail_on or FailOn(cfg.output.get("fail_on", "any"))
+    db_path = None if args.no_db else (args.db or (Path(cfg.output["db"]) if cfg.output.get("db")
+                                                   else inventory.default_path()))
     if not options.targets:
         log.warning("no targets given: scanning %s on %s",
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
-    result = Scanner(options, policy=policy).run()
-    text = render(result, fmt, note=policy.note or None) if policy.note else render(result, fmt)
-    if output:
-        write_atomic(output, text)
+    progress = _progress(args)
+    with RunLock(db_path, wait=args.lock_wait):
+        result = Scanner(options, policy=policy, progress=progress).run()
+        if progress:
+            sys.stderr.write("\r\x1b[K")
+        if db_path is not None:
+            with inventory.Inventory(db_path) as inv:
+                result = dataclasses.replace(result, diff=inv.diff_against_latest(result))
+                scan_id = inv.store(result, lambda i: json_report.as_dict(dataclasses.replace(result, scan_id=i),
+                                                                          note=policy.note),
+                                    keep=args.keep)
+                result = dataclasses.replace(result, scan_id=scan_id)
+        text = render(result, fmt, note=policy.note)
+        if output:
+            write_atomic(output, text)
+        else:
+            sys.stdout.write(text)
+    return exit_code(result, fail_on)
+
+
+def cmd_report(args) -> int:
+    import dataclasses
+
+    from camscan import inventory
+    from camscan.report import json as json_report
+
+    with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
+        found = inv.report(args.scan)
+        if found is None:
+            raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
+        _scan_id, data = found
+    result = json_report.from_dict(data)
+    if args.no_diff:
+        result = dataclasses.replace(result, diff=None)
+    text = render(result, args.format, note=data.get("legal_note") or "")
+    if args.output:
+        write_atomic(args.output, text)
     else:
         sys.stdout.write(text)
-    return exit_code(result)
+    return EXIT_CLEAN
+
+
+def cmd_history(args) -> int:
+    from tabulate import tabulate
+
+    from camscan import inventory
+
+    with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
+        rows = inv.scans(limit=args.limit)
+    if not rows:
+        sys.stdout.write("No scans stored.\n")
+        return EXIT_CLEAN
+    sys.stdout.write(tabulate([[r.id, r.started, r.finished, ", ".join(r.targets), r.devices, r.flagged]
+                               for r in rows], headers=["Scan", "Started (UTC)", "Finished (UTC)", "Targets",
+                                                        "Devices", "Flagged"], tablefmt="simple") + "\n")
+    return EXIT_CLEAN
+
+
+def cmd_config_check(args) -> int:
+    from camscan import config
+    from camscan.policy import load_policy
+
+    cfg = config.load(args.config)
+    load_policy(cfg.policy_files)
+    from camscan import net
+    net.parse_targets([str(t) for t in cfg.scan.get("targets", [])], allow_large=cfg.scan.get("allow_large", False))
+    creds = "credentials: set (password hidden)" if cfg.credentials else "credentials: none"
+    sys.stdout.write(f"{args.config}: OK ({creds}; {len(cfg.policy_files)} policy file(s))\n")
+    return EXIT_CLEAN
 
 
 def cmd_demo(args) -> int:
@@ -181,6 +305,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_scan(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "report":
+            return cmd_report(args)
+        if args.command == "history":
+            return cmd_history(args)
+        if args.command == "config":
+            return cmd_config_check(args)
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     except CamscanError as exc:

@@ -44,7 +44,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
              "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool},
     "credentials": {"username": str, "password": str, "password_file": str},
     "policy": {"files": list},
-    "output": {"format": str, "file": str},
+    "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
 }
 
 

@@ -273,7 +273,42 @@ class ScanResult:
     skips: tuple[Skip, ...]
     coverage: tuple[Coverage, ...] = ()
     notes: tuple[str, ...] = ()
+    diff: Diff | None = None  # set by the inventory when a previous scan exists
+    scan_id: int | None = None  # the inventory's id for this scan, once stored
 
     @property
     def flagged(self) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if d.verdict.flagged)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the previous scan and this one, for one device."""
+
+    kind: str  # "new" | "gone" | "ip" | "firmware" | "verdict" | "manufacturer"
+    key: str
+    ip: str | None
+    before: str | None = None
+    after: str | None = None
+    device: str = ""  # a short label: manufacturer/brand + model
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "key": self.key, "ip": self.ip, "before": self.before, "after": self.after,
+                "device": self.device}
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed since the previous stored scan (``previous_scan`` None: there was none)."""
+
+    previous_scan: int | None
+    previous_started: str | None
+    changes: tuple[Change, ...] = ()
+    new_flagged: tuple[str, ...] = ()  # keys of devices flagged now and not flagged (or absent) before
+
+    def of_kind(self, kind: str) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.kind == kind)
+
+    def as_dict(self) -> dict:
+        return {"previous_scan": self.previous_scan, "previous_started": self.previous_started,
+                "new_flagged": list(self.new_flagged), "changes": [c.as_dict() for c in self.changes]}

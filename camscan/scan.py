@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
@@ -27,8 +28,9 @@ class Scanner:
     """Runs one scan. Construct with options (and optionally rules/policy for tests), then :meth:`run`."""
 
     def __init__(self, options: ScanOptions, rules: tuple[fingerprint.Rule, ...] | None = None,
-                 policy: Policy | None = None) -> None:
+                 policy: Policy | None = None, progress: Callable[[str], None] | None = None) -> None:
         self.options = options
+        self.progress = progress or (lambda _message: None)
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
 
@@ -75,11 +77,13 @@ class Scanner:
                 return
             probes[host.ip] = pool.submit(self._probe, factory, host.ip, url)
 
+        self.progress("discovering devices...")
         try:
             wsd = WsDiscovery(opts, mcast, unicast, self._accept, on_host)
             hosts, coverage, wsd_skips = wsd.run(deadline)
             skips.extend(wsd_skips)
             coverage.extend(self._routed_coverage(mcast))
+            self.progress(f"discovery done: {len(hosts)} device(s); reading identities...")
             results = self._collect(probes, deadline, skips)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -203,9 +203,10 @@ class OnvifClientFactory:
 
         self._lock = threading.Lock()
         self._Transport = _transport_class()
-        # forbid_dtd/forbid_entities: device replies are hostile. strict=False: firmware adds vendor
-        # elements and omits "required" ones; a lenient parse keeps what is there.
-        self.settings = Settings(strict=False, forbid_dtd=True, forbid_entities=True, xml_huge_tree=False)
+        # forbid_dtd/forbid_entities: device replies are hostile. strict=True: the schema subset itself is
+        # tolerant (every field optional, trailing wildcards), while lxml's recover mode under strict=False
+        # would quietly salvage broken XML and match vendor elements by local name alone.
+        self.settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, xml_huge_tree=False)
         boot = self._Transport(timeout=5, max_bytes=1 << 20, session=requests.Session())
         self.document = Document(str(WSDL), boot, settings=self.settings)
 
@@ -343,6 +344,8 @@ class _Session:
             self._identity()
         except DeviceError as exc:
             self.result.skips.append(Skip(self.ip, "onvif", str(exc)))
+        except requests.exceptions.RequestException as exc:
+            self.result.skips.append(Skip(self.ip, "onvif", f"HTTP error: {_short(exc)}"))
         except (self._ZeepError, etree.LxmlError, xmlsafe.UnsafeXML, ValueError, TypeError,
                 AttributeError) as exc:
             self.result.skips.append(Skip(self.ip, "onvif", f"unusable reply: {_short(exc)}"))
@@ -356,8 +359,9 @@ class _Session:
 
     def _clock(self) -> None:
         before = datetime.now(UTC)
-        sdt = self.ask("GetSystemDateAndTime")
+        reply = self.ask("GetSystemDateAndTime")
         after = datetime.now(UTC)
+        sdt = getattr(reply, "SystemDateAndTime", None)
         dev = device_utc(sdt) if sdt is not None else None
         if dev is None:
             dev = http_date(self.client.transport.last_headers or {})
@@ -383,7 +387,7 @@ class _Session:
             self.ev(s, "hardware_id", getattr(info, "HardwareId", None))
         if self.auth == "rejected" and self.creds is not None:
             return  # stop here: more credentialed calls would only add failed attempts
-        scopes = self.ask("GetScopes")
+        scopes = getattr(self.ask("GetScopes"), "Scopes", None)
         for item in scopes or ():
             raw = str(getattr(item, "ScopeItem", "") or "").strip()
             if raw:
@@ -391,23 +395,23 @@ class _Session:
                 split = split_scope(raw)
                 if split and split[1]:
                     self.ev("onvif.GetScopes", f"scope.{split[0]}", split[1])
-        nics = self.ask("GetNetworkInterfaces")
+        nics = getattr(self.ask("GetNetworkInterfaces"), "NetworkInterfaces", None)
         for nic in nics or ():
             info = getattr(nic, "Info", None)
             mac = normalise_mac(getattr(info, "HwAddress", None) if info is not None else None)
             if mac:
                 self.ev("onvif.GetNetworkInterfaces", "mac", mac)
                 self.result.mac = self.result.mac or mac
-        hostname = self.ask("GetHostname")
+        hostname = getattr(self.ask("GetHostname"), "HostnameInformation", None)
         if hostname is not None:
             self.ev("onvif.GetHostname", "hostname", getattr(hostname, "Name", None))
-        services = self.ask("GetServices", IncludeCapability=False)
+        services = getattr(self.ask("GetServices", IncludeCapability=False), "Service", None)
         if services:
             for svc in services:
                 self.ev("onvif.GetServices", "namespace", getattr(svc, "Namespace", None))
                 self.ev("onvif.GetServices", "xaddr", getattr(svc, "XAddr", None))
         else:
-            caps = self.ask("GetCapabilities", Category=["All"])
+            caps = getattr(self.ask("GetCapabilities", Category=["All"]), "Capabilities", None)
             for name in ("Device", "Media", "PTZ", "Events", "Imaging", "Analytics"):
                 sub = getattr(caps, name, None) if caps is not None else None
                 self.ev("onvif.GetCapabilities", "xaddr", getattr(sub, "XAddr", None) if sub else None)

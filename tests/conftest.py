@@ -1,0 +1,54 @@
+"""Test guards (ARCHITECTURE.md, seams 5): no packet from the test process to a non-loopback address, and a
+clean CAMSCAN_* environment. End-to-end tests reach emulated devices only from inside network namespaces the
+tests create (camscan.lab), never from the host namespace this process runs in."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+import pytest
+
+
+def _guard(event: str, args: tuple) -> None:
+    if event not in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+        return
+    address = args[1] if len(args) > 1 else None
+    if not isinstance(address, tuple) or not address:
+        return  # AF_UNIX paths, netlink and the like
+    host = str(address[0]).split("%", 1)[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        if host in ("localhost", ""):
+            return
+        raise RuntimeError(f"test tried to reach {host!r}: tests talk to loopback or test namespaces only")
+    if not ip.is_loopback:
+        raise RuntimeError(f"test tried to send to {ip}: only loopback is allowed from the test process")
+
+
+sys.addaudithook(_guard)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("CAMSCAN_"):
+            monkeypatch.delenv(key)
+    yield
+
+
+_netns_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report):
+    if "netns" in report.keywords and (report.when == "call" or report.skipped):
+        _netns_outcomes[report.outcome] = _netns_outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI (root) the emulated-site tests must run: fail the session if all of them were skipped."""
+    if os.environ.get("CI_REQUIRE_NETNS") and not (_netns_outcomes["passed"] or _netns_outcomes["failed"]):
+        print(f"\nCI_REQUIRE_NETNS: no end-to-end (netns) test ran ({_netns_outcomes['skipped']} skipped)")
+        session.exitstatus = 1

@@ -1,0 +1,34 @@
+"""The CLI contract without a network: usage errors exit 2 with one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from camscan import cli
+
+
+@pytest.mark.parametrize("argv, code, msg", [
+    (["scan", "198.51.100.300"], 2, "malformed target"),
+    (["scan", "--format", "xml"], 2, "invalid OutputFormat value"),
+    (["scan", "-i", "nosuchif0", "198.51.100.1"], 2, "unknown interface"),
+    (["scan", "--timeout", "0"], 2, "must be greater than 0"),
+    (["frobnicate"], 2, "invalid choice"),
+    (["scan", "--config", "/nonexistent/camscan.toml"], 3, "does not exist"),
+    (["scan", "198.18.0.0/14"], 2, "--allow-large"),
+])
+def test_errors_exit_with_contract_codes(argv, code, msg, capsys):
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_password_on_the_command_line_is_not_an_option(capsys):
+    assert cli.main(["scan", "--password", "x"]) == 2
+
+
+def test_console_script_runs_help():
+    out = subprocess.run([sys.executable, "-m", "camscan.cli", "scan", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "TARGET" in out.stdout
