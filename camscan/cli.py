@@ -250,7 +250,10 @@ def cmd_report(args) -> int:
         if found is None:
             raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
         _scan_id, data = found
-    result = json_report.from_dict(data)
+    try:
+        result = json_report.from_dict(data)
+    except ValueError as exc:
+        raise RunError(f"stored scan cannot be read back: {exc}") from None
     if args.no_diff:
         result = dataclasses.replace(result, diff=None)
     text = render(result, args.format, note=data.get("legal_note") or "")

@@ -1,12 +1,20 @@
-"""Report formats. Each module exposes ``render(result, context) -> str``; :func:`render` picks one.
+"""Report formats. Each format module exposes ``render(result, note="") -> str``; :func:`render` picks one.
 
-Device strings are untrusted: every format escapes or neutralises them for its own medium.
+Device strings are untrusted: every format escapes or neutralises them for its own medium (see ``text.py``).
+Every format leads with what changed since the previous scan (``ScanResult.diff``) and with devices newly
+flagged (``common.py`` fixes that order for all of them).
+
+    table  terminal table (tabulate); control characters shown as escapes
+    json   schema_version 1 contract (additive only) plus ``diff`` and ``scan_id``; ``from_dict`` inverts it
+    csv    one row per device for spreadsheets; formula-like cells neutralised
+    html   one self-contained page (inline CSS, hashed inline JS, strict CSP); every device string escaped
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 from importlib import import_module
+from types import ModuleType
 
 from camscan.models import ScanResult
 
@@ -15,15 +23,22 @@ NOTE = ("These lists restrict procurement, federal funding, equipment authorisat
 
 
 class OutputFormat(StrEnum):
+    """The report formats, usable as an argparse ``type=``/``choices=``."""
+
     TABLE = "table"
     JSON = "json"
+    CSV = "csv"
+    HTML = "html"
 
-    def module(self):
+    def module(self) -> ModuleType:
+        """The module implementing this format (it has ``render(result, note="") -> str``)."""
         return import_module(f"camscan.report.{_MODULES[self]}")
 
 
-_MODULES = {OutputFormat.TABLE: "table", OutputFormat.JSON: "json"}
+_MODULES = {OutputFormat.TABLE: "table", OutputFormat.JSON: "json", OutputFormat.CSV: "csv",
+            OutputFormat.HTML: "html"}
 
 
 def render(result: ScanResult, fmt: OutputFormat, note: str = NOTE) -> str:
+    """The report for ``result`` in format ``fmt``, with the legal ``note``."""
     return fmt.module().render(result, note=note)

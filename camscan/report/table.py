@@ -1,52 +1,131 @@
-"""Terminal table report (tabulate). Every device string passes through :func:`clean`."""
+"""Terminal table report (tabulate). Every device string passes through :func:`clean`.
+
+Layout, most urgent first: a summary line; devices newly flagged since the previous scan and the other
+changes (when the inventory found any); the device table (about 120 columns for ordinary values: long
+strings are shortened, the JSON and HTML reports keep them whole); findings; skips; coverage; notes.
+"""
 
 from __future__ import annotations
 
+import textwrap
+
 from tabulate import tabulate
 
-from camscan.models import ScanResult
+from camscan.models import Device, ScanResult
+from camscan.report.common import (
+    VERDICT_ORDER,
+    counts,
+    device_label,
+    has_changes,
+    newly_flagged,
+    ordered_changes,
+)
 from camscan.report.text import clean
+
+WIDTH = 110  # wrap prose here so a report fits a 120-column terminal with its indents
+
+
+def _wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
+    return textwrap.wrap(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False) or [indent.rstrip()]
+
+
+def _maker(d: Device) -> str:
+    maker = d.manufacturer or d.brand or ""
+    if d.brand and d.manufacturer and d.brand.casefold() != d.manufacturer.casefold():
+        maker = f"{d.manufacturer} (as {d.brand})"
+    return maker
+
+
+def _verdict(d: Device) -> str:
+    return str(d.verdict).upper() if d.verdict.flagged else str(d.verdict)
+
+
+def _header(result: ScanResult) -> list[str]:
+    n = counts(result)
+    per = ", ".join(f"{n[v]} {v}" for v in VERDICT_ORDER if n[v])
+    took = (result.finished - result.started).total_seconds()
+    scan = f"scan #{result.scan_id} " if result.scan_id is not None else "scan "
+    return [
+        f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
+        f"{len(result.skips)} skip(s)",
+        clean(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
+              f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
+              f"{', '.join(result.methods) or '-'}", 400),
+    ]
+
+
+def _changes(result: ScanResult) -> list[str]:
+    diff = result.diff
+    if diff is None:
+        return []
+    if diff.previous_scan is None:
+        return ["", "First scan in the inventory: nothing to compare with."]
+    since = f"scan #{diff.previous_scan}" + (f" ({clean(diff.previous_started, 40)})" if diff.previous_started
+                                              else "")
+    if not has_changes(diff):
+        return ["", f"No changes since {since}."]
+    out: list[str] = []
+    fresh = newly_flagged(result)
+    if fresh:
+        out += ["", f"NEWLY FLAGGED since {since}:"]
+        for d in fresh:
+            who = "; ".join(dict.fromkeys(f.entity_name for f in d.findings)) or "-"
+            out += _wrap(f"{_verdict(d):<10}  {clean(d.ip, 40):<15}  {clean(device_label(d), 60)}: "
+                         f"{clean(who, 200)}", "  ")
+    changes = ordered_changes(diff)
+    if changes:
+        out += ["", f"Changes since {since}:"]
+        rows = [[c.kind, clean(c.ip, 18) or "-", clean(c.device, 36) or clean(c.key, 36),
+                 clean(c.before, 24), clean(c.after, 24)] for c in changes]
+        out.append(tabulate(rows, headers=["Change", "IP", "Device", "Before", "After"], tablefmt="simple"))
+    return out
+
+
+def _findings(result: ScanResult) -> list[str]:
+    out = ["", "Findings:"]
+    for d in sorted(result.flagged, key=lambda d: VERDICT_ORDER.index(d.verdict)):
+        title = f"{_verdict(d)} {clean(d.ip, 40)} {clean(device_label(d), 80)} [{clean(d.key, 60)}]"
+        out += _wrap(title, "  ")
+        for f in d.findings:
+            out += _wrap(f"{clean(f.entity_name, 120)} ({f.verdict}): {clean(f.summary, 600)}", "    ")
+            for c in f.lists:
+                cite = f", {c.citation}" if c.citation else ""
+                out += _wrap(f"- {clean(c.name, 160)}: since {clean(c.date, 20)}{clean(cite, 200)}", "      ")
+            if f.check:
+                out += _wrap(f"check: {clean(f.check, 400)}", "    ")
+    return out
 
 
 def render(result: ScanResult, note: str = "") -> str:
-    out: list[str] = []
-    flagged = result.flagged
-    out.append(f"camscan: {len(result.devices)} device(s), {len(flagged)} flagged, {len(result.skips)} skip(s) "
-               f"- targets {', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'}")
+    """The terminal report; every line ends in a newline and no device control character reaches it."""
+    out = _header(result)
+    out += _changes(result)
     out.append("")
-    rows = [[clean(d.ip), clean(d.mac), clean(d.manufacturer, 30), clean(d.brand, 24), clean(d.model, 28),
-             clean(d.firmware, 28), str(d.verdict).upper() if d.verdict.flagged else str(d.verdict),
-             f"{d.confidence:.2f}"] for d in result.devices]
+    devices = sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict))
+    rows = [[clean(d.ip, 15), clean(d.mac, 17), clean(_maker(d), 22), clean(d.model, 20),
+             clean(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}"] for d in devices]
     if rows:
-        out.append(tabulate(rows, headers=["IP", "MAC", "Manufacturer", "Brand", "Model", "Firmware", "Verdict",
-                                           "Conf"], tablefmt="simple"))
+        out.append(tabulate(rows, headers=["IP", "MAC", "Manufacturer", "Model", "Firmware", "Verdict",
+                                           "Conf"], tablefmt="simple", disable_numparse=True))
     else:
         out.append("No devices found.")
-    if flagged:
-        out.append("")
-        out.append("Findings:")
-        for d in flagged:
-            for f in d.findings:
-                out.append(f"  {clean(d.ip)} [{f.verdict}] {clean(f.summary, 600)}")
-                for c in f.lists:
-                    cite = f", {c.citation}" if c.citation else ""
-                    out.append(f"      - {clean(c.name)}: since {c.date}{clean(cite, 200)}")
-                if f.check:
-                    out.append(f"      check: {clean(f.check, 400)}")
+    if result.flagged:
+        out += _findings(result)
     if result.skips:
-        out.append("")
-        out.append("Skips:")
-        out.append(tabulate([[clean(s.ip) or "-", clean(s.stage), clean(s.reason, 160)] for s in result.skips],
-                            headers=["IP", "Stage", "Reason"], tablefmt="simple"))
+        out += ["", "Skips:"]
+        out.append(tabulate([[clean(s.ip, 18) or "-", clean(s.stage, 12), clean(s.reason, 80)]
+                             for s in result.skips],
+                            headers=["IP", "Stage", "Reason"], tablefmt="simple", disable_numparse=True))
     if result.coverage:
-        out.append("")
-        out.append("Coverage:")
-        out.append(tabulate([[clean(c.subnet), c.method, c.status, c.tried, c.answered, clean(c.note, 100)]
-                             for c in result.coverage],
-                            headers=["Subnet", "Method", "Status", "Tried", "Answered", "Note"], tablefmt="simple"))
+        out += ["", "Coverage:"]
+        rows = [[clean(c.subnet, 20), clean(c.method, 12), clean(c.status, 10), c.tried, c.answered,
+                 clean(c.note, 40)] for c in result.coverage]
+        out.append(tabulate(rows, headers=["Subnet", "Method", "Status", "Tried", "Answered", "Note"],
+                            tablefmt="simple"))
     for n in result.notes:
-        out.append(f"note: {clean(n, 300)}")
-    if flagged and note:
+        out += _wrap(f"note: {clean(n, 300)}", "")
+    if result.flagged and note:
         out.append("")
-        out.append(f"Note: {note}")
+        out += _wrap(f"Note: {clean(note, 600)}", "")
     return "\n".join(out) + "\n"

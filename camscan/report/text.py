@@ -1,16 +1,41 @@
-"""Making untrusted device strings safe for a terminal."""
+"""Making untrusted device strings safe to show: in a terminal, a spreadsheet cell or an HTML page.
+
+A camera chooses its own name, model and firmware strings, so a hostile or broken one can carry terminal
+escape sequences (``ESC [``), NUL bytes, Unicode bidi overrides that make text read backwards (U+202E), line
+separators or lone surrogates that cannot even be encoded as UTF-8. :func:`clean` shows every such code point
+as a visible escape (``\\x1b``, ``\\u202e``) instead of passing it on; each format then applies its own
+escaping (HTML entities, CSV formula neutralising) on top.
+"""
 
 from __future__ import annotations
 
-import re
+import unicodedata
 
-# C0 and C1 controls (ESC starts terminal escape sequences), DEL, and bidi overrides that can reorder text.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Unicode general categories never shown raw: Cc controls (C0, DEL, C1 incl. ESC/CSI), Cf format characters
+# (bidi overrides and isolates, zero-width joiners, BOM), Cs lone surrogates (not encodable as UTF-8), Zl/Zp
+# line and paragraph separators, Co private use and Cn unassigned/noncharacters (U+FFFE, U+FFFF).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn"})
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _safe_char(ch: str) -> str:
+    return _escape(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
 
 
 def clean(value: object, limit: int = 200) -> str:
-    """Printable form of a device string: control characters shown as \\xNN, long values shortened."""
+    """Printable form of a device string: unsafe code points shown as ``\\xNN``/``\\uNNNN``, long values
+    shortened to ``limit`` characters (ending in ``...``). ``None`` becomes the empty string."""
     if value is None:
         return ""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    text = str(value)
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(_safe_char(ch) for ch in text)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."

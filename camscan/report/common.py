@@ -1,0 +1,115 @@
+"""What every report format shares: the order findings and changes are told in, and short device labels.
+
+The reports lead with what changed: first devices flagged now and not before (sanctioned, then review), then
+new and gone devices, then changed verdicts, makers, addresses and firmware. Returned strings are raw device
+text; each format escapes them for its own medium.
+"""
+
+from __future__ import annotations
+
+from camscan.models import Change, Device, Diff, RuleMatch, ScanResult, Verdict
+
+#: Verdicts from most to least urgent: the order of groups in every report.
+VERDICT_ORDER: tuple[Verdict, ...] = (Verdict.SANCTIONED, Verdict.REVIEW, Verdict.CLEAR, Verdict.UNKNOWN)
+
+#: Change kinds in the order a reader needs them; kinds not listed here follow, in the diff's order.
+CHANGE_ORDER: tuple[str, ...] = ("new", "gone", "verdict", "manufacturer", "ip", "firmware")
+
+
+def counts(result: ScanResult) -> dict[Verdict, int]:
+    """Number of devices per verdict, every verdict present (zero when none)."""
+    out = dict.fromkeys(VERDICT_ORDER, 0)
+    for d in result.devices:
+        out[d.verdict] = out.get(d.verdict, 0) + 1
+    return out
+
+
+def by_verdict(result: ScanResult) -> list[tuple[Verdict, list[Device]]]:
+    """Devices grouped by verdict in :data:`VERDICT_ORDER`, empty groups left out, scan order kept inside."""
+    groups = [(v, [d for d in result.devices if d.verdict == v]) for v in VERDICT_ORDER]
+    return [(v, ds) for v, ds in groups if ds]
+
+
+def has_changes(diff: Diff | None) -> bool:
+    """True when there is a previous scan to compare with and something differs from it."""
+    return diff is not None and bool(diff.changes or diff.new_flagged)
+
+
+def ordered_changes(diff: Diff | None) -> list[Change]:
+    """The diff's changes in :data:`CHANGE_ORDER` (stable within a kind)."""
+    if diff is None:
+        return []
+    rank = {kind: i for i, kind in enumerate(CHANGE_ORDER)}
+    return sorted(diff.changes, key=lambda c: rank.get(c.kind, len(rank)))
+
+
+def newly_flagged(result: ScanResult) -> list[Device]:
+    """Devices flagged in this scan that were not flagged (or not present) before: sanctioned first."""
+    if result.diff is None:
+        return []
+    keys = set(result.diff.new_flagged)
+    found = [d for d in result.devices if d.key in keys and d.verdict.flagged]
+    return sorted(found, key=lambda d: VERDICT_ORDER.index(d.verdict))
+
+
+def changes_by_key(diff: Diff | None) -> dict[str, list[Change]]:
+    """Each device key's changes, in :data:`CHANGE_ORDER`."""
+    out: dict[str, list[Change]] = {}
+    for c in ordered_changes(diff):
+        out.setdefault(c.key, []).append(c)
+    return out
+
+
+def change_label(device: Device, diff: Diff | None) -> str:
+    """One short phrase for a device's change since the previous scan: ``new``, ``changed: ip, firmware``,
+    with ``newly flagged`` appended when it applies; empty when nothing changed or there is no diff."""
+    if diff is None:
+        return ""
+    kinds = [c.kind for c in changes_by_key(diff).get(device.key, [])]
+    parts: list[str] = []
+    if "new" in kinds:
+        parts.append("new")
+    other = list(dict.fromkeys(k for k in kinds if k != "new"))
+    if other:
+        parts.append("changed: " + ", ".join(other))
+    if device.key in diff.new_flagged and device.verdict.flagged:
+        parts.append("newly flagged")
+    return "; ".join(parts)
+
+
+def device_label(device: Device) -> str:
+    """Manufacturer (and the brand it is sold as, when different) and model: ``Hikvision (as LTS) X1``."""
+    maker = device.manufacturer or device.brand or "unknown maker"
+    if device.brand and device.manufacturer and device.brand.casefold() != device.manufacturer.casefold():
+        maker = f"{device.manufacturer} (as {device.brand})"
+    return f"{maker} {device.model}" if device.model else maker
+
+
+def decisive(device: Device) -> list[RuleMatch]:
+    """The rule matches that decided the verdict: the findings' evidence when flagged, else all matches."""
+    if device.findings:
+        seen: dict[RuleMatch, None] = {}
+        for f in device.findings:
+            seen.update(dict.fromkeys(f.evidence))
+        return list(seen)
+    return list(device.matches)
+
+
+def describe_match(m: RuleMatch) -> tuple[str, str]:
+    """``(what, where)`` for one rule match: its note (or rule id) and ``source:field=value``."""
+    return (m.note or m.rule, f"{m.evidence.source}:{m.evidence.field}={m.evidence.value}")
+
+
+def list_names(device: Device) -> list[str]:
+    """Each distinct list the device's findings cite, as ``name (since date)``."""
+    out: dict[str, None] = {}
+    for f in device.findings:
+        for c in f.lists:
+            out[f"{c.name} (since {c.date})" if c.date else c.name] = None
+    return list(out)
+
+
+def entities(device: Device) -> list[str]:
+    """Distinct entity names of the device's findings."""
+    return list(dict.fromkeys(f.entity_name for f in device.findings))
+

@@ -1,0 +1,70 @@
+"""CSV report for spreadsheets: one row per device, UTF-8, RFC 4180 quoting (every cell quoted).
+
+Columns: ``ip, mac, manufacturer, brand, model, firmware, serial, verdict, confidence, entities, lists,
+evidence, seen_by, key, change``. ``entities`` are the flagged entity names, ``lists`` the lists cited with
+their dates, ``evidence`` the decisive rule notes with ``source:field=value``, ``change`` the device's change
+since the previous scan (``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff). Devices
+seen in the previous scan and missing from this one follow as rows with ``change`` = ``gone``. Rows come in
+verdict order (sanctioned, review, clear, unknown), scan order inside a verdict.
+
+A device string is untrusted, and a spreadsheet runs any cell starting with ``=``, ``+``, ``-`` or ``@`` as a
+formula (``=cmd|' /C calc'!A0``). Following the OWASP CSV injection guidance every such cell, and any starting
+with a tab or carriage return, is prefixed with a single quote; control and bidi characters are shown as
+``\\x..`` escapes first (:func:`camscan.report.text.clean`). There is no byte-order mark: spreadsheet
+programs that need one should import the file as UTF-8.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from camscan.models import Device, ScanResult
+from camscan.report.common import (
+    VERDICT_ORDER,
+    change_label,
+    decisive,
+    describe_match,
+    entities,
+    list_names,
+)
+from camscan.report.text import clean
+
+COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
+           "entities", "lists", "evidence", "seen_by", "key", "change")
+
+# OWASP "CSV Injection": first characters that make a spreadsheet evaluate a cell, plus their full-width forms
+# (some spreadsheet input methods fold U+FF1D etc. to ASCII).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_CELL_LIMIT = 2000  # long enough for any honest value, short of the 32767-character spreadsheet cell limit
+
+
+def neutralise(value: object) -> str:
+    """A safe spreadsheet cell: control characters escaped, a leading formula character defused with ``'``."""
+    text = clean(value, _CELL_LIMIT)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _row(d: Device, result: ScanResult) -> list[str]:
+    evidence = "; ".join(f"{what} [{where}]" for what, where in map(describe_match, decisive(d)))
+    return [d.ip, d.mac or "", d.manufacturer or "", d.brand or "", d.model or "", d.firmware or "",
+            d.serial or "", str(d.verdict), f"{d.confidence:.2f}", "; ".join(entities(d)),
+            "; ".join(list_names(d)), evidence, ", ".join(d.seen_by), d.key, change_label(d, result.diff)]
+
+
+def render(result: ScanResult, note: str = "") -> str:
+    """The CSV document (header row first, CRLF line ends). ``note`` is not part of a per-device sheet."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for verdict in VERDICT_ORDER:
+        for d in result.devices:
+            if d.verdict == verdict:
+                writer.writerow([neutralise(v) for v in _row(d, result)])
+    if result.diff is not None:
+        for c in result.diff.of_kind("gone"):
+            cells = dict.fromkeys(COLUMNS, "")
+            last = f"; last seen as {c.device}" if c.device else ""
+            cells.update(ip=c.ip or "", key=c.key, change="gone", evidence=f"not seen in this scan{last}")
+            writer.writerow([neutralise(cells[k]) for k in COLUMNS])
+    return buf.getvalue()

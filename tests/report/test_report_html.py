@@ -1,0 +1,125 @@
+"""HTML: self-contained, strict CSP, every device string escaped, summary and changes first."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+
+from camscan.models import Diff
+from camscan.report import NOTE
+from camscan.report import html as report_html
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, and the text of script elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts.append(data)
+        else:
+            self.text.append(data)
+
+
+def _parse(page: str) -> _Elements:
+    p = _Elements()
+    p.feed(page)
+    p.close()
+    return p
+
+
+def test_device_strings_are_escaped(result):
+    page = report_html.render(result, note=NOTE)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "onmouseover=&quot;alert(2)" in page
+    for raw in ("\x1b", "\x00", "\u202e", "\u2028", "\u200d", "\ufffe"):
+        assert raw not in page
+    assert "\\x1b[31m" in page and "\\u202e" in page  # shown, visibly
+    page.encode("utf-8")  # the lone surrogate was escaped too
+
+    parsed = _parse(page)
+    scripts = [a for t, a in parsed.tags if t == "script"]
+    assert len(scripts) == 1 and not scripts[0]  # our one inline script, no src
+    for tag, attrs in parsed.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert "src" not in attrs, (tag, attrs)
+        href = attrs.get("href")
+        assert href is None or re.fullmatch(r"#[a-z][a-z0-9-]*", href), href
+    assert "alert(1)" not in "".join(parsed.scripts)
+
+
+def test_self_contained_with_a_strict_csp(result):
+    page = report_html.render(result)
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href|action|poster|data)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert "@import" not in page and "url(" not in page and "<link" not in page and "<img" not in page
+    parsed = _parse(page)
+    csp = [a["content"] for t, a in parsed.tags
+           if t == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy"]
+    assert csp == [report_html.CSP]
+    policy = dict(part.strip().split(" ", 1) for part in report_html.CSP.split(";"))
+    assert policy["default-src"] == "'none'" and policy["style-src"] == "'unsafe-inline'"
+    digest = base64.b64encode(hashlib.sha256(parsed.scripts[0].encode()).digest()).decode()
+    assert policy["script-src"] == f"'sha256-{digest}'"  # only our own script, by hash
+    # the CSP meta comes before anything it must govern
+    assert page.index("Content-Security-Policy") < page.index("<style>") < page.index("<script>")
+
+
+def test_sections_in_order_and_flagged_highlighted(result):
+    page = report_html.render(result)
+    order = ['id="summary"', 'id="changes"', 'id="flagged"', 'id="devices"', 'id="skips"', 'id="coverage"',
+             'id="notes"', 'id="legal"']
+    positions = [page.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    changes = page[page.index('id="changes"'):page.index('id="flagged"')]
+    assert "Changes since the previous scan" in changes
+    assert changes.index("Newly flagged") < changes.index("All changes")
+    assert changes.index("192.168.1.10") < changes.index("192.168.1.20")  # sanctioned first
+    flagged = page[page.index('id="flagged"'):page.index('id="devices"')]
+    sanctioned, review = '<article class="device sanctioned"', '<article class="device review"'
+    assert flagged.index(sanctioned) < flagged.index(review)
+    for text in ("FCC Covered List", "2021-03-12", "47 CFR 1.50002", "What to check:",
+                 "onvif.GetDeviceInformation:FirmwareVersion=V5.7.3 build 220112",
+                 "https://www.fcc.gov/supplychain/coveredlist"):
+        assert text in flagged
+    devices = page[page.index('id="devices"'):page.index('id="skips"')]
+    groups = [devices.index(f"<h3>{title} (") for title in ("Sanctioned", "Review", "Clear", "Unknown")]
+    assert groups == sorted(groups)
+    assert "not a ban on owning or operating a camera" in page[page.index('id="legal"'):]
+
+
+def test_summary_counts_and_scan_facts(result):
+    page = report_html.render(result)
+    summary = page[:page.index('id="changes"')]
+    assert '<div class="card sanctioned"' in summary and "<b>1</b><span>Sanctioned</span>" in summary
+    assert "<b>2</b><span>Review</span>" in summary
+    for fact in ("192.168.1.0/24", "eth0", "wsd, onvif, http, sadp, sweep", "2024-05-02 10:00:00 UTC"):
+        assert fact in summary
+    assert "3 device(s) newly flagged" in summary
+
+
+def test_without_diff_and_with_an_unchanged_diff(no_diff_result):
+    page = report_html.render(no_diff_result)
+    assert 'id="changes"' not in page
+    assert "not a ban on owning or operating a camera" in page  # the legal note is always there
+    same = replace(no_diff_result, diff=Diff(previous_scan=3, previous_started=None))
+    assert "Nothing changed." in report_html.render(same)
+    first = replace(no_diff_result, diff=Diff(previous_scan=None, previous_started=None))
+    assert "first scan in the inventory" in report_html.render(first)

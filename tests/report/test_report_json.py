@@ -1,0 +1,92 @@
+"""JSON: the schema_version 1 contract, the diff, and from_dict as the exact inverse of as_dict."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from dataclasses import replace
+
+import pytest
+
+from camscan.models import Diff
+from camscan.report import json as report_json
+
+# schema_version 1 as first published: these keys must never be renamed or removed
+V1_TOP = ["schema_version", "scan", "summary", "devices", "skips", "coverage", "notes", "legal_note"]
+V1_SCAN = ["start", "end", "targets", "interfaces", "methods"]
+V1_SUMMARY = ["devices", "sanctioned", "review", "clear", "unknown", "skips"]
+V1_DEVICE = ["key", "ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "hardware_id",
+             "hostname", "endpoint", "xaddrs", "verdict", "confidence", "findings", "matches", "evidence",
+             "seen_by"]
+
+
+def test_ascii_valid_json_with_the_v1_fields_and_the_diff(result):
+    text = report_json.render(result, note="legal")
+    assert text.isascii()
+    doc = jsonlib.loads(text)
+    assert doc["schema_version"] == 1
+    assert all(k in doc for k in V1_TOP)
+    assert all(k in doc["scan"] for k in V1_SCAN)
+    assert all(k in doc["summary"] for k in V1_SUMMARY)
+    assert all(k in dev for dev in doc["devices"] for k in V1_DEVICE)
+    assert doc["scan_id"] == 42
+    assert doc["diff"]["previous_scan"] == 41
+    assert doc["summary"]["new_flagged"] == 3
+    assert {c["kind"] for c in doc["diff"]["changes"]} == {"new", "gone", "ip", "firmware", "verdict"}
+    assert list(doc).index("diff") < list(doc).index("devices")  # the changes lead
+    hostile = next(d for d in doc["devices"] if d["ip"] == "192.168.1.66")
+    assert hostile["model"] == "<script>alert(1)</script>"  # data kept exact; escaping is the reader's job
+
+
+def test_diff_is_null_without_a_previous_scan(no_diff_result):
+    doc = jsonlib.loads(report_json.render(no_diff_result))
+    assert doc["diff"] is None and doc["scan_id"] is None and doc["summary"]["new_flagged"] is None
+
+
+@pytest.mark.parametrize("variant", ["full", "no_diff", "first_scan", "empty"])
+def test_from_dict_is_the_exact_inverse(result, variant):
+    r = {
+        "full": result,
+        "no_diff": replace(result, diff=None, scan_id=None),
+        "first_scan": replace(result, diff=Diff(previous_scan=None, previous_started=None)),
+        "empty": replace(result, devices=(), skips=(), coverage=(), notes=(), diff=None),
+    }[variant]
+    d = report_json.as_dict(r, note="legal")
+    back = report_json.from_dict(d)
+    assert report_json.as_dict(back, note="legal") == d
+    # and through the text form, hostile strings (lone surrogates included) and all
+    assert report_json.as_dict(report_json.loads(report_json.render(r, note="legal")), note="legal") == d
+
+
+def test_from_dict_restores_the_objects(result):
+    back = report_json.from_dict(report_json.as_dict(result))
+    assert back.devices == result.devices
+    assert back.diff == result.diff and back.skips == result.skips and back.coverage == result.coverage
+    assert back.started == result.started and back.finished == result.finished
+
+
+def test_from_dict_accepts_a_document_from_before_diff_was_added(result):
+    d = report_json.as_dict(replace(result, diff=None, scan_id=None))
+    del d["diff"], d["scan_id"], d["summary"]["new_flagged"]
+    assert report_json.from_dict(d).diff is None
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.update(schema_version=2),
+    lambda d: d.pop("devices"),
+    lambda d: d["scan"].update(start="yesterday"),
+    lambda d: d["devices"][0].update(verdict="dangerous"),
+    lambda d: d["devices"][0].update(ip=17),
+    lambda d: d.update(devices=[1]),
+    lambda d: d["diff"].update(changes="x"),
+])
+def test_from_dict_rejects_malformed_documents_with_valueerror(result, mutate):
+    d = report_json.as_dict(result)
+    mutate(d)
+    with pytest.raises(ValueError):
+        report_json.from_dict(d)
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{", '"x"', "null"])
+def test_loads_rejects_non_reports(text):
+    with pytest.raises(ValueError):
+        report_json.loads(text)

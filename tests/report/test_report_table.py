@@ -1,0 +1,62 @@
+"""Terminal table: leads with what changed, no raw control characters, fits a terminal."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from camscan.report import table
+
+_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+
+
+def test_no_control_characters_from_device_strings(result):
+    out = table.render(result, note="note")
+    assert not _RAW.search(out)
+    for ch in set(out) - {"\n"}:
+        assert unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"), repr(ch)
+    out.encode("utf-8")
+    assert "\\x1b[31m" in out  # shown as a visible escape instead
+
+
+def test_fits_a_terminal_for_ordinary_values(normal_result):
+    out = table.render(normal_result, note="a legal note " * 20)
+    assert max(len(line) for line in out.splitlines()) <= 120
+
+
+def test_hostile_values_do_not_blow_up_the_width(result):
+    out = table.render(result, note="note")
+    assert max(len(line) for line in out.splitlines()) <= 160
+
+
+def test_leads_with_new_findings_then_changes(result):
+    out = table.render(result)
+    newly = out.index("NEWLY FLAGGED since scan #41")
+    changes = out.index("Changes since scan #41")
+    devices = out.index("Manufacturer")
+    assert newly < changes < devices
+    block = out[newly:changes]
+    assert block.index("SANCTIONED") < block.index("REVIEW")
+    assert "192.168.1.10" in block and "192.168.1.20" in block
+    kinds = [line.split()[0] for line in out[changes:devices].splitlines()[3:] if line.strip()]
+    assert kinds[:2] == ["new", "new"] and kinds.index("gone") < kinds.index("ip") < kinds.index("firmware")
+
+
+def test_no_diff_and_first_and_unchanged_scan(no_diff_result):
+    from dataclasses import replace
+
+    from camscan.models import Diff
+
+    assert "since scan" not in table.render(no_diff_result)
+    first = replace(no_diff_result, diff=Diff(previous_scan=None, previous_started=None))
+    assert "First scan in the inventory" in table.render(first)
+    same = replace(no_diff_result, diff=Diff(previous_scan=7, previous_started="2024-01-01T00:00:00.000000Z"))
+    assert "No changes since scan #7" in table.render(same)
+
+
+def test_findings_show_lists_with_dates_and_what_to_check(normal_result):
+    out = table.render(normal_result)
+    findings = out[out.index("Findings:"):]
+    assert findings.index("SANCTIONED 192.168.1.10") < findings.index("REVIEW 192.168.1.20")
+    assert "FCC Covered List: since 2021-03-12" in findings
+    assert "check: Confirm the maker" in findings
