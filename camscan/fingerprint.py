@@ -36,7 +36,8 @@ _RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "
 
 # Which evidence answers "what does the device call itself / what model / which firmware", best first.
 # These are protocol field names, not vendor strings.
-BRAND_FIELDS = ("onvif.GetDeviceInformation:manufacturer", "dhip:vendor", "wsd:scope.mfr")
+BRAND_FIELDS = ("onvif.GetDeviceInformation:manufacturer", "dhip:vendor", "onvif.GetScopes:scope.manufacturer",
+                "wsd:scope.manufacturer")
 MODEL_FIELDS = ("onvif.GetDeviceInformation:model", "sadp:model", "dhip:model", "http.isapi:model",
                 "wsd:scope.hardware", "onvif.GetScopes:scope.hardware", "wsd:scope.model")
 FIRMWARE_FIELDS = ("onvif.GetDeviceInformation:firmware", "sadp:firmware", "dhip:firmware")

@@ -1,25 +1,23 @@
 """WS-Discovery (2005/04, SOAP-over-UDP) as ONVIF devices speak it: a pure codec, then the source.
 
 Codec: :func:`build_probe` and :func:`parse_message` (never raises on device bytes; returns a reason).
-Source: :class:`WsDiscovery` sends multicast Probes on every selected interface and directed unicast Probes
-to target addresses from one UDP socket, and collects ProbeMatches until the protocol's reply window has
-passed since the last probe (not a fixed sleep).
+Source: :class:`WsdProtocol` plugs the codec into :class:`camscan.discover.udp.UdpDiscovery`, which sends
+multicast Probes on every selected interface and directed unicast Probes to target addresses and collects
+ProbeMatches until the reply window has passed since the last probe (not a fixed sleep), concurrently with
+the other UDP discovery protocols. :class:`WsDiscovery` runs WS-Discovery alone.
 """
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
-import select
-import socket
-import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from camscan import xmlsafe
+from camscan.discover.udp import MAX_DATAGRAM, MAX_EXTENSION, REPEAT_GAP, Parsed, UdpDiscovery
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
 
 log = logging.getLogger(__name__)
@@ -30,13 +28,11 @@ WSD_PORT = 3702
 # APP_MAX_DELAY before its ProbeMatch. Collection ends this long after the last probe copy, plus a margin.
 APP_MAX_DELAY = 0.5
 WINDOW_MARGIN = 0.25
-# SOAP-over-UDP: a repeat uses the same MessageID after UDP_MIN_DELAY..UDP_MAX_DELAY (50-250 ms); one
-# repeat recovers a lost multicast datagram without doubling the traffic of the whole sweep.
-REPEAT_GAP = 0.12
-# The hard stop when a flood keeps the socket busy: never collect longer than this past the last probe.
-MAX_EXTENSION = 3.0
-MAX_DATAGRAM = 65535
-RCVBUF = 8 << 20
+# REPEAT_GAP (SOAP-over-UDP: a repeat keeps its MessageID, 50-250 ms later), MAX_EXTENSION and MAX_DATAGRAM
+# live in camscan.discover.udp, shared by every UDP discovery protocol; re-exported here for callers.
+__all__ = ["APP_MAX_DELAY", "MAX_DATAGRAM", "MAX_EXTENSION", "REPEAT_GAP", "WINDOW_MARGIN", "WSD_GROUP",
+           "WSD_PORT", "PROBE_TYPES", "WsdMatch", "WsdProtocol", "WsDiscovery", "build_probe",
+           "device_service_url", "match_evidence", "normalise_endpoint", "parse_message", "split_scope"]
 
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -181,7 +177,8 @@ def _match(item, kind, message_id, relates_to, soap, namespaces) -> WsdMatch:
 
 
 def split_scope(scope: str) -> tuple[str, str] | None:
-    """``onvif://www.onvif.org/name/HIKVISION%20X`` -> (``name``, ``HIKVISION X``); None if not ONVIF-style."""
+    """``onvif://www.onvif.org/name/HIKVISION%20X`` -> (``name``, ``HIKVISION X``); None if not
+    ONVIF-style."""
     prefix = "onvif://www.onvif.org/"
     if not scope.lower().startswith(prefix):
         return None
@@ -238,132 +235,34 @@ def device_service_url(xaddrs: Iterable[str], ip: str) -> str | None:
     return None
 
 
-class WsDiscovery:
-    """Multicast + directed WS-Discovery from one UDP socket, reporting each new host as it answers."""
+class WsdProtocol:
+    """WS-Discovery as a :class:`~camscan.discover.udp.UdpProtocol`: typed and untyped Probes to
+    239.255.255.250:3702, ProbeMatches parsed by :func:`parse_message`."""
 
     name = "wsd"
+    reply_delay = APP_MAX_DELAY
 
-    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface],
-                 unicast: Iterable[ipaddress.IPv4Address], accept: Callable[[str], bool],
-                 on_host: Callable[[Host], None] | None = None) -> None:
-        self.options = options
-        self.interfaces = list(interfaces)
-        self.unicast = list(unicast)
-        self.accept = accept
-        self.on_host = on_host
-        self.hosts: dict[str, Host] = {}
-        self.skips: list[Skip] = []
-        self.rejected = 0  # datagrams that were not WS-Discovery
-        self.ignored = 0  # replies from outside the targets
-        self.received = 0
+    def __init__(self, options: ScanOptions, port: int = WSD_PORT) -> None:
+        self.port = port
+        extra = max(0.0, options.wsd_wait)  # the user's explicit extra collection time for slow sites
+        self.reply_window = APP_MAX_DELAY + WINDOW_MARGIN + extra
+        # WS-Discovery 2005/04 section 5.3: the random APP_MAX_DELAY applies to multicast Probes; a unicast
+        # Probe is answered at once, so the window after the last unicast probe is the margin only.
+        self.unicast_window = WINDOW_MARGIN + extra
 
-    def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
-        """Probe and collect until the reply window closes or ``deadline`` (monotonic) passes."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        try:
-            self._setup(sock)
-            return self._loop(sock, deadline)
-        finally:
-            sock.close()
+    def destinations(self, address: ipaddress.IPv4Interface) -> list[str]:
+        """The WS-Discovery multicast group (the same on every link)."""
+        return [WSD_GROUP]
 
-    def _setup(self, sock: socket.socket) -> None:
-        # A burst of hundreds of ProbeMatches (each 1-3 KB) must fit while the loop drains: ask for a big
-        # buffer, forcing past rmem_max when privileged (SO_RCVBUFFORCE needs CAP_NET_ADMIN).
-        for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
-                break
-            except OSError:
-                continue
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # the group is link-local in practice
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-        sock.bind(("0.0.0.0", 0))
-        sock.setblocking(False)
+    def probes(self) -> list[bytes]:
+        """One Probe per entry of :data:`PROBE_TYPES`, each with a fresh MessageID."""
+        return [build_probe(f"urn:uuid:{uuid.uuid4()}", t) for t in PROBE_TYPES]
 
-    def _schedule(self) -> list[tuple[float, str | None, str, bytes]]:
-        """(time offset, interface address or None for unicast, destination, datagram) in send order."""
-        plan: list[tuple[float, str | None, str, bytes]] = []
-        for types in PROBE_TYPES:
-            msg = build_probe(f"urn:uuid:{uuid.uuid4()}", types)
-            for iface in self.interfaces:
-                for addr in iface.addresses:
-                    src = str(addr.ip)
-                    plan.append((0.0, src, WSD_GROUP, msg))
-                    plan.append((REPEAT_GAP, src, WSD_GROUP, msg))
-        gap = 1.0 / self.options.rate if self.options.rate > 0 else 0.0
-        t = 0.0
-        for ip in self.unicast:
-            for types in PROBE_TYPES:
-                plan.append((t, None, str(ip), build_probe(f"urn:uuid:{uuid.uuid4()}", types)))
-                t += gap
-        plan.sort(key=lambda p: p[0])
-        return plan
-
-    def _loop(self, sock: socket.socket, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
-        plan = self._schedule()
-        start = time.monotonic()
-        last_send = start
-        sent = 0
-        window_end = start + APP_MAX_DELAY + WINDOW_MARGIN + self.options.wsd_wait
-        i = 0
-        while True:
-            now = time.monotonic()
-            while i < len(plan) and start + plan[i][0] <= now:
-                _, src, dst, msg = plan[i]
-                i += 1
-                if self._send(sock, src, dst, msg):
-                    sent += 1
-                    last_send = time.monotonic()
-            if i >= len(plan):
-                window_end = last_send + APP_MAX_DELAY + WINDOW_MARGIN + self.options.wsd_wait
-            end = min(window_end, deadline)
-            if i >= len(plan) and now >= end:
-                break
-            if now >= deadline:
-                self.skips.append(Skip(None, "wsd", "scan deadline reached during WS-Discovery"))
-                break
-            next_send = start + plan[i][0] if i < len(plan) else end
-            wait = max(0.0, min(next_send, end) - time.monotonic())
-            readable, _, _ = select.select([sock], [], [], wait)
-            if readable:
-                self._drain(sock)
-        return self.hosts, self._coverage(sent), self.skips
-
-    def _send(self, sock: socket.socket, src: str | None, dst: str, msg: bytes) -> bool:
-        try:
-            if src is not None:
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
-            sock.sendto(msg, (dst, WSD_PORT))
-            return True
-        except BlockingIOError:
-            return False  # buffer full: the repeat or the next round covers it
-        except OSError as exc:
-            if exc.errno not in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPERM, errno.ECONNREFUSED):
-                log.debug("wsd send to %s failed: %s", dst, exc)
-            return False
-
-    def _drain(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                data, (ip, _port) = sock.recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # e.g. ICMP port unreachable surfacing as ECONNREFUSED on the next recv
-            self.received += 1
-            self._handle(data, ip)
-
-    def _handle(self, data: bytes, ip: str) -> None:
+    def parse(self, data: bytes, ip: str) -> Parsed | str:
+        """ProbeMatches (and Hellos) as evidence; a Bye-only message yields no evidence."""
         matches, reason = parse_message(data)
         if reason:
-            self.rejected += 1
-            log.debug("wsd reply from %s ignored: %s", ip, reason)
-            if ip not in self.hosts and self.accept(ip):
-                self.skips.append(Skip(ip, "wsd", f"unparsable WS-Discovery reply: {reason}"))
-            return
-        if not self.accept(ip):
-            self.ignored += 1
-            return
+            return reason
         evidence: list[Evidence] = []
         xaddrs: list[str] = []
         endpoint = None
@@ -373,31 +272,20 @@ class WsDiscovery:
             evidence.extend(match_evidence(m))
             xaddrs.extend(m.xaddrs)
             endpoint = endpoint or m.endpoint
-        if not evidence:
-            return
-        host = Host(ip=ip, seen_by=("wsd",), evidence=tuple(evidence), xaddrs=tuple(xaddrs), endpoint=endpoint)
-        known = self.hosts.get(ip)
-        if known is None:
-            self.hosts[ip] = host
-            # drop the earlier "unparsable" skip if a later datagram from the host was fine
-            self.skips = [s for s in self.skips if s.ip != ip]
-            if self.on_host:
-                self.on_host(host)
-        else:
-            self.hosts[ip] = known.merged(host)
+        return Parsed(evidence=tuple(evidence), xaddrs=tuple(dict.fromkeys(xaddrs)), endpoint=endpoint)
 
-    def _coverage(self, sent: int) -> list[Coverage]:
-        cov = []
-        for iface in self.interfaces:
-            for addr in iface.addresses:
-                answered = sum(1 for ip in self.hosts if ipaddress.ip_address(ip) in addr.network)
-                cov.append(Coverage(str(addr.network), "wsd-multicast", "done", tried=1, answered=answered,
-                                    note=f"via {iface.name}"))
-        if self.unicast:
-            cov.append(Coverage("targets", "wsd-unicast", "done", tried=len(self.unicast),
-                                answered=sum(1 for ip in self.hosts if ipaddress.ip_address(ip) in
-                                             set(self.unicast))))
-        if self.ignored:
-            cov.append(Coverage("outside targets", "wsd-multicast", "done", answered=self.ignored,
-                                note="replies from addresses outside the targets were ignored"))
-        return cov
+
+class WsDiscovery:
+    """WS-Discovery alone through :class:`~camscan.discover.udp.UdpDiscovery` (kept for existing callers;
+    new code runs :class:`WsdProtocol` together with the SADP and DHIP protocols in one UdpDiscovery)."""
+
+    name = "wsd"
+
+    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface],
+                 unicast: Iterable[ipaddress.IPv4Address], accept: Callable[[str], bool],
+                 on_host: Callable[[Host], None] | None = None) -> None:
+        self.engine = UdpDiscovery(options, interfaces, unicast, accept, [WsdProtocol(options)], on_host)
+
+    def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
+        """Probe and collect until the reply window closes or ``deadline`` (monotonic) passes."""
+        return self.engine.run(deadline)

@@ -186,6 +186,10 @@ def _transport_class():
     return SafeTransport
 
 
+def _digest_challenge(exc: BaseException) -> bool:
+    return isinstance(exc, HttpStatus) and "digest" in exc.headers.get("WWW-Authenticate", "").lower()
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc)
     for marker in ("Caused by ", "] "):
@@ -287,9 +291,15 @@ class _Session:
         except DeviceError:
             raise
         except (HttpStatus, self._ZeepError) as exc:
+            self._raise_if_broken(op, exc)
             if not is_not_authorized(exc):
                 self._note_fault(op, exc)
                 return None
+            if use_creds and self.auth == "wsse" and _digest_challenge(exc):
+                # The device ignored the WS-Security header and asked for HTTP Digest: that was no login
+                # attempt, so switching scheme once is not a retry of rejected credentials.
+                self.auth = "digest"
+                return self._second_try(op, **kwargs)
             if use_creds:
                 self._rejected(op)
                 return None
@@ -297,20 +307,35 @@ class _Session:
                 self.needs_auth.append(op)
                 return None
             # anonymous was refused: authenticate (digest when the device asked for HTTP auth)
-            if isinstance(exc, HttpStatus) and "digest" in exc.headers.get("WWW-Authenticate", "").lower():
+            if _digest_challenge(exc):
                 self.auth = "digest"
             elif self.auth == "anonymous":
                 self.auth = "wsse"
-            try:
-                return self.call(op, True, **kwargs)
-            except DeviceError:
-                raise
-            except (HttpStatus, self._ZeepError) as exc2:
-                if is_not_authorized(exc2):
-                    self._rejected(op)
-                else:
-                    self._note_fault(op, exc2)
-                return None
+            return self._second_try(op, **kwargs)
+
+    def _second_try(self, op: str, **kwargs):
+        try:
+            return self.call(op, True, **kwargs)
+        except DeviceError:
+            raise
+        except (HttpStatus, self._ZeepError) as exc:
+            self._raise_if_broken(op, exc)
+            if is_not_authorized(exc):
+                self._rejected(op)
+            else:
+                self._note_fault(op, exc)
+            return None
+
+    def _raise_if_broken(self, op: str, exc: BaseException) -> None:
+        """Unparsable or refused XML ends the device: the next call would only fail the same way."""
+        from zeep.exceptions import DTDForbidden, EntitiesForbidden, TransportError, XMLParseError, XMLSyntaxError
+
+        if isinstance(exc, (DTDForbidden, EntitiesForbidden)):
+            raise DeviceError(f"{op}: reply carries a DTD or entities (refused)")
+        if isinstance(exc, (XMLSyntaxError, XMLParseError)) or (
+                isinstance(exc, TransportError) and "invalid XML" in str(exc)):
+            detail = str(exc).split("\n", 1)[0]
+            raise DeviceError(f"malformed XML in the reply to {op}: {_short(Exception(detail))}")
 
     def _rejected(self, op: str) -> None:
         self.auth = "rejected"

@@ -1,0 +1,203 @@
+"""TCP connect check of the ports cameras and recorders listen on, over target hosts.
+
+A plain connect (no raw packets, no privileges): the handshake either completes (open), is refused
+(closed) or times out (filtered or nobody there). Connections are non-blocking and multiplexed on one
+selector, at most ``max_inflight`` at a time and at most ``options.rate`` new connects per second, each
+with its own ``connect_timeout``; the whole sweep stops at the scan deadline. An open connection is closed
+at once without sending a byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import resource
+import selectors
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from camscan.models import Coverage, Evidence, ScanOptions, Skip
+
+log = logging.getLogger(__name__)
+
+# Ports that say "camera or recorder" (or serve its web UI), in the order they are tried on each host.
+# Sources: /work/shared/reference/fingerprints.md and vendor-protocols.md.
+CAMERA_PORTS: tuple[int, ...] = (
+    80,     # HTTP web UI and ONVIF on most cameras
+    443,    # HTTPS web UI
+    554,    # RTSP (RFC 2326) streaming
+    8000,   # Hikvision SDK / iVMS control port (also some NVR web UIs)
+    8080,   # alternative HTTP web UI / ONVIF
+    8899,   # ONVIF on many no-name (Xiongmai-class) cameras
+    37777,  # Dahua private SDK ("DVRIP") port, advertised in DHDiscover replies
+    34567,  # Xiongmai / XMeye "Sofia" DVR-IP control port
+    2020,   # ONVIF on TP-Link Tapo / VIGI
+)
+# How long one connect may take. A LAN handshake takes milliseconds; a host that has not answered after a
+# second is filtered or absent, and waiting longer only slows a sweep of mostly empty addresses.
+CONNECT_TIMEOUT = 1.0
+MAX_INFLIGHT = 256
+SEND_BURST = 0.02  # token-bucket depth of the connect rate limiter, seconds
+# Errors that mean "nothing listens / nothing there" rather than a local problem.
+_CLOSED = {errno.ECONNREFUSED, errno.ECONNRESET}
+_ABSENT = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EHOSTDOWN}
+
+
+@dataclass
+class _Pending:
+    sock: socket.socket
+    ip: str
+    port: int
+    started: float
+
+
+def inflight_limit(requested: int = MAX_INFLIGHT) -> int:
+    """Concurrent connects that fit the process's file-descriptor limit with room to spare."""
+    try:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return min(requested, 64)
+    if soft == resource.RLIM_INFINITY:
+        return requested
+    return max(1, min(requested, soft // 2 - 32))
+
+
+class PortSweep:
+    """Connect checks of ``ports`` on every target address (see the module docstring)."""
+
+    name = "sweep"
+
+    def __init__(self, options: ScanOptions, ports: Sequence[int] = CAMERA_PORTS,
+                 connect_timeout: float | None = None, max_inflight: int = MAX_INFLIGHT) -> None:
+        self.options = options
+        self.ports = tuple(dict.fromkeys(int(p) for p in ports if 0 < int(p) < 65536))
+        self.connect_timeout = min(options.timeout, CONNECT_TIMEOUT) if connect_timeout is None \
+            else connect_timeout
+        self.max_inflight = inflight_limit(max_inflight)
+
+    def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float
+            ) -> tuple[dict[str, list[int]], list[Coverage], list[Skip]]:
+        """{ip: sorted open ports} for the hosts with at least one open port, coverage and skips."""
+        hosts: list[str] = []
+        skips: list[Skip] = []
+        for t in dict.fromkeys(str(t) for t in targets):
+            try:
+                hosts.append(str(ipaddress.IPv4Address(t)))
+            except ValueError:
+                skips.append(Skip(t, "sweep", "not an IPv4 address"))
+        queue = deque((ip, port) for ip in hosts for port in self.ports)
+        total = len(queue)
+        opened: dict[str, list[int]] = {}
+        inflight: dict[int, _Pending] = {}
+        sel = selectors.DefaultSelector()
+        gap = 1.0 / self.options.rate if self.options.rate > 0 else 0.0
+        next_start = time.monotonic()
+        done = 0
+        local_error: str | None = None
+        try:
+            while queue or inflight:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if next_start < now - SEND_BURST:
+                    next_start = now - SEND_BURST
+                while queue and len(inflight) < self.max_inflight and next_start <= now:
+                    ip, port = queue.popleft()
+                    next_start += gap
+                    result = self._start(ip, port, now)
+                    if isinstance(result, _Pending):
+                        inflight[result.sock.fileno()] = result
+                        sel.register(result.sock, selectors.EVENT_WRITE)
+                    else:
+                        done += 1
+                        if result == "open":
+                            opened.setdefault(ip, []).append(port)
+                        elif result not in ("closed", "absent"):
+                            local_error = result
+                # the earliest timeout among pending connects, or the next start
+                wake = deadline
+                if inflight:
+                    wake = min(wake, min(p.started for p in inflight.values()) + self.connect_timeout)
+                if queue and len(inflight) < self.max_inflight:
+                    wake = min(wake, next_start)
+                for key, _mask in sel.select(max(0.0, wake - time.monotonic())):
+                    pending = inflight.pop(key.fd)
+                    sel.unregister(pending.sock)
+                    err = pending.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    pending.sock.close()
+                    done += 1
+                    if err == 0:
+                        opened.setdefault(pending.ip, []).append(pending.port)
+                now = time.monotonic()
+                for fd, pending in list(inflight.items()):
+                    if now - pending.started >= self.connect_timeout:
+                        del inflight[fd]
+                        sel.unregister(pending.sock)
+                        pending.sock.close()
+                        done += 1
+        finally:
+            for pending in inflight.values():
+                pending.sock.close()
+            sel.close()
+        complete = not queue and not inflight
+        if not complete:
+            skips.append(Skip(None, "sweep", f"scan deadline reached during the port sweep "
+                                             f"({total - done} of {total} connects unfinished)"))
+        if local_error:
+            skips.append(Skip(None, "sweep", f"some connects failed locally: {local_error}"))
+        for ports in opened.values():
+            ports.sort()
+        cov = self._coverage(hosts, opened, complete, total, done)
+        return opened, cov, skips
+
+    def _start(self, ip: str, port: int, now: float) -> _Pending | str:
+        """A connect in progress, or its immediate outcome: ``open``, ``closed``, ``absent`` or an error."""
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:  # out of descriptors or buffers: a local problem, reported once
+            return f"cannot open a socket: {exc}"
+        sock.setblocking(False)
+        try:
+            err = sock.connect_ex((ip, port))
+        except OSError as exc:  # e.g. a malformed address
+            sock.close()
+            return f"connect to {ip}:{port} failed: {exc}"
+        if err in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            return _Pending(sock, ip, port, now)
+        sock.close()
+        if err == 0:
+            return "open"
+        if err in _CLOSED:
+            return "closed"
+        if err in _ABSENT:
+            return "absent"
+        return f"connect to {ip}:{port} failed: {errno.errorcode.get(err, err)}"
+
+    def _coverage(self, hosts: list[str], opened: dict[str, list[int]], complete: bool, total: int,
+                  done: int) -> list[Coverage]:
+        groups: dict[str, list[str]] = {}
+        for ip in hosts:
+            addr = ipaddress.ip_address(ip)
+            net = next((str(t) for t in self.options.targets if addr in t), "targets")
+            groups.setdefault(net, []).append(ip)
+        note = f"ports {','.join(map(str, self.ports))}"
+        if not complete:
+            note += f"; deadline reached after {done} of {total} connects"
+        return [Coverage(net, "sweep", "done" if complete else "partial", tried=len(ips),
+                         answered=sum(1 for ip in ips if ip in opened), note=note)
+                for net, ips in groups.items()]
+
+
+def sweep(options: ScanOptions, targets: Iterable[ipaddress.IPv4Address | str], deadline: float,
+          ports: Sequence[int] = CAMERA_PORTS) -> dict[str, list[int]]:
+    """{ip: open ports}: :class:`PortSweep` without the coverage and skips."""
+    return PortSweep(options, ports).run(targets, deadline)[0]
+
+
+def port_evidence(ports: Iterable[int]) -> tuple[Evidence, ...]:
+    """``("tcp", "open", "<port>")`` per open port, for rules on vendor service ports (37777, 34567, 8000)."""
+    return tuple(Evidence("tcp", "open", str(p)) for p in sorted(set(ports)))

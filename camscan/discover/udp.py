@@ -1,0 +1,425 @@
+"""One select loop for every UDP discovery protocol (WS-Discovery, SADP, DHIP), in one collection window.
+
+A protocol is a small codec object (:class:`UdpProtocol`): where to send, what to send, how long devices
+may take to answer, and how to read a reply. :class:`UdpDiscovery` owns the sockets and the clock:
+
+* one socket per protocol, bound to ``0.0.0.0:0`` (replies come back to the probe's source port), with a
+  large receive buffer so a burst of hundreds of replies fits while the loop drains;
+* link-wide probes first: each multicast group once per interface (``IP_MULTICAST_IF``, TTL 1, loop off)
+  and each directed broadcast once per interface address, then one repeat of every copy;
+* directed unicast probes to the target addresses, rate-limited to ``options.rate`` datagrams per second
+  across all protocols and interleaved with receiving. Addresses on a subnet that was just probed by
+  multicast wait until the devices there had their reply delay to answer, and an address that already
+  answered a protocol is not sent that protocol's unicast probe (no duplicate traffic on a busy site);
+* the window closes a protocol's reply window after its last send (never a fixed sleep). Replies never
+  extend it, each protocol's window is capped at :data:`MAX_EXTENSION` past its last send so a flood cannot
+  hold it open, a burst is drained in bounded batches so sending keeps its schedule, and everything stops at
+  the scan ``deadline``.
+
+Hosts are keyed by the datagram's source address (what the device says about its own address is evidence,
+nothing more). ``on_host`` sees a host on its first reply so identity probes can start while discovery is
+still listening; ``on_update`` sees it again when another protocol answers from the same address.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import selectors
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
+
+log = logging.getLogger(__name__)
+
+MAX_DATAGRAM = 65535
+RCVBUF = 8 << 20
+# SOAP-over-UDP (2004 draft, appendix I): a repeat goes UDP_MIN_DELAY..UDP_MAX_DELAY (50-250 ms) after the
+# first copy. One repeat of each link-wide probe recovers a lost datagram without doubling a sweep.
+REPEAT_GAP = 0.12
+# The hard stop when a flood keeps the sockets busy: never collect longer than this past a protocol's
+# last send (plus the user's explicit options.wsd_wait).
+MAX_EXTENSION = 3.0
+# Datagrams read from one socket before the loop looks at the clock and its send schedule again.
+DRAIN_BATCH = 256
+# Token-bucket depth of the unicast rate limiter: after a stall of the loop, at most this much time's worth
+# of probes goes out at once (keeps the average at options.rate without bursts).
+SEND_BURST = 0.02
+# A protocol's "cannot parse" skips per scan: a spoofed garbage flood must not grow the report unbounded.
+MAX_REASON_SKIPS = 64
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one valid reply says: evidence, and what the engine keeps on the Host beside it."""
+
+    evidence: tuple[Evidence, ...]
+    mac: str | None = None
+    xaddrs: tuple[str, ...] = ()
+    endpoint: str | None = None
+
+
+class UdpProtocol(Protocol):
+    """The contract of one UDP discovery protocol, as :class:`UdpDiscovery` uses it.
+
+    ``name`` is also the Host.seen_by value and the prefix of the Coverage methods (``<name>-multicast``,
+    ``<name>-unicast``). ``port`` is the destination port. Devices answer a link-wide probe within
+    ``reply_delay`` (a random delay, WS-Discovery APP_MAX_DELAY); the engine keeps listening
+    ``reply_window`` after the last link-wide copy and ``unicast_window`` after the last unicast probe.
+    ``probes()`` returns fresh datagrams (new message ids) on every call: link-wide and unicast probes get
+    different ids, so a device's duplicate detection does not drop the unicast after it saw the multicast.
+    ``parse`` never raises on device bytes: it returns :class:`Parsed`, or a reason string.
+    """
+
+    name: str
+    port: int
+    reply_delay: float
+    reply_window: float
+    unicast_window: float
+
+    def destinations(self, address: ipaddress.IPv4Interface) -> list[str]:
+        """Link-wide destinations (multicast groups, directed broadcast) for one interface address."""
+        ...
+
+    def probes(self) -> list[bytes]:
+        """The probe datagrams, with fresh message ids."""
+        ...
+
+    def parse(self, data: bytes, ip: str) -> Parsed | str:
+        """A reply from ``ip`` as evidence, or a reason it is not one."""
+        ...
+
+
+@dataclass
+class _Stats:
+    """Per-protocol counters for coverage and skips."""
+
+    link_sent: dict[str, int] = field(default_factory=dict)  # interface address -> datagrams sent
+    link_errors: dict[str, str] = field(default_factory=dict)  # interface address -> last send error
+    link_dests: dict[str, set[str]] = field(default_factory=dict)  # interface address -> destinations
+    unicast_tried: set[str] = field(default_factory=set)  # addresses probed (or already answered)
+    answered: set[str] = field(default_factory=set)
+    rejected: int = 0  # datagrams that were not valid for the protocol
+    ignored: int = 0  # replies from addresses the caller does not accept
+    last_link: float | None = None  # monotonic time of the last link-wide send
+    last_unicast: float | None = None
+    reason_skips: dict[str, Skip] = field(default_factory=dict)
+
+
+class _Send(NamedTuple):
+    """One planned datagram (a tuple: a /16 sweep plans ~330k of them, so it must be cheap to build)."""
+
+    at: float  # offset from the start of the run
+    proto: int
+    src: str | None  # interface address for IP_MULTICAST_IF; None for broadcast/unicast
+    dst: str
+    msg: bytes
+    link_key: str | None  # interface address a link-wide send counts for; None for unicast
+
+
+class UdpDiscovery:
+    """Runs several :class:`UdpProtocol` discoveries concurrently in one window (see the module docstring)."""
+
+    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface],
+                 unicast: Iterable[ipaddress.IPv4Address], accept: Callable[[str], bool],
+                 protocols: Sequence[UdpProtocol], on_host: Callable[[Host], None] | None = None,
+                 on_update: Callable[[Host], None] | None = None) -> None:
+        self.options = options
+        self.interfaces = list(interfaces)
+        self.unicast = list(dict.fromkeys(unicast))
+        self.accept = accept
+        self.protocols = list(protocols)
+        self.on_host = on_host
+        self.on_update = on_update
+        self.hosts: dict[str, Host] = {}
+        self.skips: list[Skip] = []
+        self.received = 0
+        self._stats = [_Stats() for _ in self.protocols]
+        self._partial: set[str] = set()  # protocols the deadline cut short
+
+    # ------------------------------------------------------------------------------------------ planning
+    def _link_plan(self) -> list[_Send]:
+        """Each multicast group once per interface, each broadcast once per address, then the repeats."""
+        plan: list[_Send] = []
+        for pi, proto in enumerate(self.protocols):
+            msgs = proto.probes()
+            for iface in self.interfaces:
+                groups_done: set[str] = set()
+                for addr in iface.addresses:
+                    src = str(addr.ip)
+                    stats = self._stats[pi]
+                    stats.link_sent.setdefault(src, 0)
+                    for dst in proto.destinations(addr):
+                        stats.link_dests.setdefault(src, set()).add(dst)
+                        if _is_multicast(dst):
+                            # One copy per link: every address of the interface shares it.
+                            if dst in groups_done:
+                                continue
+                            groups_done.add(dst)
+                            for msg in msgs:
+                                plan.append(_Send(0.0, pi, src, dst, msg, src))
+                                plan.append(_Send(REPEAT_GAP, pi, src, dst, msg, src))
+                        else:
+                            for msg in msgs:
+                                plan.append(_Send(0.0, pi, None, dst, msg, src))
+                                plan.append(_Send(REPEAT_GAP, pi, None, dst, msg, src))
+        plan.sort(key=lambda s: s.at)  # stable: first copies of everything, then the repeats
+        return plan
+
+    def _unicast_plan(self) -> list[_Send]:
+        """Every target address x protocol x probe, in address order; attached addresses deferred."""
+        attached = [a.network for i in self.interfaces for a in i.addresses]
+        msgs = [p.probes() for p in self.protocols]
+        # Devices on a subnet that was just probed link-wide have until both copies went out plus their
+        # reply delay to answer; only then is a unicast probe to a silent address worth sending.
+        defer = [REPEAT_GAP + p.reply_delay if attached else 0.0 for p in self.protocols]
+        plan: list[_Send] = []
+        for ip in self.unicast:
+            on_link = any(ip in n for n in attached)
+            dst = str(ip)
+            for pi, _proto in enumerate(self.protocols):
+                at = defer[pi] if on_link else 0.0
+                for msg in msgs[pi]:
+                    plan.append(_Send(at, pi, None, dst, msg, None))
+        plan.sort(key=lambda s: s.at)
+        return plan
+
+    # ---------------------------------------------------------------------------------------------- run
+    def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
+        """Probe and collect until every protocol's reply window closed or ``deadline`` (monotonic) passed."""
+        socks: dict[int, socket.socket] = {}
+        sel = selectors.DefaultSelector()
+        try:
+            for pi, proto in enumerate(self.protocols):
+                try:
+                    sock = self._open(any(not _is_multicast(d) for i in self.interfaces for a in i.addresses
+                                          for d in proto.destinations(a)))
+                except OSError as exc:
+                    self.skips.append(Skip(None, proto.name, f"cannot open a UDP socket: {exc}"))
+                    continue
+                socks[pi] = sock
+                sel.register(sock, selectors.EVENT_READ, pi)
+            self._loop(socks, sel, deadline)
+        finally:
+            sel.close()
+            for s in socks.values():
+                s.close()
+        for stats in self._stats:
+            self.skips.extend(stats.reason_skips.values())
+        return self.hosts, self._coverage(socks), self.skips
+
+    def _open(self, broadcast: bool) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        try:
+            # A burst of hundreds of replies (WS-Discovery ProbeMatches are 1-3 KB) must fit while the loop
+            # drains: ask for a big buffer, forcing past rmem_max when privileged (needs CAP_NET_ADMIN).
+            for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
+                    break
+                except OSError:
+                    continue
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # the groups are link-local here
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            if broadcast:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            sock.bind(("0.0.0.0", 0))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _loop(self, socks: dict[int, socket.socket], sel: selectors.BaseSelector, deadline: float) -> None:
+        link = [s for s in self._link_plan() if s.proto in socks]
+        uni = [s for s in self._unicast_plan() if s.proto in socks]
+        gap = 1.0 / self.options.rate if self.options.rate > 0 else 0.0
+        cap = MAX_EXTENSION + max(0.0, self.options.wsd_wait)
+        start = time.monotonic()
+        li = ui = 0
+        next_uni = start
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self._deadline_skips(uni[ui:], len(uni))
+                return
+            # link-wide copies that are due (a handful: not rate-limited)
+            while li < len(link) and start + link[li].at <= now:
+                s = link[li]
+                li += 1
+                if self._send(socks[s.proto], s) == "ok":
+                    self._stats[s.proto].last_link = time.monotonic()
+            # unicast probes that are due, at options.rate on average
+            if next_uni < now - SEND_BURST:
+                next_uni = now - SEND_BURST
+            sent_now = 0
+            while ui < len(uni) and sent_now < DRAIN_BATCH:
+                s = uni[ui]
+                if start + s.at > now or next_uni > now:
+                    break
+                stats = self._stats[s.proto]
+                if s.dst in stats.answered:  # it already answered this protocol (multicast, sibling probe)
+                    ui += 1
+                    continue
+                result = self._send(socks[s.proto], s)
+                if result == "blocked":  # send buffer full: retry this datagram in a moment
+                    next_uni = now + 0.002
+                    break
+                ui += 1
+                sent_now += 1
+                stats.unicast_tried.add(s.dst)
+                next_uni += gap
+                if result == "ok":
+                    stats.last_unicast = time.monotonic()
+            if li >= len(link) and ui >= len(uni):
+                end = self._window_end(start, cap)
+                if min(end, deadline) <= now:
+                    return
+                wake = min(end, deadline)
+            else:
+                wake = deadline
+                if li < len(link):
+                    wake = min(wake, start + link[li].at)
+                if ui < len(uni):
+                    wake = min(wake, max(start + uni[ui].at, next_uni))
+            timeout = max(0.0, wake - time.monotonic())
+            for key, _mask in sel.select(timeout):
+                self._drain(key.fileobj, key.data, min(wake, deadline))  # type: ignore[arg-type]
+
+    def _window_end(self, start: float, cap: float) -> float:
+        """When the last protocol's reply window closes (each window fixed by its last send, capped)."""
+        end = start
+        for pi, proto in enumerate(self.protocols):
+            st = self._stats[pi]
+            if st.last_link is not None:
+                end = max(end, st.last_link + min(proto.reply_window, cap))
+            if st.last_unicast is not None:
+                end = max(end, st.last_unicast + min(proto.unicast_window, cap))
+        return end
+
+    def _send(self, sock: socket.socket, s: _Send) -> str:
+        """``ok``, ``blocked`` (buffer full, retry) or ``failed``."""
+        try:
+            if s.src is not None:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(s.src))
+            sock.sendto(s.msg, (s.dst, self.protocols[s.proto].port))
+        except BlockingIOError:
+            if s.link_key is not None:
+                return "failed"  # a link-wide copy is not retried: its repeat covers it
+            return "blocked"
+        except OSError as exc:
+            if exc.errno not in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EPERM, errno.ECONNREFUSED,
+                                 errno.EACCES):
+                log.debug("%s send to %s failed: %s", self.protocols[s.proto].name, s.dst, exc)
+            if s.link_key is not None:
+                reason = f"send to {s.dst} failed: {exc.strerror or exc}"
+                self._stats[s.proto].link_errors[s.link_key] = reason
+            return "failed"
+        if s.link_key is not None:
+            self._stats[s.proto].link_sent[s.link_key] += 1
+        return "ok"
+
+    def _drain(self, sock: socket.socket, pi: int, until: float) -> None:
+        for n in range(DRAIN_BATCH):
+            if n and n % 32 == 0 and time.monotonic() >= until:
+                return
+            try:
+                data, addr = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # e.g. an ICMP error of an earlier unicast probe surfacing on this socket
+            self.received += 1
+            self._handle(pi, data, addr[0])
+
+    def _handle(self, pi: int, data: bytes, ip: str) -> None:
+        proto, stats = self.protocols[pi], self._stats[pi]
+        if not self.accept(ip):
+            stats.ignored += 1
+            return
+        result = proto.parse(data, ip)
+        if isinstance(result, str):
+            stats.rejected += 1
+            log.debug("%s reply from %s ignored: %s", proto.name, ip, result)
+            if (ip not in stats.answered and ip not in stats.reason_skips
+                    and len(stats.reason_skips) < MAX_REASON_SKIPS):
+                stats.reason_skips[ip] = Skip(ip, proto.name, f"unparsable {proto.name} reply: {result}")
+            return
+        if not result.evidence:
+            return  # valid but says nothing (a WS-Discovery Bye)
+        stats.answered.add(ip)
+        stats.reason_skips.pop(ip, None)  # a later good datagram from the host supersedes a bad one
+        host = Host(ip=ip, mac=result.mac, seen_by=(proto.name,), evidence=result.evidence,
+                    xaddrs=result.xaddrs, endpoint=result.endpoint)
+        known = self.hosts.get(ip)
+        if known is None:
+            self.hosts[ip] = host
+            if self.on_host:
+                self.on_host(host)
+            return
+        merged = known.merged(host)
+        self.hosts[ip] = merged
+        if self.on_update and proto.name not in known.seen_by:
+            self.on_update(merged)
+
+    # ------------------------------------------------------------------------------------------ results
+    def _deadline_skips(self, pending: list[_Send], total: int) -> None:
+        names = dict.fromkeys(self.protocols[s.proto].name for s in pending)
+        for name in names or dict.fromkeys(p.name for p in self.protocols):
+            left = sum(1 for s in pending if self.protocols[s.proto].name == name)
+            detail = f" ({left} of {total} unicast probes unsent)" if left else ""
+            self.skips.append(Skip(None, name, f"scan deadline reached during discovery{detail}"))
+        self._partial = set(names) if names else {p.name for p in self.protocols}
+
+    def _coverage(self, socks: dict[int, socket.socket]) -> list[Coverage]:
+        cov: list[Coverage] = []
+        partial = self._partial
+        targets = list(self.options.targets)
+        for pi, proto in enumerate(self.protocols):
+            st = self._stats[pi]
+            answered = [ipaddress.ip_address(ip) for ip in st.answered]
+            for iface in self.interfaces:
+                for addr in iface.addresses:
+                    src = str(addr.ip)
+                    dests = sorted(st.link_dests.get(src, ()))
+                    if not dests:
+                        continue
+                    n = sum(1 for a in answered if a in addr.network)
+                    if pi not in socks:
+                        status, note = "skipped", "no socket"
+                    elif st.link_sent.get(src):
+                        status, note = "done", f"via {iface.name} to {', '.join(dests)}"
+                    else:
+                        status = "skipped"
+                        note = f"via {iface.name}: {st.link_errors.get(src, 'nothing sent')}"
+                    cov.append(Coverage(str(addr.network), f"{proto.name}-multicast", status, tried=1,
+                                        answered=n, note=note))
+            if self.unicast:
+                groups: dict[str, list[ipaddress.IPv4Address]] = {}
+                for ip in self.unicast:
+                    net = next((str(t) for t in targets if ip in t), "targets")
+                    groups.setdefault(net, []).append(ip)
+                for net, ips in groups.items():
+                    tried = sum(1 for ip in ips if str(ip) in st.unicast_tried or str(ip) in st.answered)
+                    got = sum(1 for ip in ips if str(ip) in st.answered)
+                    status = "partial" if proto.name in partial else ("done" if pi in socks else "skipped")
+                    left = len(ips) - tried
+                    note = f"{left} addresses not probed before the deadline" if left else ""
+                    cov.append(Coverage(net, f"{proto.name}-unicast", status, tried=tried, answered=got,
+                                        note=note))
+            if st.ignored:
+                cov.append(Coverage("outside targets", f"{proto.name}-multicast", "done", answered=st.ignored,
+                                    note="replies from addresses outside the targets were ignored"))
+        return cov
+
+
+def _is_multicast(dst: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(dst).is_multicast
+    except ValueError:
+        return False

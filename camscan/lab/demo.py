@@ -1,0 +1,51 @@
+"""``camscan demo``: build an emulated site, run the real ``camscan scan`` inside it, tear it down.
+
+The scan runs as a child process in the site's scanner namespace with the site's credentials in
+``CAMSCAN_USERNAME``/``CAMSCAN_PASSWORD``; its report goes straight to this process's stdout and
+its exit code is returned, so ``camscan demo`` behaves like a scan of a real network.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from camscan.errors import PermissionDenied, UsageError
+from camscan.lab.netns import REPO_ROOT, LabUnavailable, cleanup_stale, load_site
+from camscan.lab.sitefile import SiteFileError
+
+DEMO_SCAN_TIMEOUT_S = 600.0
+
+
+def scan_argv(fmt: str, targets: list[str]) -> list[str]:
+    """The command line of the scan the demo runs (the real CLI, without the inventory)."""
+    entry = "import sys; from camscan.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", entry, "scan", "--no-db", "--format", fmt, *targets]
+
+
+def run_demo(site: str | Path, fmt: object = "table") -> int:
+    """Run the demo on a shipped site name or a site file; returns the scan's exit code."""
+    cleanup_stale()
+    try:
+        lab = load_site(site)
+    except SiteFileError as exc:
+        raise UsageError(f"demo site: {exc}") from None
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if lab.username:
+        env["CAMSCAN_USERNAME"] = lab.username
+        env["CAMSCAN_PASSWORD"] = lab.password
+    targets = [lab.spec.subnet, *(s.cidr for s in lab.spec.subnets)]
+    try:
+        with lab:
+            # stdout/stderr are inherited: the report is the scan's own output.
+            proc = lab.popen(scan_argv(str(fmt), targets), env=env, stdout=None, stderr=None, text=False)
+            try:
+                return proc.wait(timeout=DEMO_SCAN_TIMEOUT_S)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    except LabUnavailable as exc:
+        raise PermissionDenied(f"camscan demo needs the emulated lab: {exc}") from None

@@ -1,0 +1,577 @@
+"""What a device's web server says before anyone logs in: headers, auth realm, page title, family paths.
+
+The probe sends unauthenticated, read-only GETs: the root page and the family paths listed in
+``camscan/data/http_paths.toml`` (which says what may be added there), on the device's web ports. It
+never sends credentials, never submits a form, never follows a device to another host (at most one
+redirect, and only to the same address), and treats every reply as hostile: each request has a
+per-operation timeout and a wall-clock cap, and at most ``max_bytes`` of a body are read.
+
+Codec (pure, tested on bytes, never raise): :func:`parse_challenges`, :func:`extract_title`,
+:func:`summarise_body`, :func:`header_style`, :func:`parse_http_response`, :func:`response_evidence`;
+:func:`fixture_evidence` reads a recorded folder through the same functions. Transport and source:
+:class:`HttpProbe` (requests, one Session per probe, ``trust_env=False`` so no proxy or netrc is used).
+
+Evidence (exact names):
+``("http.status", path, code)``, ``("http.header", <lower-case name>, value)`` for the recorded headers,
+``("http.realm", <scheme lower-case>, realm)``, ``("http.title", path, title)``,
+``("http.path", path, summary)`` for a 200 on a family path, ``("http.redirect", path, location)``,
+``("http.header_style", "names", "uppercase")`` when every header name is upper-case (Dahua style).
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import logging
+import re
+import socket
+import threading
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from camscan import xmlsafe
+from camscan.discover.text import clean
+from camscan.errors import DataError
+from camscan.models import Evidence, Host, Skip
+from camscan.probe.tls import permissive_context
+
+log = logging.getLogger(__name__)
+
+PATHS_FILE = Path(__file__).resolve().parent.parent / "data" / "http_paths.toml"
+MAX_BODY = 256 << 10  # a login page is tens of KB; the title and an XML root need far less
+MAX_HEADER_VALUE = 512
+MAX_CHALLENGE = 4096  # characters of one WWW-Authenticate value parsed
+TITLE_SCAN = 64 << 10  # bytes searched for <title>
+MAX_TITLE = 200
+MAX_SUMMARY = 200
+USER_AGENT = "Mozilla/5.0 (compatible; camscan)"
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+# ------------------------------------------------------------------------------------------------ data
+@dataclass(frozen=True)
+class HttpPath:
+    path: str
+    family: str
+    source: str
+
+
+@dataclass(frozen=True)
+class HttpPlan:
+    """What to ask: web ports by scheme, paths, and which headers are evidence."""
+
+    http_ports: tuple[int, ...]
+    https_ports: tuple[int, ...]
+    paths: tuple[HttpPath, ...]
+    headers: tuple[str, ...]
+
+    def services(self, ports: Iterable[int]) -> list[tuple[str, int]]:
+        """(scheme, port) for every web port among ``ports``, in the plan's order."""
+        wanted = set(ports)
+        return ([("http", p) for p in self.http_ports if p in wanted]
+                + [("https", p) for p in self.https_ports if p in wanted])
+
+
+def load_plan(path: Path = PATHS_FILE) -> HttpPlan:
+    """Load and check ``http_paths.toml``; DataError on any problem."""
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    ports = data.get("ports", {})
+    try:
+        http_ports = tuple(int(p) for p in ports.get("http", []))
+        https_ports = tuple(int(p) for p in ports.get("https", []))
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: ports must be integers") from None
+    paths = []
+    for i, raw in enumerate(data.get("path", [])):
+        p = raw.get("path") if isinstance(raw, dict) else None
+        # A path, not a URL: it can never name another host, carry whitespace or a query.
+        if not isinstance(p, str) or not p.startswith("/") or p.startswith("//") or any(
+                c.isspace() or c in "?#@" for c in p):
+            raise DataError(f"{path}: path #{i + 1} must be an absolute path without query: {p!r}")
+        if not raw.get("source"):
+            raise DataError(f"{path}: path {p!r} needs a source")
+        paths.append(HttpPath(p, str(raw.get("family", "generic")), str(raw["source"])))
+    if not paths or paths[0].path != "/":
+        raise DataError(f"{path}: the first path must be '/'")
+    headers = tuple(str(h).lower() for h in data.get("headers", {}).get("record", []))
+    return HttpPlan(http_ports, https_ports, tuple(paths), headers)
+
+
+_plan_lock = threading.Lock()
+_plan: HttpPlan | None = None
+
+
+def default_plan() -> HttpPlan:
+    """The packaged plan, loaded once."""
+    global _plan
+    with _plan_lock:
+        if _plan is None:
+            _plan = load_plan()
+        return _plan
+
+
+# ----------------------------------------------------------------------------------------------- codec
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
+    """``WWW-Authenticate`` challenges (RFC 7235 section 4.1) as (lower-case scheme, params), params with
+    lower-case names. Tolerant of what devices send (several challenges in one value, missing commas,
+    unquoted values, stray characters); never raises. A parameter before any scheme goes under ''."""
+    s = value[:MAX_CHALLENGE]
+    out: list[tuple[str, dict[str, str]]] = []
+    current: dict[str, str] | None = None
+    i, n = 0, len(s)
+    while i < n:
+        while i < n and (s[i].isspace() or s[i] == ","):
+            i += 1
+        m = _TOKEN.match(s, i)
+        if not m:
+            i += 1  # a stray character: skip it
+            continue
+        token, i = m.group(), m.end()
+        j = i
+        while j < n and s[j] == " ":
+            j += 1
+        if j < n and s[j] == "=":
+            j += 1
+            while j < n and s[j] == " ":
+                j += 1
+            if j < n and s[j] == '"':
+                val, i = _quoted(s, j)
+            else:
+                k = j
+                while k < n and s[k] != "," and not s[k].isspace():
+                    k += 1
+                val, i = s[j:k], k
+            if current is None:
+                current = {}
+                out.append(("", current))
+            current.setdefault(token.lower(), val)
+        else:
+            current = {}
+            out.append((token.lower(), current))
+    return out
+
+
+def _quoted(s: str, j: int) -> tuple[str, int]:
+    """The quoted-string starting at ``s[j] == '"'``: (unescaped text, index after it)."""
+    buf = []
+    k = j + 1
+    while k < len(s):
+        c = s[k]
+        if c == "\\" and k + 1 < len(s):
+            buf.append(s[k + 1])
+            k += 2
+            continue
+        if c == '"':
+            return "".join(buf), k + 1
+        buf.append(c)
+        k += 1
+    return "".join(buf), k  # unterminated: take the rest
+
+
+_TITLE = re.compile(rb"<title\b[^>]{0,256}>(.{0,4096}?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]{1,40})", re.IGNORECASE)
+
+
+def extract_title(body: bytes, content_type: str = "") -> str | None:
+    """The text of the first ``<title>`` (entities decoded, whitespace folded, capped); None if absent or
+    empty. Only the first :data:`TITLE_SCAN` bytes are searched."""
+    m = _TITLE.search(body[:TITLE_SCAN])
+    if not m:
+        return None
+    raw = m.group(1)
+    cm = _CHARSET.search(content_type or "")
+    text = _decode(raw, cm.group(1) if cm else "utf-8")
+    title = clean(html.unescape(text), MAX_TITLE)
+    return title or None
+
+
+def _decode(raw: bytes, charset: str) -> str:
+    try:
+        return raw.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return raw.decode("utf-8", errors="replace")
+
+
+def summarise_body(body: bytes, content_type: str = "") -> str:
+    """A short description of a body: for XML, the root tag and up to five leaf ``name=value`` pairs
+    (``ActivateStatus Activated=true``); otherwise its first characters."""
+    head = body.lstrip()[:MAX_BODY]
+    if head.startswith(b"<") and (b"<?xml" in head[:64] or "xml" in content_type.lower()):
+        try:
+            root = xmlsafe.parse(head, limit=MAX_BODY)
+        except xmlsafe.UnsafeXML:
+            root = None
+        if root is not None:
+            parts = [xmlsafe.local(root.tag)]
+            for child in root:
+                if len(parts) > 5:
+                    break
+                name = xmlsafe.local(child.tag)
+                if name and not len(child):
+                    parts.append(f"{name}={clean(child.text, 40)}")
+            return clean(" ".join(parts), MAX_SUMMARY)
+    cm = _CHARSET.search(content_type or "")
+    return clean(_decode(head[: MAX_SUMMARY * 4], cm.group(1) if cm else "utf-8"), MAX_SUMMARY)
+
+
+def header_style(names: Sequence[str]) -> str | None:
+    """``uppercase`` when every header name (two or more) is written in capitals, as Dahua firmware does
+    (``CONTENT-LENGTH:``); None otherwise."""
+    lettered = [n for n in names if any(c.isalpha() for c in n)]
+    if len(lettered) >= 2 and all(n == n.upper() for n in lettered):
+        return "uppercase"
+    return None
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """One HTTP answer as read off the wire (headers in original case and order, body capped)."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+    def header(self, name: str) -> list[str]:
+        low = name.lower()
+        return [v for k, v in self.headers if k.lower() == low]
+
+
+def parse_http_response(data: bytes) -> RawResponse | str:
+    """A raw HTTP/1.x response (status line, headers, blank line, body) as a RawResponse with header names
+    in their original case, or why it is not one. Never raises. Used for recorded responses (fixtures);
+    live answers are read by requests."""
+    end = data.find(b"\r\n\r\n")
+    sep = 4
+    lf = data.find(b"\n\n")
+    if end < 0 or 0 <= lf < end:
+        end, sep = lf, 2
+    if end < 0:
+        return "no blank line after the headers"
+    lines = data[:end].decode("latin-1").replace("\r\n", "\n").split("\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isdigit() and len(parts[1]) == 3):
+        return f"not an HTTP status line: {clean(lines[0], 60)!r}"
+    headers = []
+    for line in lines[1:201]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers.append((name.strip()[:128], value.strip()))
+    return RawResponse(int(parts[1]), tuple(headers), data[end + sep:][:MAX_BODY])
+
+
+def response_evidence(path: str, resp: RawResponse, record: Sequence[str], family_path: bool
+                      ) -> list[Evidence]:
+    """Evidence from one answer to ``GET path``. ``family_path`` marks a path other than the root, whose
+    200 answer is summarised as ``http.path``."""
+    ev = [Evidence("http.status", path, str(resp.status))]
+    wanted = set(record)
+    for name, value in resp.headers:
+        low = name.lower()
+        if low in wanted:
+            ev.append(Evidence("http.header", low, clean(value, MAX_HEADER_VALUE)))
+    for value in resp.header("www-authenticate"):
+        for scheme, params in parse_challenges(value):
+            realm = clean(params.get("realm", ""))
+            if realm:
+                ev.append(Evidence("http.realm", scheme, realm))
+    style = header_style([k for k, _v in resp.headers])
+    if style:
+        ev.append(Evidence("http.header_style", "names", style))
+    content_type = (resp.header("content-type") or [""])[0]
+    title = extract_title(resp.body, content_type) if resp.body else None
+    if title:
+        ev.append(Evidence("http.title", path, title))
+    if family_path and resp.status == 200 and resp.body:
+        ev.append(Evidence("http.path", path, summarise_body(resp.body, content_type)))
+    if resp.status in REDIRECTS:
+        location = (resp.header("location") or [""])[0]
+        if location:
+            ev.append(Evidence("http.redirect", path, clean(location, MAX_HEADER_VALUE)))
+    return ev
+
+
+def fixture_evidence(folder: Path) -> list[Evidence]:
+    """Evidence from a recorded device folder (``requests.toml`` mapping GET paths to raw ``*.http``
+    responses, see fixtures/README.md), exactly as :class:`HttpProbe` derives it from live answers.
+    Raises ValueError on a malformed recording: fixtures are ours, not a device's."""
+    folder = Path(folder)
+    spec = tomllib.loads((folder / "requests.toml").read_text(encoding="utf-8"))
+    plan = default_plan()
+    evidence: list[Evidence] = []
+    for entry in spec.get("response", []):
+        resp = parse_http_response((folder / entry["file"]).read_bytes())
+        if isinstance(resp, str):
+            raise ValueError(f"{folder / entry['file']}: {resp}")
+        path = urlsplit(entry["path"]).path or "/"
+        evidence.extend(response_evidence(path, resp, plan.headers, path != "/"))
+    return list(dict.fromkeys(evidence))
+
+
+# ------------------------------------------------------------------------------------------- transport
+# A wall-clock cap per request. requests' timeout bounds each socket operation, not the whole exchange: a
+# device sending one header byte per second would hold a worker for hours. Every socket urllib3 opens
+# while a request runs is registered with the request's watchdog (a thread-local hand-off, since the
+# socket is created on the requesting thread), and the watchdog shuts them down when the budget is spent.
+_local = threading.local()
+
+
+class _WallClock:
+    """Shuts down the sockets of the current request once ``seconds`` have passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _WallClock:
+        _local.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        self._timer.join()
+        _local.watch = None
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            if self.fired:
+                _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for s in self._socks:
+                _shutdown(s)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed or never connected
+
+
+def _register(sock: socket.socket) -> None:
+    watch = getattr(_local, "watch", None)
+    if watch is not None:
+        watch.add(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _register(sock)
+        return sock
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _register(sock)
+        return sock
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _validate_conn(self, conn) -> None:  # type: ignore[no-untyped-def]
+        # Device certificates are self-signed: not verifying is the point (camscan.probe.tls reads them).
+        # Same as urllib3's own method minus its per-request InsecureRequestWarning.
+        HTTPConnectionPool._validate_conn(self, conn)
+        if conn.is_closed:
+            conn.connect()
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs["ssl_context"] = permissive_context()  # old firmware: TLS 1.0, small keys
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+def new_session() -> requests.Session:
+    """A Session that reads nothing from the environment (no proxies, netrc or CA bundle variables), does
+    not retry, and caps every request's wall-clock time through the watchdog above."""
+    s = requests.Session()
+    s.trust_env = False
+    s.proxies = {}
+    s.verify = False
+    adapter = _Adapter(pool_connections=2, pool_maxsize=2, max_retries=0)
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    s.headers.clear()
+    s.headers.update({"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity",
+                      "Connection": "close"})
+    return s
+
+
+@dataclass
+class HttpResult:
+    """What one host's web ports said."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+
+
+class HttpProbe:
+    """GET the plan's paths on a host's web ports (see the module docstring)."""
+
+    def __init__(self, timeout: float, max_bytes: int = MAX_BODY, plan: HttpPlan | None = None,
+                 wall: float | None = None) -> None:
+        self.timeout = timeout
+        self.max_bytes = max(0, min(max_bytes, MAX_BODY))
+        self.plan = plan or default_plan()
+        self.wall = wall if wall is not None else 2 * timeout  # connect + read budget of one request
+
+    def probe(self, ip: str, services: Sequence[tuple[str, int]]) -> HttpResult:
+        """Evidence from every (scheme, port) in ``services`` on ``ip`` (an IPv4 address, never a name)."""
+        result = HttpResult()
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            result.skips.append(Skip(ip, "http", "not an IPv4 address"))
+            return result
+        with new_session() as session:
+            for scheme, port in services:
+                self._service(session, ip, scheme, port, result)
+        result.evidence = list(dict.fromkeys(result.evidence))
+        return result
+
+    def _service(self, session: requests.Session, ip: str, scheme: str, port: int,
+                 result: HttpResult) -> None:
+        base = f"{scheme}://{ip}:{port}"
+        for entry in self.plan.paths:
+            got = self._get(session, base + entry.path)
+            if isinstance(got, str):
+                result.skips.append(Skip(ip, "http", f"{scheme}:{port}{entry.path}: {got}"))
+                if entry.path == "/":
+                    return  # the server does not answer at all: the family paths would fail the same way
+                continue
+            result.evidence.extend(response_evidence(entry.path, got, self.plan.headers, entry.path != "/"))
+            if got.status in REDIRECTS:
+                self._redirect(session, ip, base + entry.path, entry.path, got, result)
+
+    def _redirect(self, session: requests.Session, ip: str, url: str, path: str, resp: RawResponse,
+                  result: HttpResult) -> None:
+        """Follow a redirect (recorded as ``http.redirect``) once when it stays on the same address."""
+        location = (resp.header("location") or [""])[0]
+        if not location:
+            return
+        try:
+            target = urlsplit(urljoin(url, location.strip()))
+            same_host = target.scheme in ("http", "https") and target.hostname == ip
+            port = target.port
+        except ValueError:
+            return
+        if not same_host:
+            return  # a device never steers the scanner to another host
+        next_url = f"{target.scheme}://{ip}:{port or (443 if target.scheme == 'https' else 80)}" \
+                   f"{target.path or '/'}" + (f"?{target.query}" if target.query else "")
+        got = self._get(session, next_url)
+        new_path = target.path or "/"
+        if isinstance(got, str):
+            result.skips.append(Skip(ip, "http", f"redirect to {new_path}: {got}"))
+            return
+        result.evidence.extend(response_evidence(new_path, got, self.plan.headers, False))
+
+    def _get(self, session: requests.Session, url: str) -> RawResponse | str:
+        """One GET (no redirects, capped body, wall-clock cap); a RawResponse or the reason there is none."""
+        with _WallClock(self.wall) as watch:
+            try:
+                resp = session.get(url, timeout=(self.timeout, self.timeout), allow_redirects=False,
+                                   stream=True, verify=False)
+            except requests.RequestException as exc:
+                return _reason(exc, watch.fired)
+            if watch.fired:  # the headers "ended" because the watchdog shut the socket
+                resp.close()
+                return "no answer within the wall-clock cap"
+            try:
+                headers = tuple((str(k)[:128], str(v)) for k, v in list(resp.raw.headers.items())[:200])
+                body = _read_capped(resp, self.max_bytes)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                log.debug("reading %s failed: %s", url, exc)
+                body = b""
+            finally:
+                resp.close()
+            if watch.fired:
+                return "no complete answer within the wall-clock cap"
+        return RawResponse(resp.status_code, headers, body)
+
+
+def _read_capped(resp: requests.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = resp.raw.read(min(16384, limit - total), decode_content=False)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: requests.RequestException, fired: bool) -> str:
+    if fired:
+        return "no answer within the wall-clock cap"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, requests.ReadTimeout):
+        return "read timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        if "refused" in text.lower():
+            return "connection refused"
+        return f"connection failed: {clean(text, 160)}"
+    return f"{type(exc).__name__}: {clean(exc, 160)}"
+
+
+def http_services(host: Host | None, open_ports: Iterable[int] = (), plan: HttpPlan | None = None
+                  ) -> list[tuple[str, int]]:
+    """(scheme, port) to probe on a host: its open web ports (from the sweep) plus the HTTP ports it
+    advertised itself (SADP/DHIP ``http_port``, WS-Discovery XAddrs naming its own address)."""
+    plan = plan or default_plan()
+    found = list(plan.services(open_ports))
+    if host is not None:
+        extra: list[tuple[str, int]] = []
+        for source in ("sadp", "dhip"):
+            for v in host.values(source, "http_port"):
+                if v.isdigit() and 0 < int(v) < 65536:
+                    extra.append(("http", int(v)))
+            for v in host.values(source, "https_port"):
+                if v.isdigit() and 0 < int(v) < 65536:
+                    extra.append(("https", int(v)))
+        for x in host.xaddrs:
+            try:
+                parts = urlsplit(x)
+                if parts.hostname == host.ip and parts.scheme in ("http", "https"):
+                    extra.append((parts.scheme, parts.port or (443 if parts.scheme == "https" else 80)))
+            except ValueError:
+                continue
+        found.extend(extra)
+    return list(dict.fromkeys(found))

@@ -1,0 +1,227 @@
+"""RTSP (RFC 2326) OPTIONS and an unauthenticated DESCRIBE: the streaming server's name and auth realm.
+
+Camera RTSP servers name themselves (``Server: Dahua Rtsp Server``) or give their family away in the
+Digest realm a DESCRIBE without credentials is refused with (``realm="Hikvision"``, ``Login to <id>``).
+The probe sends OPTIONS, then DESCRIBE of the root URL, both without credentials, on one connection, and
+never SETUP or PLAY: no stream is ever started.
+
+Codec: :func:`parse_rtsp_response` (pure, never raises). Transport: :class:`RtspProbe` (non-blocking socket,
+wall-clock cap per exchange, bounded reply size).
+
+Evidence (exact names): ``("rtsp", "status", code)`` of OPTIONS, ``("rtsp", "describe_status", code)``,
+``("rtsp", "server", value)``, ``("rtsp", "public", value)``, ``("rtsp.realm", <scheme lower-case>, realm)``,
+``("rtsp", "sdp_session", s= line)`` when a DESCRIBE is answered without authentication.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from camscan.discover.text import clean
+from camscan.models import Evidence, Skip
+from camscan.probe.http import parse_challenges
+
+RTSP_PORT = 554
+MAX_HEAD = 16 << 10  # status line + headers of one reply
+MAX_BODY = 16 << 10  # an SDP is a few hundred bytes
+MAX_HEADERS = 100
+USER_AGENT = "camscan"
+
+
+@dataclass(frozen=True)
+class RtspResponse:
+    """One RTSP reply: status code and reason, headers in order (original case), body if any."""
+
+    version: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = b""
+
+    def header(self, name: str) -> list[str]:
+        low = name.lower()
+        return [v for k, v in self.headers if k.lower() == low]
+
+
+def parse_rtsp_response(data: bytes) -> RtspResponse | str:
+    """Parse a reply (head and whatever body follows it) or say why it is not one. Never raises.
+
+    Lines may end in CRLF or bare LF (some servers); header values are stripped; continuation lines are
+    folded (RFC 2326 section 4 uses RFC 822 header syntax)."""
+    if len(data) > MAX_HEAD + MAX_BODY:
+        return f"reply of {len(data)} bytes exceeds the limit"
+    end = _head_end(data)
+    if end is None:
+        return "incomplete reply (no blank line after the headers)"
+    head, rest = data[:end[0]], data[end[1]:]
+    if len(head) > MAX_HEAD:
+        return "reply headers too large"
+    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
+    status_line = lines[0].strip()
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].upper().startswith("RTSP/"):
+        return f"not an RTSP reply: {clean(status_line, 60)!r}"
+    if not (parts[1].isdigit() and len(parts[1]) == 3):
+        return f"bad status code {clean(parts[1], 20)!r}"
+    headers: list[list[str]] = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        if line[0] in " \t" and headers:  # folded continuation
+            headers[-1][1] += " " + line.strip()
+            continue
+        if ":" not in line:
+            continue  # a broken line: skip it, keep the rest
+        name, value = line.split(":", 1)
+        headers.append([name.strip(), value.strip()])
+        if len(headers) > MAX_HEADERS:
+            return "too many headers"
+    return RtspResponse(version=clean(parts[0], 16), status=int(parts[1]),
+                        reason=clean(parts[2] if len(parts) > 2 else "", 80),
+                        headers=tuple((clean(k, 64), v) for k, v in headers), body=rest[:MAX_BODY])
+
+
+def _head_end(data: bytes) -> tuple[int, int] | None:
+    """(end of head, start of body) at the first blank line (CRLFCRLF or LFLF)."""
+    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return None
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        return crlf, crlf + 4
+    return lf, lf + 2
+
+
+def content_length(resp: RtspResponse) -> int:
+    values = resp.header("content-length")
+    if values and values[0].strip().isdigit():
+        return min(int(values[0].strip()), MAX_BODY)
+    return 0
+
+
+def rtsp_evidence(options: RtspResponse | None, describe: RtspResponse | None) -> list[Evidence]:
+    """Evidence from the OPTIONS and DESCRIBE replies (either may be missing)."""
+    ev: list[Evidence] = []
+    if options is not None:
+        ev.append(Evidence("rtsp", "status", str(options.status)))
+    if describe is not None:
+        ev.append(Evidence("rtsp", "describe_status", str(describe.status)))
+    for resp in (options, describe):
+        if resp is None:
+            continue
+        for v in resp.header("server"):
+            ev.append(Evidence("rtsp", "server", clean(v)))
+        for v in resp.header("public"):
+            ev.append(Evidence("rtsp", "public", clean(v, 512)))
+        for v in resp.header("www-authenticate"):
+            for scheme, params in parse_challenges(v):
+                realm = clean(params.get("realm", ""))
+                if realm:
+                    ev.append(Evidence("rtsp.realm", scheme, realm))
+    if describe is not None and describe.status == 200 and describe.body:
+        for line in describe.body.decode("utf-8", errors="replace").splitlines()[:64]:
+            if line.startswith("s="):
+                ev.append(Evidence("rtsp", "sdp_session", clean(line[2:])))
+                break
+    return list(dict.fromkeys(ev))
+
+
+class RtspProbe:
+    """OPTIONS then DESCRIBE on one RTSP port, without credentials (see the module docstring)."""
+
+    def __init__(self, timeout: float, wall: float | None = None) -> None:
+        self.timeout = timeout
+        self.wall = wall if wall is not None else 2 * timeout
+
+    def probe(self, ip: str, port: int = RTSP_PORT) -> tuple[list[Evidence], list[Skip]]:
+        """(evidence, skips) for ``ip:port``; every failure is a Skip with stage ``rtsp``."""
+        deadline = time.monotonic() + self.wall
+        url = f"rtsp://{ip}:{port}/"
+        try:
+            sock = socket.create_connection((ip, port), timeout=self.timeout)
+        except OSError as exc:
+            return [], [Skip(ip, "rtsp", f"connect to port {port} failed: {exc.strerror or exc}")]
+        options = describe = None
+        skips: list[Skip] = []
+        try:
+            sock.setblocking(False)
+            options = self._exchange(sock, _request("OPTIONS", url, 1), deadline)
+            if isinstance(options, str):
+                return [], [Skip(ip, "rtsp", f"OPTIONS on port {port}: {options}")]
+            if not _closes(options):
+                # DESCRIBE without credentials: a 401 carries the realm; never SETUP/PLAY.
+                request = _request("DESCRIBE", url, 2, "Accept: application/sdp\r\n")
+                got = self._exchange(sock, request, deadline)
+                if isinstance(got, str):
+                    skips.append(Skip(ip, "rtsp", f"DESCRIBE on port {port}: {got}"))
+                else:
+                    describe = got
+        finally:
+            sock.close()
+        return rtsp_evidence(options, describe), skips
+
+    def _exchange(self, sock: socket.socket, request: bytes, deadline: float) -> RtspResponse | str:
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_WRITE)
+            sent = 0
+            while sent < len(request):
+                if not self._wait(sel, deadline):
+                    return "timed out sending the request"
+                try:
+                    sent += sock.send(request[sent:])
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    return f"send failed: {exc.strerror or exc}"
+            sel.modify(sock, selectors.EVENT_READ)
+            buf = b""
+            while True:
+                end = _head_end(buf)
+                if end is not None:
+                    parsed = parse_rtsp_response(buf)
+                    if isinstance(parsed, str):
+                        return parsed
+                    if len(parsed.body) >= content_length(parsed):
+                        return parsed
+                if len(buf) > MAX_HEAD + MAX_BODY:
+                    return "reply too large"
+                if not self._wait(sel, deadline):
+                    return "timed out waiting for the reply"
+                try:
+                    chunk = sock.recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.ECONNRESET:
+                        return "connection reset"
+                    return f"receive failed: {exc.strerror or exc}"
+                if not chunk:
+                    if end is not None:
+                        return parse_rtsp_response(buf)  # closed after a short body: take what came
+                    return "connection closed before a complete reply"
+                buf += chunk
+
+    def _wait(self, sel: selectors.BaseSelector, deadline: float) -> bool:
+        left = min(deadline - time.monotonic(), self.timeout)
+        return left > 0 and bool(sel.select(left))
+
+
+def _request(method: str, url: str, cseq: int, extra: str = "") -> bytes:
+    return (f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\nUser-Agent: {USER_AGENT}\r\n{extra}\r\n").encode()
+
+
+def _closes(resp: RtspResponse) -> bool:
+    return any(v.strip().lower() == "close" for v in resp.header("connection"))
+
+
+def fixture_evidence(path: Path) -> list[Evidence]:
+    """Evidence from a recorded reply to OPTIONS (``fixtures/<device>/rtsp.txt``), as a scan derives it.
+    Raises ValueError on a malformed recording: fixtures are ours, not a device's."""
+    resp = parse_rtsp_response(Path(path).read_bytes())
+    if isinstance(resp, str):
+        raise ValueError(f"{path}: {resp}")
+    return rtsp_evidence(resp, None)

@@ -1,0 +1,108 @@
+"""TCP connect sweep over loopback: listening sockets on 127.0.0.x stand in for device ports."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+
+import pytest
+
+from camscan.discover.sweep import CAMERA_PORTS, PortSweep, inflight_limit, sweep
+from camscan.models import ScanOptions
+
+
+@pytest.fixture
+def listeners():
+    socks = []
+
+    def listen(host: str, port: int = 0) -> int:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, port))
+        s.listen(16)
+        socks.append(s)
+        return s.getsockname()[1]
+
+    yield listen
+    for s in socks:
+        s.close()
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_open_and_closed_ports(listeners):
+    p1 = listeners("127.0.0.2")
+    p2 = listeners("127.0.0.3")
+    closed = free_tcp_port()
+    targets = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    found, cov, skips = PortSweep(ScanOptions(rate=5000), [p1, p2, closed]).run(targets, time.monotonic() + 5)
+    assert found == {"127.0.0.2": [p1], "127.0.0.3": [p2]}
+    assert skips == []
+    assert cov[0].tried == 3 and cov[0].answered == 2 and cov[0].status == "done"
+
+
+def test_same_port_on_many_hosts_sorted(listeners):
+    port = listeners("127.0.0.1")
+    listeners("127.0.0.5", port)
+    other = listeners("127.0.0.5")
+    found = sweep(ScanOptions(rate=5000), [ipaddress.IPv4Address("127.0.0.5"), "127.0.0.1"],
+                  time.monotonic() + 5, ports=[other, port])
+    assert found == {"127.0.0.5": sorted([port, other]), "127.0.0.1": [port]}
+
+
+def test_rate_limit(listeners):
+    port = listeners("127.0.0.1")
+    targets = [f"127.0.0.{i}" for i in range(1, 41)]
+    t0 = time.monotonic()
+    PortSweep(ScanOptions(rate=200), [port]).run(targets, time.monotonic() + 5)
+    assert time.monotonic() - t0 >= 39 / 200 - 0.03
+
+
+def test_bounded_inflight_and_no_leaked_descriptors(listeners):
+    port = listeners("127.0.1.1")
+    for i in range(2, 30):
+        listeners(f"127.0.{i}.1", port)
+    before = len(os.listdir("/proc/self/fd"))
+    s = PortSweep(ScanOptions(rate=0), [port, free_tcp_port()], max_inflight=4)
+    assert s.max_inflight == 4
+    found, _, _ = s.run([f"127.0.{i}.1" for i in range(1, 30)], time.monotonic() + 5)
+    assert set(found) == {f"127.0.{i}.1" for i in range(1, 30)}
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_deadline_stops_and_reports(listeners):
+    port = listeners("127.0.0.1")
+    t0 = time.monotonic()
+    found, cov, skips = PortSweep(ScanOptions(rate=20, targets=(ipaddress.IPv4Network("127.0.0.0/24"),)),
+                                  [port]).run([f"127.0.0.{i}" for i in range(1, 200)], time.monotonic() + 0.3)
+    assert time.monotonic() - t0 < 0.6
+    assert cov[0].status == "partial" and cov[0].subnet == "127.0.0.0/24"
+    assert any("deadline" in s.reason for s in skips)
+
+
+def test_port_list_is_the_documented_one():
+    assert CAMERA_PORTS == (80, 443, 554, 8000, 8080, 8899, 37777, 34567, 2020)
+    assert PortSweep(ScanOptions(), [0, 80, 80, 70000]).ports == (80,)
+
+
+def test_inflight_limit_respects_descriptor_limit():
+    assert 1 <= inflight_limit(10**6) <= 10**6
+    assert inflight_limit(3) <= 3
+
+
+def test_port_evidence():
+    from camscan.discover.sweep import port_evidence
+    from camscan.models import Evidence
+
+    assert port_evidence([37777, 80, 80]) == (Evidence("tcp", "open", "80"), Evidence("tcp", "open", "37777"))
+
+
+def test_malformed_target_is_a_skip():
+    found, _cov, skips = PortSweep(ScanOptions(), [80]).run(["camera.example"], time.monotonic() + 1)
+    assert found == {} and skips[0].ip == "camera.example" and "IPv4" in skips[0].reason
