@@ -1,27 +1,53 @@
 """The Scanner: discover -> probe -> fingerprint -> policy, under one deadline and one scope.
 
 It never prints, reads argv or exits: it takes :class:`ScanOptions` and returns a :class:`ScanResult`.
-Identity probing overlaps discovery: each host is handed to a worker the moment its first WS-Discovery
-reply arrives, so a site's identities are mostly read by the time the discovery window closes.
+
+Plan of a scan:
+
+1. ARP sweep of the attached subnets in scope (root only; otherwise a stated skip): MACs for every host on
+   the segment, and the list of live hosts so directed probes go only where something answers.
+2. One UDP collection window for WS-Discovery, Hikvision SADP and Dahua DHIP: multicast/broadcast on each
+   attached subnet, directed unicast to live attached hosts and to every address of routed targets.
+   The ONVIF identity probe of a host starts the moment its first reply with an XAddr arrives.
+3. A rate-limited TCP check of camera ports on the same hosts; then HTTP(S), RTSP and TLS evidence, and
+   the ONVIF device service on the ONVIF-capable ports of hosts that never answered WS-Discovery.
+4. Every host with camera evidence becomes a Device (fingerprint), with a verdict (policy).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
 from camscan import fingerprint, net, oui
-from camscan.discover.wsd import WsDiscovery, device_service_url
+from camscan.discover.arp import ArpSweep, arp_evidence
+from camscan.discover.dhip import DhipProtocol
+from camscan.discover.sadp import SadpProtocol
+from camscan.discover.sweep import PortSweep, port_evidence
+from camscan.discover.udp import UdpDiscovery
+from camscan.discover.wsd import WsdProtocol, device_service_url
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, ScanResult, Skip
 from camscan.policy import Policy, load_policy
+from camscan.probe.http import HttpProbe, http_services
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe, ProbeResult
+from camscan.probe.rtsp import RtspProbe
+from camscan.probe.tls import TlsProbe
 
 log = logging.getLogger(__name__)
+
+# Ports on which devices serve the ONVIF device service (ONVIF Core 5.1.1 fixes the path, not the port):
+# 80 most, 8000/8080 some NVRs, 8899 Xiongmai-class boards, 2020 TP-Link Tapo.
+ONVIF_PORTS = (80, 8080, 8000, 8899, 2020)
+RTSP_PORTS = (554,)
+TLS_PORTS = (443, 8443)
+# Sources whose answer means "this host is a camera-class device" even when no rule names its maker.
+CAMERA_SOURCES = ("wsd", "sadp", "dhip", "onvif", "rtsp")
 
 
 class Scanner:
@@ -30,9 +56,10 @@ class Scanner:
     def __init__(self, options: ScanOptions, rules: tuple[fingerprint.Rule, ...] | None = None,
                  policy: Policy | None = None, progress: Callable[[str], None] | None = None) -> None:
         self.options = options
-        self.progress = progress or (lambda _message: None)
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
+        self.progress = progress or (lambda _message: None)
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------- planning
     def _multicast_interfaces(self) -> list[Interface]:
@@ -47,102 +74,228 @@ class Scanner:
             return True
         return net.in_scope(ip, self.options.targets)
 
-    def _routed_coverage(self, mcast: list[Interface]) -> list[Coverage]:
-        attached = [n for i in mcast for n in i.networks]
-        out = []
+    def _split_targets(self, mcast: list[Interface]) -> tuple[list, list]:
+        """(attached target networks, routed target networks)."""
+        attached_nets = [n for i in mcast for n in i.networks]
+        attached, routed = [], []
         for t in self.options.targets:
-            if not any(t.overlaps(a) for a in attached):
-                out.append(Coverage(str(t), "wsd-multicast", "skipped",
-                                    note="not directly attached: multicast cannot cross routers; "
-                                         "directed unicast probes only"))
-        return out
+            (attached if any(t.overlaps(a) for a in attached_nets) else routed).append(t)
+        return attached, routed
+
+    @staticmethod
+    def _routed_coverage(routed) -> list[Coverage]:
+        return [Coverage(str(t), "multicast", "skipped",
+                         note="not directly attached: multicast and ARP cannot cross routers; directed "
+                              "unicast probes and the port check only") for t in routed]
 
     # -------------------------------------------------------------------------------------------- run
     def run(self) -> ScanResult:
         opts = self.options
         started = datetime.now(UTC)
-        t0 = time.monotonic()
-        deadline = t0 + opts.deadline
+        deadline = time.monotonic() + opts.deadline
         mcast = self._multicast_interfaces()
-        unicast = list(net.hosts(opts.targets))
+        attached, routed = self._split_targets(mcast)
+        skips: list[Skip] = []
+        coverage: list[Coverage] = self._routed_coverage(routed)
+        methods: list[str] = []
         pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="camscan-probe")
         factory: Future[OnvifClientFactory] = pool.submit(OnvifClientFactory)  # WSDL parse overlaps discovery
-        probes: dict[str, Future[ProbeResult]] = {}
-        skips: list[Skip] = []
+        onvif_jobs: dict[str, Future[ProbeResult]] = {}
 
-        def on_host(host: Host) -> None:
-            url = device_service_url(host.xaddrs, host.ip)
-            if url is None:
-                skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery reply"))
-                return
-            probes[host.ip] = pool.submit(self._probe, factory, host.ip, url)
+        def start_onvif(host: Host) -> None:
+            with self._lock:
+                if host.ip in onvif_jobs or not host.xaddrs:
+                    return
+                url = device_service_url(host.xaddrs, host.ip)
+                if url is None:
+                    skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery reply"))
+                    return
+                onvif_jobs[host.ip] = pool.submit(self._onvif, factory, host.ip, url)
 
-        self.progress("discovering devices...")
         try:
-            wsd = WsDiscovery(opts, mcast, unicast, self._accept, on_host)
-            hosts, coverage, wsd_skips = wsd.run(deadline)
-            skips.extend(wsd_skips)
-            coverage.extend(self._routed_coverage(mcast))
-            self.progress(f"discovery done: {len(hosts)} device(s); reading identities...")
-            results = self._collect(probes, deadline, skips)
+            # 1. ARP: live hosts and MACs on the attached subnets in scope
+            self.progress("ARP sweep...")
+            live, arp_cov, arp_skips = self._arp(mcast, attached, deadline)
+            coverage += arp_cov
+            skips += arp_skips
+            if arp_cov and any(c.status != "skipped" for c in arp_cov):
+                methods.append("arp")
+            # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
+            if live is not None:
+                unicast = [ipaddress.IPv4Address(ip) for ip in live if self._accept(ip)]
+                unicast += list(net.hosts(routed))
+            else:
+                unicast = list(net.hosts(opts.targets))
+            self.progress("discovering devices...")
+            udp = UdpDiscovery(opts, mcast, unicast, self._accept,
+                               [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
+                               on_host=start_onvif, on_update=start_onvif)
+            hosts, udp_cov, udp_skips = udp.run(deadline)
+            coverage += udp_cov
+            skips += udp_skips
+            methods += sorted({c.method for c in udp_cov if c.status != "skipped"})
+            for ip, mac in (live or {}).items():
+                if self._accept(ip):
+                    found = hosts.get(ip, Host(ip=ip))
+                    hosts[ip] = found.add(seen_by="arp", evidence=arp_evidence(mac), mac=mac)
+            # 3. camera ports, then HTTP/RTSP/TLS and ONVIF on open ports of hosts WS-Discovery missed
+            self.progress(f"{len(hosts)} host(s) answered; checking camera ports...")
+            sweep_targets = list(hosts) + [str(ip) for ip in net.hosts(routed) if str(ip) not in hosts]
+            open_ports, sweep_cov, sweep_skips = PortSweep(opts).run(sweep_targets, deadline)
+            coverage += sweep_cov
+            skips += sweep_skips
+            methods.append("tcp")
+            for ip, ports in open_ports.items():
+                hosts[ip] = hosts.get(ip, Host(ip=ip)).add(seen_by="tcp", evidence=port_evidence(ports))
+            self.progress("reading identities...")
+            extra_jobs = {ip: pool.submit(self._banners, factory, hosts[ip], open_ports.get(ip, []),
+                                          ip in onvif_jobs)
+                          for ip in hosts}
+            methods += ["onvif", "http", "rtsp", "tls"]
+            onvif_results = self._collect(onvif_jobs, deadline, skips, "onvif")
+            banner_results = self._collect(extra_jobs, deadline, skips, "probe")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        hosts = self._merge(hosts, results)
-        devices = [self.policy.evaluate(fingerprint.identify(h, self.rules))
-                   for h in sorted(hosts.values(), key=lambda h: ipaddress.ip_address(h.ip))]
-        for r in results.values():
-            skips.extend(r.skips)
-        methods = ["wsd-multicast"] if mcast else []
-        if unicast:
-            methods.append("wsd-unicast")
-        methods.append("onvif")
+        hosts = self._merge(hosts, onvif_results, banner_results, skips)
+        devices, others = [], 0
+        for h in sorted(hosts.values(), key=lambda h: ipaddress.ip_address(h.ip)):
+            device = self.policy.evaluate(fingerprint.identify(h, self.rules))
+            if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by):
+                devices.append(device)
+            else:
+                others += 1
+        notes = []
+        if others:
+            notes.append(f"{others} other host(s) answered but showed no camera evidence (not listed)")
+        skips = [s for s in skips if s.ip is None or s.ip in {d.ip for d in devices}]
         return ScanResult(
             started=started,
             finished=datetime.now(UTC),
             targets=tuple(str(t) for t in opts.targets) or tuple(str(n) for i in opts.interfaces
                                                                  for n in i.networks),
             interfaces=tuple(i.name for i in mcast),
-            methods=tuple(methods),
+            methods=tuple(dict.fromkeys(methods)),
             devices=tuple(devices),
             skips=tuple(sorted(skips, key=_skip_order)),
             coverage=tuple(coverage),
+            notes=tuple(notes),
         )
 
-    def _probe(self, factory: Future[OnvifClientFactory], ip: str, url: str) -> ProbeResult:
+    # ------------------------------------------------------------------------------------------ stages
+    def _arp(self, mcast: list[Interface], attached, deadline: float
+             ) -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
+        """{ip: mac} of live hosts (None when ARP could not run), coverage, skips."""
+        if not mcast:
+            return None, [], []
+        if self.options.targets and not attached:
+            return None, [], []
+        live: dict[str, str] = {}
+        coverage: list[Coverage] = []
+        skips: list[Skip] = []
+        ran = False
+        for iface in mcast:
+            found, cov, sk = ArpSweep(self.options, iface, attached).run(deadline)
+            live.update(found)
+            coverage += cov
+            skips += sk
+            ran = ran or any(c.status != "skipped" for c in cov)
+        return (live if ran else None), coverage, skips
+
+    def _onvif(self, factory: Future[OnvifClientFactory], ip: str, url: str) -> ProbeResult:
         opts = self.options
         allowed = net.in_scope(ip, opts.scope)
         probe = OnvifProbe(factory.result(), timeout=opts.timeout, max_bytes=opts.max_reply_bytes)
         return probe.probe(ip, url, opts.credentials, credentials_allowed=allowed)
 
-    def _collect(self, probes: dict[str, Future[ProbeResult]], deadline: float,
-                 skips: list[Skip]) -> dict[str, ProbeResult]:
+    def _banners(self, factory: Future[OnvifClientFactory], host: Host, ports: list[int],
+                 has_onvif: bool) -> ProbeResult:
+        """HTTP/RTSP/TLS evidence, and ONVIF on open ports when discovery gave no device-service address."""
+        opts = self.options
+        out = ProbeResult()
+        services = http_services(host, ports)
+        if services:
+            res = HttpProbe(opts.timeout, opts.max_reply_bytes).probe(host.ip, services)
+            out.evidence += res.evidence
+            out.skips += res.skips
+        for port in RTSP_PORTS:
+            if port in ports:
+                ev, sk = RtspProbe(opts.timeout).probe(host.ip, port)
+                out.evidence += ev
+                out.skips += sk
+        for port in TLS_PORTS:
+            if port in ports:
+                ev, sk = TlsProbe(opts.timeout).probe(host.ip, port)
+                out.evidence += ev
+                out.skips += sk
+        if not has_onvif:
+            for port in (p for p in ONVIF_PORTS if p in ports):
+                result = self._onvif(factory, host.ip, f"http://{host.ip}:{port}/onvif/device_service")
+                if any(e.source.startswith("onvif.") and e.field != "error" for e in result.evidence):
+                    out.evidence += result.evidence
+                    out.skips += result.skips
+                    out.mac = result.mac
+                    break  # one device service is the device's identity
+        return out
+
+    def _collect(self, jobs: dict[str, Future[ProbeResult]], deadline: float, skips: list[Skip],
+                 stage: str) -> dict[str, ProbeResult]:
         results: dict[str, ProbeResult] = {}
-        for ip, fut in list(probes.items()):
+        for ip, fut in list(jobs.items()):
             try:
                 results[ip] = fut.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
-                skips.append(Skip(ip, "onvif", "scan deadline reached before the device answered"))
+                skips.append(Skip(ip, stage, "scan deadline reached before the device answered"))
             except Exception as exc:  # noqa: BLE001 - last-resort guard: one device must not end the scan
-                log.debug("probe of %s crashed", ip, exc_info=True)
-                skips.append(Skip(ip, "onvif", f"internal error while probing: {type(exc).__name__}: {exc}"))
+                log.debug("%s probe of %s crashed", stage, ip, exc_info=True)
+                skips.append(Skip(ip, stage, f"internal error while probing: {type(exc).__name__}: {exc}"))
         return results
 
-    def _merge(self, hosts: dict[str, Host], results: dict[str, ProbeResult]) -> dict[str, Host]:
+    def _merge(self, hosts: dict[str, Host], *results_and_skips) -> dict[str, Host]:
+        *result_sets, skips = results_and_skips
         neighbours = net.neighbour_macs()
         merged: dict[str, Host] = {}
         for ip, host in hosts.items():
-            r = results.get(ip)
-            if r is not None:
-                host = host.add(seen_by="onvif" if any(e.source.startswith("onvif.") for e in r.evidence)
-                                else None, evidence=tuple(r.evidence))
+            mac = host.mac
+            for results in result_sets:
+                r = results.get(ip)
+                if r is None:
+                    continue
+                seen = _seen_by(r.evidence)
+                host = host.add(evidence=tuple(r.evidence))
+                for s in seen:
+                    host = host.add(seen_by=s)
+                skips.extend(r.skips)
+                mac = mac or r.mac
             l2 = neighbours.get(ip)
-            if l2:
+            if l2 and not mac:
                 host = host.add(evidence=(Evidence("arp.kernel", "mac", l2),))
-            mac = l2 or (r.mac if r else None)
-            host = Host(ip=host.ip, mac=mac, seen_by=host.seen_by, evidence=host.evidence + oui.evidence(mac),
-                        xaddrs=host.xaddrs, endpoint=host.endpoint)
-            merged[ip] = host
+                mac = l2
+            mac = mac or _reported_mac(host)
+            merged[ip] = Host(ip=host.ip, mac=mac, seen_by=host.seen_by,
+                              evidence=host.evidence + oui.evidence(mac), xaddrs=host.xaddrs,
+                              endpoint=host.endpoint)
         return merged
+
+
+def _seen_by(evidence: Iterable[Evidence]) -> list[str]:
+    out = []
+    for e in evidence:
+        if e.field == "error":
+            continue
+        name = e.source.split(".", 1)[0]
+        if name in ("onvif", "http", "rtsp", "tls") and name not in out:
+            out.append(name)
+    return out
+
+
+def _reported_mac(host: Host) -> str | None:
+    """A MAC the device reported about itself (SADP, DHIP), used when no layer-2 answer gave one."""
+    for source in ("sadp", "dhip"):
+        for v in host.values(source, "mac"):
+            mac = net.normalise_mac(v)
+            if mac:
+                return mac
+    return None
 
 
 def _skip_order(s: Skip) -> tuple:

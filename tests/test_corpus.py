@@ -27,11 +27,11 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEVICES = sorted(p.parent for p in FIXTURES.glob("*/device.toml"))
 
 FAULT_NOT_SUPPORTED = (
-    '<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
-    'xmlns:ter="http://www.onvif.org/ver10/error"><env:Body><env:Fault><env:Code><env:Value>env:Receiver'
-    '</env:Value><env:Subcode><env:Value>ter:ActionNotSupported</env:Value></env:Subcode></env:Code>'
-    '<env:Reason><env:Text xml:lang="en">Optional Action Not Implemented</env:Text></env:Reason></env:Fault>'
-    '</env:Body></env:Envelope>').encode()
+    b'<?xml version="1.0" encoding="UTF-8"?><env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+    b'xmlns:ter="http://www.onvif.org/ver10/error"><env:Body><env:Fault><env:Code><env:Value>env:Receiver'
+    b'</env:Value><env:Subcode><env:Value>ter:ActionNotSupported</env:Value></env:Subcode></env:Code>'
+    b'<env:Reason><env:Text xml:lang="en">Optional Action Not Implemented</env:Text></env:Reason></env:Fault>'
+    b'</env:Body></env:Envelope>')
 
 
 class _OnvifFromFolder(BaseHTTPRequestHandler):

@@ -38,6 +38,7 @@ from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Ski
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65535
+SNDBUF = 4 << 20
 RCVBUF = 8 << 20
 # SOAP-over-UDP (2004 draft, appendix I): a repeat goes UDP_MIN_DELAY..UDP_MAX_DELAY (50-250 ms) after the
 # first copy. One repeat of each link-wide probe recovers a lost datagram without doubling a sweep.
@@ -221,6 +222,15 @@ class UdpDiscovery:
             for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
+                    break
+                except OSError:
+                    continue
+            # Unicast probes to absent hosts on an attached subnet sit in the kernel's neighbour queue, charged
+            # to this socket's send buffer, until ARP gives up (about 3 s): a default-sized buffer fills after
+            # a few dozen and stalls the sweep. Room for a /24's worth of probes keeps it flowing.
+            for opt in (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, SNDBUF)
                     break
                 except OSError:
                     continue

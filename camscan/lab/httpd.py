@@ -8,9 +8,9 @@ connection. Faults (``fault`` in the profile) and ``latency_ms`` are applied her
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import struct
-import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -46,6 +46,7 @@ REASONS = {
 }
 
 LogFn = Callable[..., None]
+log = logging.getLogger(__name__)
 
 
 class BadRequest(Exception):
@@ -325,7 +326,7 @@ class HttpService:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - last-resort guard: one client must not kill the device
-            print(f"device {dev.name}: HTTP handler error: {exc!r}", file=sys.stderr, flush=True)
+            log.error("device %s: HTTP handler error: %r", dev.name, exc)
         finally:
             if not writer.is_closing():
                 writer.close()

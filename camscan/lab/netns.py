@@ -281,19 +281,35 @@ class Site:
         keep_workdir: bool = False,
     ) -> None:
         self.spec = spec
-        self.prefix = prefix or f"{root_prefix}{secrets.token_hex(2)}"
-        if not re.fullmatch(r"[a-z][a-z0-9]{1,7}", self.prefix):
-            raise ValueError(f"prefix {self.prefix!r} must be 2-8 lower-case letters/digits")
+        self.root_prefix = root_prefix
+        self._auto_prefix = prefix is None
         self.ready_timeout = ready_timeout
         self.python = python
         self.keep_workdir = keep_workdir
-        self.switch_ns = f"{self.prefix}-sw"
-        self.scanner_ns = f"{self.prefix}-scan"
-        self.router_ns = f"{self.prefix}-rt" if spec.routed else None
+        self._assign_prefix(prefix or f"{root_prefix}{secrets.token_hex(2)}")
+        self.workdir: Path | None = None
+        self.server: subprocess.Popen[str] | None = None
+        self.build_seconds = 0.0
+        self.teardown_seconds = 0.0
+        self._closed = False
+        self._started = False
+        self._final_log: list[dict[str, Any]] | None = None
+        self._final_server_log: str | None = None
+        self._close_lock = threading.Lock()
+
+    def _assign_prefix(self, prefix: str) -> None:
+        """Name every namespace of the site after ``prefix``."""
+        if not re.fullmatch(r"[a-z][a-z0-9]{1,7}", prefix):
+            raise ValueError(f"prefix {prefix!r} must be 2-8 lower-case letters/digits")
+        spec = self.spec
+        self.prefix = prefix
+        self.switch_ns = f"{prefix}-sw"
+        self.scanner_ns = f"{prefix}-scan"
+        self.router_ns = f"{prefix}-rt" if spec.routed else None
         self.devices: list[LabDevice] = [
             LabDevice(
                 name=d.name,
-                ns=f"{self.prefix}-d{d.index}",
+                ns=f"{prefix}-d{d.index}",
                 ip=d.ip,
                 mac=d.mac,
                 port=int(d.settings["port"]),
@@ -304,16 +320,26 @@ class Site:
             )
             for d in spec.devices
         ]
-        self.workdir: Path | None = None
-        self.server: subprocess.Popen[str] | None = None
-        self.build_seconds = 0.0
-        self.teardown_seconds = 0.0
-        self._created: list[str] = []
-        self._closed = False
-        self._started = False
-        self._final_log: list[dict[str, Any]] | None = None
-        self._final_server_log: str | None = None
-        self._close_lock = threading.Lock()
+
+    def _claim_prefix(self) -> None:
+        """Create the run's marker file exclusively; pick another random prefix if it is taken."""
+        MARKER_DIR.mkdir(parents=True, exist_ok=True)
+        existing = {n.split("-", 1)[0] for n in _list_netns()}
+        for _ in range(32):
+            marker = MARKER_DIR / f"{self.prefix}.pid"
+            if self.prefix not in existing:
+                try:
+                    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    pass
+                else:
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(f"{os.getpid()}\n")
+                    return
+            if not self._auto_prefix:
+                raise LabError(f"namespace prefix {self.prefix!r} is in use by another run")
+            self._assign_prefix(f"{self.root_prefix}{secrets.token_hex(2)}")
+        raise LabError("could not find a free namespace prefix")
 
     # --- public properties ------------------------------------------------------------------
 
@@ -371,12 +397,11 @@ class Site:
         if self._started:
             raise LabError("a Site can be started once")
         check_available()
-        self._started = True
         t0 = time.monotonic()
+        self._claim_prefix()
+        self._started = True
         _register(self)
         try:
-            MARKER_DIR.mkdir(parents=True, exist_ok=True)
-            (MARKER_DIR / f"{self.prefix}.pid").write_text(f"{os.getpid()}\n")
             self.workdir = Path(tempfile.mkdtemp(prefix=f"camscan-lab-{self.prefix}-"))
             self._build_network()
             self._start_server()
@@ -442,7 +467,6 @@ class Site:
         spec = self.spec
         # 1. Namespaces, in one `ip -batch` (netns add mounts a file per namespace).
         self._ip_batch([f"netns add {n}" for n in self.namespaces])
-        self._created = list(self.namespaces)
         # 2. Bridges and veth pairs, created from the switch namespace with the peer placed straight
         #    into its namespace (interface names here are v<N>, well under IFNAMSIZ).
         sw: list[str] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import resource
@@ -57,6 +58,7 @@ from camscan.lab.wsd_responder import (
     render_probe_matches,
 )
 
+_log = logging.getLogger("camscan.lab.server")
 IP_PKTINFO = 8  # <linux/in.h>; not exported by Python's socket module
 SOL_IP = socket.IPPROTO_IP
 # SOAP-over-UDP (2004 draft, App. I): UDP_MIN_DELAY/UDP_MAX_DELAY 50/250 ms, UDP_UPPER_DELAY 500 ms.
@@ -137,7 +139,7 @@ class UdpService(Service):
             try:
                 self.datagram(data, addr, dst)
             except Exception as exc:  # noqa: BLE001 - last-resort guard: a bad datagram must not kill the device
-                print(f"device {self.dev.name}: {self.name} error: {exc!r}", file=sys.stderr, flush=True)
+                _log.error("device %s: %s error: %r", self.dev.name, self.name, exc)
 
     def datagram(self, data: bytes, addr: Any, dst: str) -> None:
         raise NotImplementedError
@@ -146,7 +148,7 @@ class UdpService(Service):
         try:
             self.sock.sendto(data, addr)
         except OSError as exc:
-            print(f"device {self.dev.name}: {self.name} send to {addr}: {exc}", file=sys.stderr, flush=True)
+            _log.warning("device %s: %s send to %s: %s", self.dev.name, self.name, addr, exc)
 
     def send_later(self, delay: float, data: bytes, addr: Any) -> None:
         asyncio.get_running_loop().call_later(delay, self.send, data, addr)
@@ -436,7 +438,7 @@ class RtspListener(Service):
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             return  # ConnectionError is an OSError: the client went away or stalled
         except Exception as exc:  # noqa: BLE001 - last-resort guard: one client must not kill the device
-            print(f"device {self.dev.name}: RTSP handler error: {exc!r}", file=sys.stderr, flush=True)
+            _log.error("device %s: RTSP handler error: %r", self.dev.name, exc)
         finally:
             writer.close()
 
@@ -503,7 +505,7 @@ async def serve(spec: dict[str, Any]) -> int:
         services = bind_all(devices, log)
         t_bound = time.monotonic()
     except OSError as exc:
-        print(f"ERROR binding sockets: {exc}", file=sys.stderr, flush=True)
+        _log.error("binding sockets: %s", exc)
         return 1
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -526,13 +528,16 @@ async def serve(spec: dict[str, Any]) -> int:
         await svc.start()
     sockets = sum(len(getattr(s, "socks", [None])) for s in services)
     t_ready = time.monotonic()
-    print(
-        f"server: {len(devices)} devices, {sockets} sockets: bound in {t_bound - t0:.2f} s, "
-        f"serving after {t_ready - t0:.2f} s",
-        file=sys.stderr,
-        flush=True,
+    _log.info(
+        "%d devices, %d sockets: bound in %.2f s, serving after %.2f s",
+        len(devices),
+        sockets,
+        t_bound - t0,
+        t_ready - t0,
     )
-    print(f"READY {len(devices)} {sockets}", flush=True)
+    # The one line of the stdout protocol with the Site.
+    sys.stdout.write(f"READY {len(devices)} {sockets}\n")
+    sys.stdout.flush()
     await stop.wait()
     for svc in services:
         try:
@@ -546,8 +551,9 @@ async def serve(spec: dict[str, Any]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m camscan.lab.server SPEC.json``."""
     args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(levelname)s: %(message)s")
     if len(args) != 1:
-        print("usage: python -m camscan.lab.server SPEC.json", file=sys.stderr)
+        _log.error("usage: python -m camscan.lab.server SPEC.json")
         return 2
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     return asyncio.run(serve(spec))

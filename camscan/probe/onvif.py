@@ -328,7 +328,13 @@ class _Session:
 
     def _raise_if_broken(self, op: str, exc: BaseException) -> None:
         """Unparsable or refused XML ends the device: the next call would only fail the same way."""
-        from zeep.exceptions import DTDForbidden, EntitiesForbidden, TransportError, XMLParseError, XMLSyntaxError
+        from zeep.exceptions import (
+            DTDForbidden,
+            EntitiesForbidden,
+            TransportError,
+            XMLParseError,
+            XMLSyntaxError,
+        )
 
         if isinstance(exc, (DTDForbidden, EntitiesForbidden)):
             raise DeviceError(f"{op}: reply carries a DTD or entities (refused)")

@@ -96,7 +96,8 @@ FAULTS = ["hang", "reset", "trickle", "huge", "entity_bomb", "soap_fault", "malf
 
 @pytest.fixture(scope="module")
 def fault_site(lab_available: None) -> Iterator[Site]:
-    """One device per fault, a slow device (400 ms latency) and an Axis on a routed subnet."""
+    """One device per fault, a slow device (400 ms latency), an Axis on a routed subnet and a
+    Tapo with WS-Discovery switched off."""
     devices: list[dict[str, Any]] = [
         {"name": f, "profile": "generic-ipcam-631ga", "ip": f"198.51.100.{40 + i}", "fault": f}
         for i, f in enumerate(FAULTS)
@@ -111,6 +112,7 @@ def fault_site(lab_available: None) -> Iterator[Site]:
         }
     )
     devices.append({"name": "far", "profile": "axis-m1065-l", "ip": "203.0.113.20", "wsd_max_delay_ms": 0})
+    devices.append({"name": "silent", "profile": "tapo-c200", "ip": "198.51.100.61", "wsd": False})
     doc = {
         "site": {"username": "admin", "password": PASSWORD},
         "subnet": [{"cidr": "203.0.113.0/24", "routed": True}],

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree
 
-from camscan.lab import Site, cleanup_stale
+from camscan.lab import LabError, Site, cleanup_stale, load_site
 from camscan.lab.netns import MARKER_DIR, _list_netns
 
 pytestmark = pytest.mark.netns
@@ -254,3 +254,10 @@ def test_cleanup_stale_spares_live_runs(three_site: Site) -> None:
 
 def test_build_time_is_reported(three_site: Site) -> None:
     assert 0 < three_site.build_seconds < 30
+
+
+def test_prefix_in_use_is_refused(three_site: Site) -> None:
+    clash = load_site(three_site.spec, prefix=three_site.prefix)
+    with pytest.raises(LabError, match="in use"):
+        clash.start()
+    assert set(three_site.namespaces) <= set(_list_netns())  # the live site is untouched

@@ -282,7 +282,7 @@ def test_wall_clock_cap_stops_a_dribbling_device():
         elapsed = time.monotonic() - t0
     finally:
         d.close()
-    assert elapsed < 1.5  # one request (the root failed, the family paths are not tried), capped
+    assert elapsed < 2.5  # one request (the root failed, the family paths are not tried), capped
     assert result.skips and "wall-clock" in result.skips[0].reason
 
 

@@ -168,7 +168,7 @@ def test_loopback_wall_clock_cap():
         elapsed = time.monotonic() - t0
     finally:
         dev.close()
-    assert elapsed < 1.0 and ev == [] and "timed out" in skips[0].reason
+    assert elapsed < 2.0 and ev == [] and "timed out" in skips[0].reason
 
 
 def test_refused():
