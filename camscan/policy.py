@@ -47,6 +47,7 @@ class Listing:
     url: str = ""
     scope: str = ""
     confidence: str = ""
+    applies_to: tuple[str, ...] = ()  # the listing names these subsidiaries, not the entity itself
 
 
 @dataclass
@@ -82,7 +83,8 @@ class Policy:
         return None
 
     def listed(self, entity: Entity) -> list[Listing]:
-        return [x for x in entity.listings if x.list in self.enabled]
+        """The entity's own listings on enabled lists (listings naming only its subsidiaries excluded)."""
+        return [x for x in entity.listings if x.list in self.enabled and not x.applies_to]
 
     def citation(self, listing: Listing) -> ListCitation:
         ld = self.lists.get(listing.list)
@@ -124,25 +126,25 @@ class Policy:
                  strong_unlisted: list[RuleMatch]) -> Finding | None:
         strong = [m for m in ms if m.strength in STRONG]
         lists = tuple(self.citation(x) for x in self.listed(ent))
-        context = tuple(self.citation(x) for x in ent.listings if x.list not in self.enabled)
+        own = self.listed(ent)
+        context = tuple(self.citation(x) for x in ent.listings if x not in own)
         label = f" sold as {device.brand!r}" if device.brand and self.entity_for(device.brand) is not ent else ""
-        on = "; ".join(f"{c.name} ({c.date}{', ' + c.citation if c.citation else ''})" for c in lists)
         evidence_text = "; ".join(_describe(m) for m in (strong or ms)[:4])
         if strong and not strong_unlisted:
             verdict, check = Verdict.SANCTIONED, ""
-            summary = f"{ent.short} hardware{label}: {evidence_text}. {ent.name} is on: {on}."
+            summary = f"{ent.short} hardware{label}: {evidence_text}."
         elif strong:
             others = ", ".join(sorted({m.manufacturer for m in strong_unlisted}))
             verdict = Verdict.REVIEW
             summary = (f"Conflicting evidence: {ent.short} ({evidence_text}) but also {others} "
-                       f"({'; '.join(_describe(m) for m in strong_unlisted[:2])}). {ent.name} is on: {on}.")
+                       f"({'; '.join(_describe(m) for m in strong_unlisted[:2])}).")
             check = (f"Check the device label, web interface and firmware to tell whether {ent.short} or "
                      f"{others} built it.")
         elif strong_unlisted:
             return None  # weak hints outweighed by strong evidence of an unlisted maker
         else:
             verdict = Verdict.REVIEW
-            summary = f"Weak hints point at {ent.short}{label}: {evidence_text}. {ent.name} is on: {on}."
+            summary = f"Weak hints point at {ent.short}{label}: {evidence_text}."
             check = (f"Confirm the maker: run with ONVIF credentials and the HTTP/RTSP/SADP/DHIP probes, or "
                      f"inspect the device's label and web interface for {ent.short} firmware.")
         return Finding(entity=ent.id, entity_name=ent.name, verdict=verdict, lists=lists,
@@ -196,7 +198,8 @@ def _merge(policy: Policy, data: dict, path: Path, packaged: bool) -> None:
                 raise err(f"{where} listing #{j + 1}: unknown list {lraw['list']!r}; define it under [lists]")
             listings.append(Listing(list=lraw["list"], date=str(lraw["date"]), citation=lraw.get("citation", ""),
                                     url=lraw.get("url", ""), scope=lraw.get("scope", ""),
-                                    confidence=lraw.get("confidence", "")))
+                                    confidence=lraw.get("confidence", ""),
+                                    applies_to=tuple(lraw.get("applies_to", ()))))
         existing = next((e for e in policy.entities if e.id == raw["id"]), None)
         aliases = list(raw.get("aliases", []))
         if existing:

@@ -119,10 +119,14 @@ def render(result: ScanResult, note: str = "") -> str:
                             headers=["IP", "Stage", "Reason"], tablefmt="simple", disable_numparse=True))
     if result.coverage:
         out += ["", "Coverage:"]
-        rows = [[clean(c.subnet, 20), clean(c.method, 12), clean(c.status, 10), c.tried, c.answered,
+        rows = [[clean(c.subnet, 20), clean(c.method, 16), clean(c.status, 10), c.tried, c.answered,
                  clean(c.note, 40)] for c in result.coverage]
         out.append(tabulate(rows, headers=["Subnet", "Method", "Status", "Tried", "Answered", "Note"],
                             tablefmt="simple"))
+        # What could not be looked at matters more than any count: say it in full, not in a cut cell.
+        for c in result.coverage:
+            if c.status != "done" and c.note:
+                out += _wrap(f"{clean(c.subnet, 20)} {clean(c.method, 16)} {c.status}: {clean(c.note, 300)}", "  ")
     for n in result.notes:
         out += _wrap(f"note: {clean(n, 300)}", "")
     if result.flagged and note:

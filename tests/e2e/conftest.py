@@ -22,3 +22,14 @@ def test_site() -> Iterator[Site]:
         yield site
 
 
+
+
+@pytest.fixture(scope="module")
+def vendors_site() -> Iterator[Site]:
+    try:
+        check_available()
+    except LabUnavailable as exc:
+        pytest.skip(str(exc))
+    cleanup_stale()
+    with load_site("vendors") as site:
+        yield site
