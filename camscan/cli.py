@@ -48,7 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"camscan {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    # -v/-q work before or after the command (`camscan -q scan` and `camscan scan -q`); SUPPRESS keeps a
+    # subcommand's absent flag from overriding the global one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more log output on stderr (-vv: debug)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only errors on stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    _add = sub.add_parser
+
+    def add_parser(name, **kw):
+        return _add(name, parents=[common], **kw)
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     s = sub.add_parser("scan", help="scan targets or the attached subnets and report devices")
     s.add_argument("targets", nargs="*", metavar="TARGET",
