@@ -32,6 +32,7 @@ from camscan.discover.sadp import SadpProtocol
 from camscan.discover.sweep import PortSweep, port_evidence
 from camscan.discover.udp import UdpDiscovery
 from camscan.discover.wsd import WsdProtocol, device_service_url
+from camscan.discover.wsd6 import Wsd6Discovery, merge_ipv6
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, ScanResult, Skip
 from camscan.policy import Policy, load_policy
 from camscan.probe.http import HttpProbe, http_services
@@ -127,6 +128,7 @@ class Scanner:
             else:
                 unicast = list(net.hosts(opts.targets))
             self.progress("discovering devices...")
+            v6 = pool.submit(Wsd6Discovery(opts, mcast).run, deadline) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
                                on_host=start_onvif, on_update=start_onvif)
@@ -134,13 +136,24 @@ class Scanner:
             coverage += udp_cov
             skips += udp_skips
             methods += sorted({c.method for c in udp_cov if c.status != "skipped"})
+            if v6 is not None:
+                hosts6, cov6, skips6 = v6.result(timeout=max(0.0, deadline - time.monotonic()))
+                if opts.targets:  # IPv6-only hosts have no address inside IPv4 targets: merge, never add
+                    hosts6 = {k: h for k, h in hosts6.items() if h.endpoint in
+                              {x.endpoint for x in hosts.values() if x.endpoint}}
+                hosts = merge_ipv6(hosts, hosts6)
+                coverage += cov6
+                skips += skips6
+                if any(c.status == "done" for c in cov6):
+                    methods.append("wsd6-multicast")
             for ip, mac in (live or {}).items():
                 if self._accept(ip):
                     found = hosts.get(ip, Host(ip=ip))
                     hosts[ip] = found.add(seen_by="arp", evidence=arp_evidence(mac), mac=mac)
             # 3. camera ports, then HTTP/RTSP/TLS and ONVIF on open ports of hosts WS-Discovery missed
             self.progress(f"{len(hosts)} host(s) answered; checking camera ports...")
-            sweep_targets = list(hosts) + [str(ip) for ip in net.hosts(routed) if str(ip) not in hosts]
+            v4_hosts = [ip for ip in hosts if ":" not in ip]
+            sweep_targets = v4_hosts + [str(ip) for ip in net.hosts(routed) if str(ip) not in hosts]
             open_ports, sweep_cov, sweep_skips = PortSweep(opts).run(sweep_targets, deadline)
             coverage += sweep_cov
             skips += sweep_skips
@@ -150,7 +163,7 @@ class Scanner:
             self.progress("reading identities...")
             extra_jobs = {ip: pool.submit(self._banners, factory, hosts[ip], open_ports.get(ip, []),
                                           ip in onvif_jobs)
-                          for ip in hosts}
+                          for ip in v4_hosts}
             methods += ["onvif", "http", "rtsp", "tls"]
             onvif_results = self._collect(onvif_jobs, deadline, skips, "onvif")
             banner_results = self._collect(extra_jobs, deadline, skips, "probe")
@@ -158,7 +171,7 @@ class Scanner:
             pool.shutdown(wait=False, cancel_futures=True)
         hosts = self._merge(hosts, onvif_results, banner_results, skips)
         devices, others = [], 0
-        for h in sorted(hosts.values(), key=lambda h: ipaddress.ip_address(h.ip)):
+        for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
             device = self.policy.evaluate(fingerprint.identify(h, self.rules))
             if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by):
                 devices.append(device)
@@ -296,6 +309,14 @@ def _reported_mac(host: Host) -> str | None:
             if mac:
                 return mac
     return None
+
+
+def _ip_order(ip: str) -> tuple[int, int, str]:
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+        return (addr.version, int(addr), ip)
+    except ValueError:
+        return (9, 0, ip)
 
 
 def _skip_order(s: Skip) -> tuple:

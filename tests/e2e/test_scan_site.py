@@ -89,3 +89,14 @@ def test_targets_outside_the_site_scope_get_no_credentials(test_site):
     one = run_scan(test_site, "--no-db", "--format", "json", "--timeout", "2", dev.ip,
                    env=cli_env(test_site))
     assert list(one.devices) == [dev.ip]
+
+
+def test_ipv6_discovery_merges_into_the_ipv4_rows(test_site, scan):
+    """WS-Discovery on FF02::C finds the dual-stack devices; each stays one row, keyed by its IPv4 address."""
+    assert not [ip for ip in scan.devices if ":" in ip]
+    dual = [d for d in test_site.devices if d.profile.get("ipv6") and d.profile.get("wsd", True)]
+    assert dual
+    for dev in dual:
+        got = scan.devices[dev.ip]
+        assert "wsd6" in got["seen_by"], dev.name
+        assert any(e["source"] == "wsd6" and e["value"].startswith("fe80::") for e in got["evidence"])

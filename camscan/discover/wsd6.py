@@ -1,0 +1,154 @@
+"""WS-Discovery over IPv6: Probes to the link-local group FF02::C on each selected interface.
+
+The codec is the IPv4 one (:mod:`camscan.discover.wsd`); only the transport differs. FF02::C is link-local
+scope, so each interface is probed on its own (IPV6_MULTICAST_IF) and replies come from link-local
+addresses, which are only meaningful together with the interface they arrived on (``fe80::1%eth0``).
+
+Devices that also answer over IPv4 are merged into their IPv4 row by endpoint reference (the stable
+device id in every ProbeMatch), so a dual-stack camera is listed once. Hosts seen only over IPv6 become
+rows of their own, keyed by the scoped address. Credentials are never sent to them: the scan scope is IPv4.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+
+from camscan.discover.wsd import (
+    APP_MAX_DELAY,
+    MAX_DATAGRAM,
+    PROBE_TYPES,
+    REPEAT_GAP,
+    WINDOW_MARGIN,
+    WSD_PORT,
+    build_probe,
+    match_evidence,
+    parse_message,
+)
+from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
+
+log = logging.getLogger(__name__)
+
+WSD_GROUP6 = "ff02::c"
+MAX_EXTENSION = 3.0  # never collect longer than this past the last probe, whatever arrives
+
+
+class Wsd6Discovery:
+    """Multicast WS-Discovery on FF02::C, one socket per interface."""
+
+    name = "wsd6"
+
+    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface]) -> None:
+        self.options = options
+        self.interfaces = list(interfaces)
+
+    def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
+        hosts: dict[str, Host] = {}
+        skips: list[Skip] = []
+        coverage: list[Coverage] = []
+        socks: dict[socket.socket, Interface] = {}
+        if not socket.has_ipv6:
+            return hosts, [], [Skip(None, "wsd6", "this Python has no IPv6 support")]
+        try:
+            for iface in self.interfaces:
+                try:
+                    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, iface.index)
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+                    s.bind(("::", 0, 0, 0))
+                    s.setblocking(False)
+                except OSError as exc:
+                    skips.append(Skip(None, "wsd6", f"{iface.name}: cannot open an IPv6 socket: {exc.strerror}"))
+                    continue
+                socks[s] = iface
+            self._loop(socks, hosts, skips, coverage, deadline)
+        finally:
+            for s in socks:
+                s.close()
+        return hosts, coverage, skips
+
+    def _loop(self, socks, hosts, skips, coverage, deadline) -> None:
+        plan = []
+        for types in PROBE_TYPES:
+            msg = build_probe(f"urn:uuid:{uuid.uuid4()}", types)
+            plan += [(0.0, msg), (REPEAT_GAP, msg)]
+        sent: dict[socket.socket, int] = dict.fromkeys(socks, 0)
+        start = time.monotonic()
+        i = 0
+        last = start
+        while True:
+            now = time.monotonic()
+            while i < len(plan) and start + plan[i][0] <= now:
+                for s, iface in socks.items():
+                    try:
+                        s.sendto(plan[i][1], (WSD_GROUP6, WSD_PORT, 0, iface.index))
+                        sent[s] += 1
+                    except OSError as exc:
+                        log.debug("wsd6 send on %s failed: %s", iface.name, exc)
+                i += 1
+                last = time.monotonic()
+            end = min(deadline, last + APP_MAX_DELAY + WINDOW_MARGIN + self.options.wsd_wait,
+                      start + MAX_EXTENSION + plan[-1][0] + self.options.wsd_wait)
+            if i >= len(plan) and now >= end:
+                break
+            wake = start + plan[i][0] if i < len(plan) else end
+            ready, _, _ = select.select(list(socks), [], [], max(0.0, min(wake, end) - time.monotonic()))
+            for s in ready:
+                self._drain(s, socks[s], hosts)
+        for s, iface in socks.items():
+            answered = sum(1 for h in hosts if h.endswith(f"%{iface.name}"))
+            if sent[s]:
+                coverage.append(Coverage(f"{iface.name} link-local", "wsd6-multicast", "done", tried=1,
+                                         answered=answered, note=f"via {iface.name} to {WSD_GROUP6}"))
+            else:
+                coverage.append(Coverage(f"{iface.name} link-local", "wsd6-multicast", "skipped",
+                                         note="IPv6 is not usable on this interface"))
+                skips.append(Skip(None, "wsd6", f"{iface.name}: IPv6 multicast probes could not be sent"))
+
+    @staticmethod
+    def _drain(s: socket.socket, iface: Interface, hosts: dict[str, Host]) -> None:
+        while True:
+            try:
+                data, addr = s.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            ip = addr[0].split("%", 1)[0]
+            key = f"{ip}%{iface.name}" if ip.lower().startswith("fe80") else ip
+            matches, reason = parse_message(data)
+            if reason:
+                continue
+            ev: list[Evidence] = [Evidence("wsd6", "address", key)]
+            xaddrs: list[str] = []
+            endpoint = None
+            for m in matches:
+                if m.kind == "Bye":
+                    continue
+                ev.extend(match_evidence(m))  # the same WS-Discovery content: the same rules apply
+                xaddrs.extend(m.xaddrs)
+                endpoint = endpoint or m.endpoint
+            host = Host(ip=key, seen_by=("wsd6",), evidence=tuple(ev), xaddrs=tuple(xaddrs), endpoint=endpoint)
+            hosts[key] = hosts[key].merged(host) if key in hosts else host
+
+
+def merge_ipv6(v4: dict[str, Host], v6: dict[str, Host]) -> dict[str, Host]:
+    """IPv6-discovered hosts folded into their IPv4 rows by endpoint reference; the rest kept as their own.
+
+    An IPv6-only host's IPv4 XAddrs are recorded as evidence but never followed (a device may name any
+    address), so such a host is identified from its WS-Discovery reply alone.
+    """
+    by_endpoint = {h.endpoint: ip for ip, h in v4.items() if h.endpoint}
+    out = dict(v4)
+    for key, host in v6.items():
+        target = by_endpoint.get(host.endpoint) if host.endpoint else None
+        if target is not None:
+            out[target] = out[target].add(seen_by="wsd6", evidence=host.evidence)
+        else:
+            out[key] = host
+    return out
