@@ -32,7 +32,7 @@ RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
 WEIGHTS = {"firmware": 0.9, "identity": 0.8, "medium": 0.5, "hint": 0.3}
 STRONG = ("firmware", "identity")
 _RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "source", "model", "family",
-              "case_sensitive"}
+              "case_sensitive", "warning"}
 
 # Which evidence answers "what does the device call itself / what model / which firmware", best first.
 # These are protocol field names, not vendor strings.
@@ -56,6 +56,7 @@ class Rule:
     source: str
     model: str | None = None  # template using the pattern's groups, e.g. "\\1"
     family: str | None = None
+    warning: str | None = None  # an audit warning rule: asserts no maker, adds this text to the device
 
     def matches(self, ev: Evidence) -> re.Match[str] | None:
         key = f"{ev.source}:{ev.field}"
@@ -68,9 +69,12 @@ def _rule(raw: dict, where: str) -> Rule:
     unknown = set(raw) - _RULE_KEYS
     if unknown:
         raise DataError(f"{where}: unknown key(s) {sorted(unknown)}")
-    for key in ("id", "evidence", "pattern", "strength", "manufacturer", "source"):
+    required = ("id", "evidence", "pattern", "source") + (() if "warning" in raw else ("strength", "manufacturer"))
+    for key in required:
         if key not in raw:
             raise DataError(f"{where}: rule {raw.get('id', '?')!r} lacks {key!r}")
+    if "warning" in raw:
+        raw = {"strength": "hint", "manufacturer": "", **raw}
     if raw["strength"] not in WEIGHTS:
         raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(WEIGHTS)}")
     sels = raw["evidence"]
@@ -84,7 +88,7 @@ def _rule(raw: dict, where: str) -> Rule:
         raise DataError(f"{where}: rule {raw['id']!r} has a bad pattern: {exc}") from None
     return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=raw["strength"],
                 manufacturer=raw["manufacturer"], note=raw.get("note", ""), source=raw["source"],
-                model=raw.get("model"), family=raw.get("family"))
+                model=raw.get("model"), family=raw.get("family"), warning=raw.get("warning"))
 
 
 def load_rules(paths: Iterable[Path] | None = None) -> tuple[Rule, ...]:
@@ -150,7 +154,9 @@ def identify(host: Host, rules: Sequence[Rule] | None = None) -> Device:
     """Turn what was observed about a host into a Device (no verdict yet: that is policy's job)."""
     rules = default_rules() if rules is None else rules
     ev = host.evidence
-    found = match_rules(ev, rules)
+    hits = match_rules(ev, rules)
+    warnings = tuple(dict.fromkeys(r.warning for r, _m, _rx in hits if r.warning))
+    found = [h for h in hits if not h[0].warning]
     matches = tuple(m for _r, m, _ in found)
     sc = scores(matches)
     manufacturer = None
@@ -186,4 +192,5 @@ def identify(host: Host, rules: Sequence[Rule] | None = None) -> Device:
         evidence=ev,
         matches=matches,
         confidence=confidence,
+        warnings=warnings,
     )

@@ -179,6 +179,7 @@ class Device:
     confidence: float = 0.0
     verdict: Verdict = Verdict.UNKNOWN
     findings: tuple[Finding, ...] = ()
+    warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
 
     @property
     def key(self) -> str:
@@ -208,6 +209,7 @@ class Device:
             "verdict": str(self.verdict),
             "confidence": round(self.confidence, 2),
             "findings": [f.as_dict() for f in self.findings],
+            "warnings": list(self.warnings),
             "matches": [m.as_dict() for m in self.matches],
             "evidence": [e.as_dict() for e in self.evidence],
             "seen_by": list(self.seen_by),

@@ -156,6 +156,10 @@ def test_device_identification(folder: Path, onvif_server, factory, policy):
         assert rule in {m.rule for m in device.matches}, f"rule {rule} did not match; matched: {why}"
     for rule in expect.get("not_rules", []):
         assert rule not in {m.rule for m in device.matches}, f"rule {rule} matched but must not"
+    if "warning" in expect:
+        assert any(expect["warning"] in w for w in device.warnings), device.warnings
+    else:
+        assert not device.warnings, device.warnings
     if device.verdict.flagged:
         assert device.findings and all(f.lists for f in device.findings), "a flagged device cites its lists"
 

@@ -31,7 +31,7 @@ from camscan.report.common import (
 from camscan.report.text import clean
 
 COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
-           "entities", "lists", "evidence", "seen_by", "key", "change")
+           "entities", "lists", "evidence", "seen_by", "key", "change", "warnings")
 
 # OWASP "CSV Injection": first characters that make a spreadsheet evaluate a cell, plus their full-width forms
 # (some spreadsheet input methods fold U+FF1D etc. to ASCII).
@@ -49,7 +49,8 @@ def _row(d: Device, result: ScanResult) -> list[str]:
     evidence = "; ".join(f"{what} [{where}]" for what, where in map(describe_match, decisive(d)))
     return [d.ip, d.mac or "", d.manufacturer or "", d.brand or "", d.model or "", d.firmware or "",
             d.serial or "", str(d.verdict), f"{d.confidence:.2f}", "; ".join(entities(d)),
-            "; ".join(list_names(d)), evidence, ", ".join(d.seen_by), d.key, change_label(d, result.diff)]
+            "; ".join(list_names(d)), evidence, ", ".join(d.seen_by), d.key, change_label(d, result.diff),
+            "; ".join(d.warnings)]
 
 
 def render(result: ScanResult, note: str = "") -> str:

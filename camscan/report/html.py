@@ -394,6 +394,14 @@ class _Page:
                   f"<td>{_or_dash(change_label(d, self.result.diff))}</td>"]
         return f'<tr class="{d.verdict}">{"".join(cells)}</tr>'
 
+    def warnings(self) -> None:
+        warned = [d for d in self.result.devices if d.warnings]
+        if not warned:
+            return
+        self.add('<section id="warnings">', "<h2>Warnings</h2>", "<ul>",
+                 *(f"<li><code>{_e(d.ip)}</code> {_e(d.brand or d.manufacturer or '')} {_e(d.model or '')}: "
+                   f"{_e(w)}</li>" for d in warned for w in d.warnings), "</ul>", "</section>")
+
     def skips(self) -> None:
         r = self.result
         if not r.skips:
@@ -440,6 +448,7 @@ def render(result: ScanResult, note: str = "") -> str:
     page.summary()
     page.changes()
     page.flagged()
+    page.warnings()
     page.devices()
     page.skips()
     page.coverage()

@@ -205,6 +205,7 @@ def _device(x: dict) -> Device:
         confidence=float(confidence),
         verdict=Verdict(x["verdict"]),
         findings=tuple(_finding(f) for f in x["findings"]),
+        warnings=_strs(x.get("warnings", [])),
     )
 
 

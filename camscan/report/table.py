@@ -112,6 +112,12 @@ def render(result: ScanResult, note: str = "") -> str:
         out.append("No devices found.")
     if result.flagged:
         out += _findings(result)
+    warned = [d for d in result.devices if d.warnings]
+    if warned:
+        out += ["", "Warnings:"]
+        for d in warned:
+            for w in d.warnings:
+                out += _wrap(f"{clean(d.ip, 40)} {clean(device_label(d), 80)}: {clean(w, 300)}", "  ")
     if result.skips:
         out += ["", "Skips:"]
         out.append(tabulate([[clean(s.ip, 18) or "-", clean(s.stage, 12), clean(s.reason, 80)]
