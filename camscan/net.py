@@ -77,7 +77,8 @@ def select_interfaces(names: Sequence[str], available: Sequence[Interface] | Non
                 try:
                     socket.if_nametoindex(n)
                 except OSError:
-                    raise UsageError(f"unknown interface {n!r} (known: {', '.join(sorted(by_name)) or 'none'})")
+                    known = ", ".join(sorted(by_name)) or "none"
+                    raise UsageError(f"unknown interface {n!r} (known: {known})") from None
                 raise NoInterfaceError(f"interface {n!r} has no IPv4 address")
             iface = by_name[n]
             if not iface.flags & IFF_UP:

@@ -23,7 +23,7 @@ def _guard(event: str, args: tuple) -> None:
     except ValueError:
         if host in ("localhost", ""):
             return
-        raise RuntimeError(f"test tried to reach {host!r}: tests talk to loopback or test namespaces only")
+        raise RuntimeError(f"test tried to reach {host!r}: tests talk to loopback or test namespaces only") from None
     if not ip.is_loopback:
         raise RuntimeError(f"test tried to send to {ip}: only loopback is allowed from the test process")
 
