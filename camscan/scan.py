@@ -163,23 +163,24 @@ class Scanner:
             self.progress("reading identities...")
             extra_jobs = {ip: pool.submit(self._banners, factory, hosts[ip], open_ports.get(ip, []),
                                           ip in onvif_jobs)
-                          for ip in v4_hosts}
+                          for ip in hosts if ":" not in ip}  # IPv6-only rows: discovery evidence only
             methods += ["onvif", "http", "rtsp", "tls"]
             onvif_results = self._collect(onvif_jobs, deadline, skips, "onvif")
             banner_results = self._collect(extra_jobs, deadline, skips, "probe")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         hosts = self._merge(hosts, onvif_results, banner_results, skips)
-        devices, others = [], 0
+        devices, others = [], []
         for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
             device = self.policy.evaluate(fingerprint.identify(h, self.rules))
             if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by):
                 devices.append(device)
             else:
-                others += 1
+                others.append(h.ip)
         notes = []
         if others:
-            notes.append(f"{others} other host(s) answered but showed no camera evidence (not listed)")
+            shown = ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else "")
+            notes.append(f"{len(others)} other host(s) answered but showed no camera evidence (not listed): {shown}")
         skips = [s for s in skips if s.ip is None or s.ip in {d.ip for d in devices}]
         return ScanResult(
             started=started,
