@@ -42,6 +42,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="camscan", description="Find network cameras and recorders, identify who really made "
                                             "them, and flag hardware from sanctioned vendors.")
@@ -79,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra WS-Discovery collection time for slow sites (default 0)")
     s.add_argument("--rate", type=_positive, default=None, metavar="PPS",
                    help="directed probes per second (default 1000)")
+    s.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="devices probed at once (default 16; each costs one TCP connection at a time)")
     s.add_argument("--allow-large", action="store_true",
                    help="allow targets of more than 65536 addresses")
     s.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (targets, credentials, ...)")
@@ -86,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="site policy file to apply on top of the default (repeatable)")
     _db_options(s)
     s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
-    s.add_argument("--keep", type=int, default=None, metavar="N", help="keep only the newest N scans in the "
+    s.add_argument("--keep", type=_positive_int, default=None, metavar="N", help="keep only the newest N scans in the "
                                                                         "inventory (default: all)")
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
@@ -95,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long to wait for another running scan to finish (default 30)")
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
-    r.add_argument("--scan", type=int, default=None, metavar="ID", help="scan id (see 'camscan history')")
+    r.add_argument("--scan", type=_positive_int, default=None, metavar="ID", help="scan id (see 'camscan history')")
     r.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
     r.add_argument("-o", "--output", type=Path, metavar="FILE")
     r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
     _db_options(r)
 
     h = sub.add_parser("history", help="list stored scans")
-    h.add_argument("--limit", type=int, default=20, metavar="N")
+    h.add_argument("--limit", type=_positive_int, default=20, metavar="N")
     _db_options(h)
 
     c = sub.add_parser("config", help="configuration tools")
@@ -166,7 +178,7 @@ def build_options(args, cfg) -> ScanOptions:
         deadline=float(pick("deadline", 120.0)),
         wsd_wait=float(pick("wsd_wait", 0.0)),
         rate=float(pick("rate", 1000.0)),
-        workers=int(scan_cfg.get("workers", 16)),
+        workers=int(pick("workers", 16)),
     )
 
 

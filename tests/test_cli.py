@@ -15,6 +15,8 @@ from camscan import cli
     (["scan", "--format", "xml"], 2, "invalid OutputFormat value"),
     (["scan", "-i", "nosuchif0", "198.51.100.1"], 2, "unknown interface"),
     (["scan", "--timeout", "0"], 2, "must be greater than 0"),
+    (["scan", "--workers", "0"], 2, "must be greater than 0"),
+    (["scan", "--keep", "x"], 2, "not a whole number"),
     (["frobnicate"], 2, "invalid choice"),
     (["scan", "--config", "/nonexistent/camscan.toml"], 3, "does not exist"),
     (["scan", "198.18.0.0/14"], 2, "--allow-large"),
