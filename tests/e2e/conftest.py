@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the shipped test site, built once per module. Needs root and iproute2; skips with
+"""End-to-end fixtures: the shipped sites, each built once per module. Needs root and iproute2; skips with
 the reason otherwise."""
 
 from __future__ import annotations
@@ -11,25 +11,21 @@ from camscan.lab import LabUnavailable, Site, cleanup_stale, load_site
 from camscan.lab.netns import check_available
 
 
-@pytest.fixture(scope="module")
-def test_site() -> Iterator[Site]:
+def _shipped_site(name: str) -> Iterator[Site]:
     try:
         check_available()
     except LabUnavailable as exc:
         pytest.skip(str(exc))
     cleanup_stale()
-    with load_site("test") as site:
+    with load_site(name) as site:
         yield site
 
 
+@pytest.fixture(scope="module")
+def test_site() -> Iterator[Site]:
+    yield from _shipped_site("test")
 
 
 @pytest.fixture(scope="module")
 def vendors_site() -> Iterator[Site]:
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
-    with load_site("vendors") as site:
-        yield site
+    yield from _shipped_site("vendors")
