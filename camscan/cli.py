@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -32,20 +33,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _number(kind: type, what: str):
-    """An argparse type: a number of ``kind`` greater than 0 (anything else is a usage error)."""
+def _number(kind: type, what: str, allow_zero: bool = False):
+    """An argparse type: a finite number of ``kind`` greater than 0 (0 too with ``allow_zero``); anything else
+    is a usage error."""
     def convert(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        if not math.isfinite(value):  # float() reads "nan" and "inf": neither is a time or a rate
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+        if value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'0 or more' if allow_zero else 'greater than 0'}")
         return value
     return convert
 
 
 _positive = _number(float, "a number")
+_non_negative = _number(float, "a number", allow_zero=True)
 _positive_int = _number(int, "a whole number")
 
 
@@ -82,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=_positive, default=None, metavar="S", help="per network call (default 3)")
     s.add_argument("--deadline", type=_positive, default=None, metavar="S",
                    help="whole-scan deadline; a scan that hits it still reports (default 120)")
-    s.add_argument("--wsd-wait", type=float, default=None, metavar="S",
+    s.add_argument("--wsd-wait", type=_non_negative, default=None, metavar="S",
                    help="extra WS-Discovery collection time for slow sites (default 0)")
     s.add_argument("--rate", type=_positive, default=None, metavar="PPS",
                    help="directed probes per second (default 1000)")
@@ -100,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous scan (new), or never (none)")
-    s.add_argument("--lock-wait", type=float, default=30.0, metavar="S",
+    s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")

@@ -29,6 +29,7 @@ Config file layout (every key optional)::
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import tomllib
@@ -45,6 +46,16 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "credentials": {"username": str, "password": str, "password_file": str},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
+}
+
+
+# Numbers TOML may write as inf or nan, or negative; and values with fixed choices (the CLI's OutputFormat and
+# FailOn, kept in step by a test).
+_POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan", "workers"), ("output", "keep")}
+_NON_NEGATIVE = {("scan", "wsd_wait")}
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("output", "format"): ("table", "json", "csv", "html"),
+    ("output", "fail_on"): ("any", "new", "none"),
 }
 
 
@@ -84,6 +95,13 @@ def validate(data: dict, path: Path) -> list[str]:
                                 f"(known: {', '.join(_SCHEMA[section])})")
             elif not isinstance(v, want) or (isinstance(v, bool) and want is not bool):
                 problems.append(f"{path}: [{section}] {key} has the wrong type ({type(v).__name__})")
+            elif (section, key) in _POSITIVE | _NON_NEGATIVE and not (
+                    math.isfinite(v) and (v >= 0 if (section, key) in _NON_NEGATIVE else v > 0)):
+                low = "0 or more" if (section, key) in _NON_NEGATIVE else "greater than 0"
+                problems.append(f"{path}: [{section}] {key} must be a finite number {low} (got {v!r})")
+            elif (section, key) in _CHOICES and v not in _CHOICES[section, key]:
+                problems.append(f"{path}: [{section}] {key} must be one of {', '.join(_CHOICES[section, key])} "
+                                f"(got {v!r})")
     return problems
 
 

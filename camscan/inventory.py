@@ -93,6 +93,12 @@ class Inventory:
             self.db = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate(readonly)
+        except sqlite3.OperationalError as exc:
+            # locked, read-only or not openable: the file may be fine, so never advise moving it aside
+            if "locked" in str(exc):
+                raise StoreError(f"inventory {self.path} is locked by another process ({exc}); run again when "
+                                 "it has finished") from None
+            raise StoreError(f"cannot open inventory {self.path}: {exc} (check its permissions)") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"inventory {self.path} is unusable: {exc} (move it aside to start a new one)") from None
         except OSError as exc:

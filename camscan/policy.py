@@ -167,6 +167,8 @@ def _read(path: Path, packaged: bool) -> dict:
         raise err(f"cannot read policy file {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise err(f"policy file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise err(f"policy file {path} is not UTF-8 text") from None
 
 
 def _merge(policy: Policy, data: dict, path: Path, packaged: bool) -> None:

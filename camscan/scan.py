@@ -94,6 +94,7 @@ class Scanner:
         opts = self.options
         started = datetime.now(UTC)
         deadline = time.monotonic() + opts.deadline
+        self._deadline = deadline  # the probes stop at it too (a worker thread outliving it delays exit)
         mcast = self._multicast_interfaces()
         attached, routed = self._split_targets(mcast)
         skips: list[Skip] = []
@@ -171,9 +172,12 @@ class Scanner:
             pool.shutdown(wait=False, cancel_futures=True)
         hosts = self._merge(hosts, onvif_results, banner_results, skips)
         devices, others = [], []
+        # A host whose camera-protocol reply was refused (a DTD, an entity bomb, an oversized datagram) is
+        # listed with its skip: leaving it out would make a hostile device look like an absent one.
+        refused = {s.ip for s in skips if s.ip and s.stage.split(".", 1)[0] in CAMERA_SOURCES}
         for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
             device = self.policy.evaluate(fingerprint.identify(h, self.rules))
-            if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by):
+            if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by) or h.ip in refused:
                 devices.append(device)
             else:
                 others.append(h.ip)
@@ -218,7 +222,8 @@ class Scanner:
     def _onvif(self, factory: Future[OnvifClientFactory], ip: str, url: str) -> ProbeResult:
         opts = self.options
         allowed = net.in_scope(ip, opts.scope)
-        probe = OnvifProbe(factory.result(), timeout=opts.timeout, max_bytes=opts.max_reply_bytes)
+        probe = OnvifProbe(factory.result(), timeout=opts.timeout, max_bytes=opts.max_reply_bytes,
+                           deadline=self._deadline)
         return probe.probe(ip, url, opts.credentials, credentials_allowed=allowed)
 
     def _banners(self, factory: Future[OnvifClientFactory], host: Host, ports: list[int],
@@ -228,7 +233,7 @@ class Scanner:
         out = ProbeResult()
         services = http_services(host, ports)
         if services:
-            res = HttpProbe(opts.timeout, opts.max_reply_bytes).probe(host.ip, services)
+            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline).probe(host.ip, services)
             out.evidence += res.evidence
             out.skips += res.skips
         for port in RTSP_PORTS:

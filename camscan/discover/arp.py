@@ -44,6 +44,7 @@ RETRIES = 1  # a second request to each address that stayed silent (a lost frame
 RETRY_WAIT = 0.3  # before the retry round: long enough for every prompt answer to the first one
 MAX_ADDRESSES = 1 << 16  # one interface subnet larger than a /16 is not swept (nor is it a camera LAN)
 SEND_BURST = 0.02
+MAX_CONFLICTS = 64  # addresses reported as answered by several MACs (a spoofing flood must not grow the report)
 _ARP = struct.Struct("!HHBBH6s4s6s4s")  # htype, ptype, hlen, plen, op, sha, spa, tha, tpa
 
 
@@ -137,10 +138,17 @@ class ArpSweep:
         if isinstance(opened, str):
             return {}, self._skipped(subnets, opened), skips + [Skip(None, "arp", opened)]
         sock, mac = opened
+        self._conflicts: dict[str, set[str]] = {}
         try:
             found, sent, complete = self._loop(sock, mac, pairs, deadline)
         finally:
             sock.close()
+        for ip, macs in self._conflicts.items():
+            # Two hosts claim one address (a misconfiguration, or ARP spoofing): whichever answers a TCP
+            # connection gets the probes, so what this address reports may describe either.
+            skips.append(Skip(ip, "arp", f"address conflict: {len(macs)} MACs answered ARP for {ip} "
+                                         f"({', '.join(sorted(macs))}); what this address reports may come "
+                                         "from either host"))
         if not complete:
             skips.append(Skip(None, "arp",
                               f"scan deadline reached during the ARP sweep of {self.iface.name}"))
@@ -241,12 +249,13 @@ class ArpSweep:
                 else:
                     wake = next_send
                 for _key, _mask in sel.select(max(0.0, min(wake, deadline) - time.monotonic())):
-                    self._drain(ins, wanted, own, found)
+                    self._drain(ins, wanted, own, found, self._conflicts)
         finally:
             sel.close()
 
     @staticmethod
-    def _drain(ins: socket.socket, wanted: dict, own: set, found: dict[str, str]) -> None:
+    def _drain(ins: socket.socket, wanted: dict, own: set, found: dict[str, str],
+               conflicts: dict[str, set[str]] | None = None) -> None:
         for _ in range(256):
             try:
                 frame, sa_ll = ins.recvfrom(2048)
@@ -261,5 +270,11 @@ class ArpSweep:
                 continue
             ip, mac, target = parsed
             # Only answers to our own questions: a reply for an address we asked about, sent to us.
-            if ip in wanted and target in own and ip not in found:
-                found[ip] = mac
+            if ip in wanted and target in own:
+                if ip not in found:
+                    found[ip] = mac
+                elif found[ip] != mac and conflicts is not None and (ip in conflicts
+                                                                      or len(conflicts) < MAX_CONFLICTS):
+                    macs = conflicts.setdefault(ip, {found[ip]})
+                    if len(macs) < 8:
+                        macs.add(mac)

@@ -53,6 +53,12 @@ DRAIN_BATCH = 256
 SEND_BURST = 0.02
 # A protocol's "cannot parse" skips per scan: a spoofed garbage flood must not grow the report unbounded.
 MAX_REASON_SKIPS = 64
+# Datagrams read from one address per protocol and scan. An honest device sends a handful (one answer per
+# probe, each repeated at most twice: SOAP-over-UDP UNICAST_UDP_REPEAT); past this the address is flooding
+# and the rest of its datagrams are counted, not parsed, so it cannot buy CPU time with them.
+MAX_PER_SOURCE = 64
+# Addresses named in one "shares its endpoint id with" skip.
+MAX_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class _Stats:
     last_link: float | None = None  # monotonic time of the last link-wide send
     last_unicast: float | None = None
     reason_skips: dict[str, Skip] = field(default_factory=dict)
+    per_source: dict[str, int] = field(default_factory=dict)  # datagrams received per accepted address
 
 
 class _Send(NamedTuple):
@@ -210,9 +217,33 @@ class UdpDiscovery:
             sel.close()
             for s in socks.values():
                 s.close()
-        for stats in self._stats:
+        for proto, stats in zip(self.protocols, self._stats, strict=True):
             self.skips.extend(stats.reason_skips.values())
+            flooded = [(ip, n) for ip, n in stats.per_source.items() if n > MAX_PER_SOURCE]
+            for ip, n in flooded[:MAX_REASON_SKIPS]:
+                self.skips.append(Skip(ip, proto.name, f"flood: {n} {proto.name} datagrams from this address; "
+                                                       f"only the first {MAX_PER_SOURCE} were read"))
+        self.skips.extend(self._shared_endpoints())
         return self.hosts, self._coverage(socks), self.skips
+
+    def _shared_endpoints(self) -> list[Skip]:
+        """A skip for every address whose WS-Discovery endpoint id another address claims too: the id is
+        meant to be unique per device (a cloned firmware image repeats it), so it identifies neither."""
+        by_endpoint: dict[str, list[str]] = {}
+        for ip, host in self.hosts.items():
+            if host.endpoint:
+                by_endpoint.setdefault(host.endpoint, []).append(ip)
+        skips = []
+        for endpoint, ips in by_endpoint.items():
+            if len(ips) < 2:
+                continue
+            for ip in ips:
+                others = [o for o in ips if o != ip]
+                named = ", ".join(others[:MAX_NAMED]) + (f" and {len(others) - MAX_NAMED} more"
+                                                          if len(others) > MAX_NAMED else "")
+                skips.append(Skip(ip, "wsd", f"endpoint id {endpoint} is also claimed by {named}: it cannot "
+                                             "tell these devices apart (they are kept apart by address and MAC)"))
+        return skips
 
     def _open(self, broadcast: bool) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
@@ -352,6 +383,9 @@ class UdpDiscovery:
         if not self.accept(ip):
             stats.ignored += 1
             return
+        seen = stats.per_source[ip] = stats.per_source.get(ip, 0) + 1
+        if seen > MAX_PER_SOURCE:
+            return  # a flood: counted for its skip, never parsed
         result = proto.parse(data, ip)
         if isinstance(result, str):
             stats.rejected += 1

@@ -28,10 +28,15 @@ WSD_PORT = 3702
 # APP_MAX_DELAY before its ProbeMatch. Collection ends this long after the last probe copy, plus a margin.
 APP_MAX_DELAY = 0.5
 WINDOW_MARGIN = 0.25
+# Real ProbeMatches are 1-3 KB (the largest capture, a Hikvision reply, is 3.2 KB). Ten times that leaves room
+# for any honest scope list and bounds what one datagram (up to 64 KB over IPv4) costs to parse and keep.
+MAX_MESSAGE = 32 << 10
+# Types, Scopes or XAddrs kept per match: a camera lists a dozen; thousands only bloat the report.
+MAX_ITEMS = 64
 # REPEAT_GAP (SOAP-over-UDP: a repeat keeps its MessageID, 50-250 ms later), MAX_EXTENSION and MAX_DATAGRAM
 # live in camscan.discover.udp, shared by every UDP discovery protocol; re-exported here for callers.
-__all__ = ["APP_MAX_DELAY", "MAX_DATAGRAM", "MAX_EXTENSION", "REPEAT_GAP", "WINDOW_MARGIN", "WSD_GROUP",
-           "WSD_PORT", "PROBE_TYPES", "WsdMatch", "WsdProtocol", "WsDiscovery", "build_probe",
+__all__ = ["APP_MAX_DELAY", "MAX_DATAGRAM", "MAX_EXTENSION", "MAX_MESSAGE", "REPEAT_GAP", "WINDOW_MARGIN",
+           "WSD_GROUP", "WSD_PORT", "PROBE_TYPES", "WsdMatch", "WsdProtocol", "WsDiscovery", "build_probe",
            "device_service_url", "match_evidence", "normalise_endpoint", "parse_message", "split_scope"]
 
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -99,10 +104,10 @@ def normalise_endpoint(text: str | None) -> str | None:
 
 def parse_message(data: bytes) -> tuple[list[WsdMatch], str | None]:
     """Parse a WS-Discovery datagram. Returns (matches, None) or ([], reason); never raises."""
-    if len(data) > MAX_DATAGRAM:
-        return [], f"datagram of {len(data)} bytes is too large"
+    if len(data) > MAX_MESSAGE:
+        return [], f"datagram of {len(data)} bytes is too large (limit {MAX_MESSAGE} for WS-Discovery)"
     try:
-        root = xmlsafe.parse(data, limit=MAX_DATAGRAM)
+        root = xmlsafe.parse(data, limit=MAX_MESSAGE)
     except xmlsafe.UnsafeXML as exc:
         return [], str(exc)
     env_ns = root.tag.split("}", 1)[0][1:] if isinstance(root.tag, str) and root.tag.startswith("{") else ""
@@ -165,9 +170,9 @@ def _match(item, kind, message_id, relates_to, soap, namespaces) -> WsdMatch:
     return WsdMatch(
         kind=kind,
         endpoint=endpoint,
-        types=tuple(fields.get("Types", "").split()),
-        scopes=tuple(dict.fromkeys(fields.get("Scopes", "").split())),
-        xaddrs=tuple(dict.fromkeys(fields.get("XAddrs", "").split())),
+        types=tuple(fields.get("Types", "").split()[:MAX_ITEMS]),
+        scopes=tuple(dict.fromkeys(fields.get("Scopes", "").split()))[:MAX_ITEMS],
+        xaddrs=tuple(dict.fromkeys(fields.get("XAddrs", "").split()))[:MAX_ITEMS],
         metadata_version=fields.get("MetadataVersion", "").strip() or None,
         message_id=message_id,
         relates_to=relates_to,

@@ -16,6 +16,7 @@ import select
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 from camscan.discover.wsd import (
@@ -144,9 +145,15 @@ def merge_ipv6(v4: dict[str, Host], v6: dict[str, Host]) -> dict[str, Host]:
     address), so such a host is identified from its WS-Discovery reply alone.
     """
     by_endpoint = {h.endpoint: ip for ip, h in v4.items() if h.endpoint}
+    # An endpoint id two devices claim (a cloned firmware image, or a device copying another's id) says
+    # nothing about which IPv4 row an IPv6 reply belongs to: merging would put one device's evidence into
+    # another's row. Such replies stay rows of their own.
+    v4_claims = Counter(h.endpoint for h in v4.values() if h.endpoint)
+    v6_claims = Counter(h.endpoint for h in v6.values() if h.endpoint)
     out = dict(v4)
     for key, host in v6.items():
-        target = by_endpoint.get(host.endpoint) if host.endpoint else None
+        unique = host.endpoint and v4_claims[host.endpoint] == 1 and v6_claims[host.endpoint] == 1
+        target = by_endpoint.get(host.endpoint) if unique else None
         if target is not None:
             out[target] = out[target].add(seen_by="wsd6", evidence=host.evidence)
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,8 @@ HUGE_BODY_BYTES = 20 * 1024 * 1024
 
 REASONS = {
     200: "OK",
+    302: "Found",
+    307: "Temporary Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -122,6 +125,32 @@ def _entity_bomb() -> bytes:
         "<tds:Model>&lol9;</tds:Model><tds:FirmwareVersion/><tds:SerialNumber/><tds:HardwareId/>"
         "</tds:GetDeviceInformationResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
     ).encode()
+
+
+def _xxe(url: str) -> bytes:
+    """A reply whose DTD declares an external entity (XXE): a parser that resolves it fetches ``url``."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<!DOCTYPE SOAP-ENV:Envelope [<!ENTITY xxe SYSTEM "{url}">]>\n'
+        '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><SOAP-ENV:Body>'
+        "<tds:GetDeviceInformationResponse><tds:Manufacturer>&xxe;</tds:Manufacturer>"
+        "<tds:Model>&xxe;</tds:Model><tds:FirmwareVersion/><tds:SerialNumber/><tds:HardwareId/>"
+        "</tds:GetDeviceInformationResponse></SOAP-ENV:Body></SOAP-ENV:Envelope>\n"
+    ).encode()
+
+
+def _carries_credentials(req: HttpRequest) -> str | None:
+    """The username of credentials a request carries in any form (HTTP Authorization of any scheme, a
+    WS-Security UsernameToken in the body), '' when unnamed; None when it carries none."""
+    auth = req.headers.get("authorization")
+    if auth is not None:
+        m = re.search(r'username="([^"]*)"', auth)
+        return m.group(1) if m else ""
+    if b"UsernameToken" in req.body:
+        m = re.search(rb"<(?:\w+:)?Username>([^<]*)<", req.body)
+        return m.group(1).decode("utf-8", "replace") if m else ""
+    return None
 
 
 def _huge_stream() -> tuple[Callable[[], AsyncIterator[bytes]], int]:
@@ -225,6 +254,14 @@ class HttpService:
         elif fault == "entity_bomb":
             resp.status = 200
             resp.body = _entity_bomb()
+        elif fault == "xxe":
+            resp.status = 200
+            resp.body = _xxe(self.dev.fill(self.dev["fault_url"]))
+        elif fault == "redirect":
+            resp.status = 307
+            resp.body = b""
+            resp.content_type = None
+            resp.headers = [("Location", self.dev.fill(self.dev["fault_url"]))]
         elif fault == "huge":
             resp.status = 200
             resp.stream, resp.stream_length = _huge_stream()
@@ -296,14 +333,22 @@ class HttpService:
                 if req is None:
                     return
                 if dev["fault"] == "hang":
+                    user = _carries_credentials(req)
                     self.log(
-                        proto="http", src=peer, path=req.target, method=req.method, op="hang", port=local_port
+                        proto="http", src=peer, path=req.target, method=req.method, op="hang", port=local_port,
+                        credentialed=user is not None, username=user or "", auth_ok=None,
                     )
                     # Hold the connection open without answering until the client gives up;
                     # whatever it sends meanwhile is read and dropped, never buffered.
                     await asyncio.wait_for(_drain_until_eof(reader), HANG_MAX_S)
                     return
                 resp, fields = self.route(req, local_port)
+                if not fields.get("credentialed"):
+                    # Credentials sent where no check asked for them (a static path, a trap): still logged.
+                    user = _carries_credentials(req)
+                    if user is not None:
+                        fields.update(credentialed=True, username=user, auth_ok=False,
+                                      auth_reason="credentials sent to a path that asks for none")
                 fields.setdefault("credentialed", False)
                 fields.setdefault("username", "")
                 fields.setdefault("auth_ok", None)
@@ -343,4 +388,6 @@ def _auth_fields(auth: AuthResult) -> dict[str, Any]:
         "username": auth.username,
         "auth_ok": auth.ok if auth.credentialed else None,
         **({"auth_reason": auth.reason} if auth.reason else {}),
+        **({"auth_scheme": auth.scheme} if auth.credentialed and auth.scheme else {}),
+        **({"password_type": auth.password_type} if auth.password_type else {}),
     }

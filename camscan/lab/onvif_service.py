@@ -117,6 +117,7 @@ class AuthResult:
     ok: bool = False
     reason: str = ""
     scheme: str = ""
+    password_type: str = ""  # WS-Security: "digest" | "text" (what the client sent, right or wrong)
 
 
 # --- WS-Security UsernameToken -----------------------------------------------------------------
@@ -167,7 +168,8 @@ def check_ws_security(dev: Device, root: etree._Element, soap_ns: str) -> AuthRe
         res.reason = "no Password"
         return res
     # WSS UsernameToken Profile: a missing Type means PasswordText.
-    if (pw_el.get("Type") or PASSWORD_TEXT).strip() != PASSWORD_DIGEST:
+    res.password_type = "digest" if (pw_el.get("Type") or PASSWORD_TEXT).strip() == PASSWORD_DIGEST else "text"
+    if res.password_type != "digest":
         res.reason = "PasswordText not accepted"
         return res
     if nonce_el is None or created_el is None:
@@ -395,8 +397,12 @@ def op_get_hostname(dev: Device, req_el: etree._Element) -> E:
 
 
 def _service_xaddr(dev: Device, path: str) -> str:
-    port = "" if dev.port == 80 else f":{dev.port}"
-    return f"http://{dev.ip}{port}{dev.fill(path)}"
+    # `onvif_xaddr_host` makes a device name another host in its service addresses: a client must never
+    # follow it there (and never with credentials).
+    host = dev.fill(dev["onvif_xaddr_host"])
+    if not host:
+        host = dev.ip if dev.port == 80 else f"{dev.ip}:{dev.port}"
+    return f"http://{host}{dev.fill(path)}"
 
 
 def _device_service_capabilities() -> E:

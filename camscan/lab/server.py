@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import re
 import resource
 import signal
 import socket
@@ -176,6 +177,26 @@ def bind_udp_v4(port: int, group: str) -> socket.socket:
     return s
 
 
+_SCOPES_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?Scopes>")
+MAX_UDP_PAYLOAD = 65507  # IPv4: 65535 - 20 (IP header) - 8 (UDP header)
+
+
+def pad_scopes(reply: bytes, size: int) -> bytes:
+    """``reply`` grown to ``size`` bytes (at most an IPv4 datagram) with junk scopes: an oversized but
+    well-formed ProbeMatch."""
+    size = min(size, MAX_UDP_PAYLOAD)
+    m = _SCOPES_END.search(reply)
+    if m is None or size <= len(reply):
+        return reply
+    fill = bytearray()
+    i = 0
+    while len(reply) + len(fill) < size - 40:
+        fill += b" onvif://www.onvif.org/pad/%06d" % i
+        i += 1
+    fill += b" " * max(0, size - len(reply) - len(fill))
+    return reply[: m.start()] + bytes(fill) + reply[m.start() :]
+
+
 def _fmt_addr(addr: Any) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
@@ -241,9 +262,11 @@ class WsdService(UdpService):
             return
         self._answer(probe, addr)
 
-    def _answer(self, probe: Probe, addr: Any) -> None:
+    def _render(self, probe: Probe) -> bytes:
         dev = self.dev
         reply = render_probe_matches(dev, probe)
+        if dev["wsd_pad_bytes"]:
+            reply = pad_scopes(reply, int(dev["wsd_pad_bytes"]))
         fault = dev["wsd_fault"]
         if fault == "malformed_xml":
             reply = reply[: max(1, int(len(reply) * 0.6))]
@@ -253,9 +276,27 @@ class WsdService(UdpService):
                 b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
                 + reply[reply.index(b"<", 5) :].replace(b"</d:Scopes>", b"&c;</d:Scopes>", 1)
             )
+        elif fault == "xxe":
+            # An external entity naming another address (a trap): a resolving parser would fetch it.
+            url = dev.fill(dev["fault_url"]).encode()
+            reply = _SCOPES_END.sub(
+                lambda m: b"&xxe;" + m.group(0),
+                b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY xxe SYSTEM "' + url + b'">]>'
+                + reply[reply.index(b"<", 5) :],
+                count=1,
+            )
+        return reply
+
+    def _answer(self, probe: Probe, addr: Any) -> None:
+        dev = self.dev
+        reply = self._render(probe)
         # APP_MAX_DELAY: a random wait in 0..wsd_max_delay_ms spreads replies (WS-D 2005/04 §3.1.3).
         delay = random.uniform(0, max(0, dev["wsd_max_delay_ms"]) / 1000.0) + dev.latency_s
         self.send_later(delay, reply, addr)
+        # A flood: copies with fresh MessageIDs, 1 ms apart (closer would only overflow our own send
+        # buffer, which drops them here instead of at the receiver).
+        for i in range(int(dev["wsd_flood"])):
+            self.send_later(delay + 0.001 * (i + 1), self._render(probe), addr)
         # UNICAST_UDP_REPEAT copies, first gap 50-250 ms, doubling, capped at 500 ms.
         gap = random.uniform(UDP_MIN_DELAY_S, UDP_MAX_DELAY_S)
         for _ in range(int(dev["wsd_repeat"])):

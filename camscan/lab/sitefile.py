@@ -29,8 +29,10 @@ ALLOWED_RANGES = tuple(
     ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15")
 )
 
-FAULTS = ("", "malformed_xml", "hang", "trickle", "reset", "huge", "entity_bomb", "soap_fault")
-WSD_FAULTS = ("", "malformed_xml", "entity_bomb")
+FAULTS = (
+    "", "malformed_xml", "hang", "trickle", "reset", "huge", "entity_bomb", "soap_fault", "redirect", "xxe"
+)
+WSD_FAULTS = ("", "malformed_xml", "entity_bomb", "xxe")
 AUTH_POLICIES = ("none", "read_system", "all")
 AUTH_SCHEMES = ("ws_security", "http_digest", "both")
 WSD_ANSWERS = ("both", "typed", "untyped")
@@ -82,6 +84,10 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "clock_offset_s": 0,
     "latency_ms": 0,
     "fault": "",
+    # where `redirect` sends the client and what the `xxe` external entity names (a trap's address)
+    "fault_url": "",
+    # host[:port] written into GetServices/GetCapabilities XAddrs; "" = the device's own address
+    "onvif_xaddr_host": "",
     # WS-Discovery --------------------------------------------------------------------------
     "wsd": True,
     "wsd_style": "gsoap_wsd",
@@ -111,6 +117,8 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "wsd_hello": False,  # every other device on the segment receives it: O(n²) at scale
     "wsd_bye": False,
     "wsd_fault": "",
+    "wsd_flood": 0,  # extra copies of every ProbeMatch, each with a fresh MessageID, sent at once
+    "wsd_pad_bytes": 0,  # pad every ProbeMatch with junk scopes to this many bytes (oversized datagrams)
     # tables --------------------------------------------------------------------------------
     "http": {
         "server": "",
@@ -141,7 +149,9 @@ _ENUMS: dict[str, tuple[str, ...]] = {
 }
 
 # Keys of a [[device]] entry that are placement, not profile overrides.
-_PLACEMENT_KEYS = {"profile", "ip", "mac", "name"}
+# ``duplicate_ip = true`` places a device on an address another device already has (an address conflict:
+# two MACs answer ARP for one IP); it then needs its own ``mac``.
+_PLACEMENT_KEYS = {"profile", "ip", "mac", "name", "duplicate_ip"}
 
 
 class SiteFileError(ValueError):
@@ -415,13 +425,18 @@ def build_site(data: Mapping[str, Any], *, source: str = "") -> SiteSpec:
         if placed is None:
             raise SiteFileError(f"{dwhere}: {ip} is on none of the site's subnets")
         net, gw, bridge = placed
-        if str(ip) in seen_ip:
+        duplicate = entry.get("duplicate_ip", False)
+        if not isinstance(duplicate, bool):
+            raise SiteFileError(f"{dwhere}: duplicate_ip must be true or false")
+        if str(ip) in seen_ip and not (duplicate and seen_ip[str(ip)] not in ("scanner", "gateway")):
             raise SiteFileError(f"{dwhere}: {ip} already used by {seen_ip[str(ip)]}")
+        if duplicate and str(ip) not in seen_ip:
+            raise SiteFileError(f"{dwhere}: duplicate_ip = true but no earlier device has {ip}")
         mac = _normalise_mac(entry["mac"]) if "mac" in entry else _mac_from(settings["mac_prefix"], ip)
         if mac in seen_mac:
             raise SiteFileError(f"{dwhere}: MAC {mac} already used by {seen_mac[mac]}")
         name = entry.get("name", f"d{index}")
-        seen_ip[str(ip)] = name
+        seen_ip.setdefault(str(ip), name)
         seen_mac[mac] = name
         for key in ("wsd_style", "style"):
             from camscan.lab.soap import get_style  # local: keep this module importable alone

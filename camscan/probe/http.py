@@ -26,6 +26,7 @@ import logging
 import re
 import socket
 import threading
+import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -264,7 +265,9 @@ def parse_http_response(data: bytes) -> RawResponse | str:
         return "no blank line after the headers"
     lines = data[:end].decode("latin-1").replace("\r\n", "\n").split("\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isdigit() and len(parts[1]) == 3):
+    # isascii: latin-1 turns bytes B2/B3/B9 into superscript digits, which isdigit() accepts and int() refuses
+    code = parts[1] if len(parts) > 1 else ""
+    if not (parts[0].startswith("HTTP/") and code.isascii() and code.isdigit() and len(code) == 3):
         return f"not an HTTP status line: {clean(lines[0], 60)!r}"
     headers = []
     for line in lines[1:201]:
@@ -413,6 +416,19 @@ class _Adapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
+def watched_adapter() -> HTTPAdapter:
+    """A requests adapter without retries whose new sockets join the current :func:`wall_clock` (and that
+    speaks to old device TLS). Other probes mount it to get the same wall-clock cap."""
+    return _Adapter(pool_connections=2, pool_maxsize=2, max_retries=0)
+
+
+def wall_clock(seconds: float) -> _WallClock:
+    """Context manager: every socket the current thread's requests open inside it (through
+    :func:`watched_adapter`) is shut down once ``seconds`` have passed; ``.fired`` says whether that
+    happened. Only new connections are watched: use ``Connection: close`` sessions."""
+    return _WallClock(seconds)
+
+
 def new_session() -> requests.Session:
     """A Session that reads nothing from the environment (no proxies, netrc or CA bundle variables), does
     not retry, and caps every request's wall-clock time through the watchdog above."""
@@ -420,7 +436,7 @@ def new_session() -> requests.Session:
     s.trust_env = False
     s.proxies = {}
     s.verify = False
-    adapter = _Adapter(pool_connections=2, pool_maxsize=2, max_retries=0)
+    adapter = watched_adapter()
     s.mount("http://", adapter)
     s.mount("https://", adapter)
     s.headers.clear()
@@ -441,11 +457,12 @@ class HttpProbe:
     """GET the plan's paths on a host's web ports (see the module docstring)."""
 
     def __init__(self, timeout: float, max_bytes: int = MAX_BODY, plan: HttpPlan | None = None,
-                 wall: float | None = None) -> None:
+                 wall: float | None = None, deadline: float | None = None) -> None:
         self.timeout = timeout
         self.max_bytes = max(0, min(max_bytes, MAX_BODY))
         self.plan = plan or default_plan()
         self.wall = wall if wall is not None else 2 * timeout  # connect + read budget of one request
+        self.deadline = deadline  # the scan's deadline (time.monotonic()): no request starts or runs past it
 
     def probe(self, ip: str, services: Sequence[tuple[str, int]]) -> HttpResult:
         """Evidence from every (scheme, port) in ``services`` on ``ip`` (an IPv4 address, never a name)."""
@@ -465,6 +482,10 @@ class HttpProbe:
                  result: HttpResult) -> None:
         base = f"{scheme}://{ip}:{port}"
         for entry in self.plan.paths:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                result.skips.append(Skip(ip, "http", f"{scheme}:{port}: scan deadline reached before "
+                                                     f"{entry.path} was asked"))
+                return
             got = self._get(session, base + entry.path)
             if isinstance(got, str):
                 result.skips.append(Skip(ip, "http", f"{scheme}:{port}{entry.path}: {got}"))
@@ -500,7 +521,8 @@ class HttpProbe:
 
     def _get(self, session: requests.Session, url: str) -> RawResponse | str:
         """One GET (no redirects, capped body, wall-clock cap); a RawResponse or the reason there is none."""
-        with _WallClock(self.wall) as watch:
+        wall = self.wall if self.deadline is None else max(0.0, min(self.wall, self.deadline - time.monotonic()))
+        with _WallClock(wall) as watch:
             try:
                 resp = session.get(url, timeout=(self.timeout, self.timeout), allow_redirects=False,
                                    stream=True, verify=False)
@@ -547,6 +569,8 @@ def _reason(exc: requests.RequestException, fired: bool) -> str:
         text = str(exc)
         if "refused" in text.lower():
             return "connection refused"
+        if "reset by peer" in text.lower() or "broken pipe" in text.lower():
+            return "connection reset by the device"
         return f"connection failed: {clean(text, 160)}"
     return f"{type(exc).__name__}: {clean(exc, 160)}"
 
@@ -560,11 +584,12 @@ def http_services(host: Host | None, open_ports: Iterable[int] = (), plan: HttpP
     if host is not None:
         extra: list[tuple[str, int]] = []
         for source in ("sadp", "dhip"):
+            # isascii: str.isdigit() is also true for "¹" and other digits int() refuses (a device's choice)
             for v in host.values(source, "http_port"):
-                if v.isdigit() and 0 < int(v) < 65536:
+                if v.isascii() and v.isdigit() and 0 < int(v) < 65536:
                     extra.append(("http", int(v)))
             for v in host.values(source, "https_port"):
-                if v.isdigit() and 0 < int(v) < 65536:
+                if v.isascii() and v.isdigit() and 0 < int(v) < 65536:
                     extra.append(("https", int(v)))
         for x in host.xaddrs:
             try:

@@ -22,9 +22,11 @@ import requests
 from lxml import etree
 
 from camscan import xmlsafe
+from camscan.discover.text import clean
 from camscan.discover.wsd import split_scope
 from camscan.models import Credentials, Evidence, Skip
 from camscan.net import normalise_mac
+from camscan.probe.http import wall_clock, watched_adapter
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,7 @@ def device_utc(sdt) -> datetime | None:
         d, t = utc.Date, utc.Time
         return datetime(int(d.Year), int(d.Month), int(d.Day), int(t.Hour), int(t.Minute), int(t.Second),
                         tzinfo=UTC)
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, OverflowError):  # a year of 20 digits overflows datetime
         return None
 
 
@@ -142,9 +144,14 @@ def _transport_class():
     class SafeTransport(Transport):
         """zeep transport that loads only local files, caps reply size and wall time, never follows redirects."""
 
-        def __init__(self, timeout: float, max_bytes: int, session: requests.Session) -> None:
+        def __init__(self, timeout: float, max_bytes: int, session: requests.Session,
+                     wall: float | None = None) -> None:
             super().__init__(timeout=timeout, operation_timeout=timeout, session=session)
             self.max_bytes = max_bytes
+            # requests' timeout bounds each socket operation, not a call: a device trickling one byte a
+            # second never trips it. The wall clock (as in the HTTP probe: connect + reply) caps the call.
+            self.wall = wall if wall is not None else 2 * timeout
+            self.deadline: float | None = None  # the scan's (monotonic): no call outlives it
             self.last_headers = None
 
         def load(self, url):
@@ -153,25 +160,35 @@ def _transport_class():
             return super().load(url)
 
         def post(self, address, message, headers):
-            deadline = time.monotonic() + self.operation_timeout
-            try:
-                resp = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout,
-                                         allow_redirects=False, stream=True)
-                chunks, size = [], 0
-                for chunk in resp.iter_content(16384):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise DeviceError(f"reply larger than {self.max_bytes} bytes (stopped reading)")
-                    if time.monotonic() > deadline:
-                        raise DeviceError(f"reply still arriving after {self.operation_timeout:g} s (too slow)")
-                    chunks.append(chunk)
-                resp._content = b"".join(chunks)
-            except requests.exceptions.Timeout:
-                raise DeviceError(f"timed out after {self.operation_timeout:g} s") from None
-            except requests.exceptions.ConnectionError as exc:
-                raise DeviceError(f"connection failed: {_short(exc)}") from None
-            except requests.exceptions.RequestException as exc:
-                raise DeviceError(f"HTTP error: {_short(exc)}") from None
+            wall, too_slow = self.wall, f"no complete reply within {self.wall:g} s (too slow)"
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise DeviceError("scan deadline reached before this call")
+                if left < wall:
+                    wall, too_slow = left, "scan deadline reached while waiting for the reply"
+            with wall_clock(wall) as watch:
+                try:
+                    resp = self.session.post(address, data=message, headers=headers,
+                                             timeout=self.operation_timeout, allow_redirects=False, stream=True)
+                    chunks, size = [], 0
+                    for chunk in resp.iter_content(16384):
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            resp.close()
+                            raise DeviceError(f"reply larger than {self.max_bytes} bytes (stopped reading)")
+                        chunks.append(chunk)
+                    resp._content = b"".join(chunks)
+                except requests.exceptions.RequestException as exc:
+                    if watch.fired:  # the watchdog shut the socket: whatever broke, slowness did it
+                        raise DeviceError(too_slow) from None
+                    if isinstance(exc, requests.exceptions.Timeout):
+                        raise DeviceError(f"timed out after {self.operation_timeout:g} s") from None
+                    if isinstance(exc, requests.exceptions.ConnectionError):
+                        raise DeviceError(_connection_reason(exc)) from None
+                    raise DeviceError(f"HTTP error: {_short(exc)}") from None
+            if watch.fired:
+                raise DeviceError(too_slow)
             self.last_headers = resp.headers
             if 300 <= resp.status_code < 400:
                 raise DeviceError(f"HTTP {resp.status_code} redirect to {resp.headers.get('Location', '?')!r} "
@@ -188,6 +205,18 @@ def _transport_class():
 
 def _digest_challenge(exc: BaseException) -> bool:
     return isinstance(exc, HttpStatus) and "digest" in exc.headers.get("WWW-Authenticate", "").lower()
+
+
+def _connection_reason(exc: BaseException) -> str:
+    """What a requests ConnectionError means, in words (its text nests urllib3 and OS errors)."""
+    low = str(exc).lower()
+    if "reset by peer" in low or "connectionreseterror" in low or "broken pipe" in low:
+        return "connection reset by the device"
+    if "refused" in low:
+        return "connection refused"
+    if "remote end closed" in low or "remotedisconnected" in low:
+        return "the device closed the connection without a reply"
+    return f"connection failed: {_short(exc)}"
 
 
 def _short(exc: BaseException) -> str:
@@ -221,6 +250,12 @@ class OnvifClientFactory:
         session.trust_env = False  # never route device traffic through an environment proxy
         session.verify = False  # cameras use self-signed certificates; we read identity, we do not trust it
         session.headers["User-Agent"] = "camscan"
+        # A new connection per call: the call's wall clock watches the sockets opened inside it, and a
+        # reused keep-alive socket would escape it.
+        session.headers["Connection"] = "close"
+        adapter = watched_adapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         transport = self._Transport(timeout=timeout, max_bytes=max_bytes, session=session)
         return Client(self.document, transport=transport, settings=self.settings)
 
@@ -243,10 +278,12 @@ class OnvifProbe:
 
     READ_SYSTEM = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces")
 
-    def __init__(self, factory: OnvifClientFactory, timeout: float, max_bytes: int) -> None:
+    def __init__(self, factory: OnvifClientFactory, timeout: float, max_bytes: int,
+                 deadline: float | None = None) -> None:
         self.factory = factory
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.deadline = deadline  # the scan's deadline (time.monotonic()): no call starts or runs past it
 
     def probe(self, ip: str, url: str, credentials: Credentials | None, credentials_allowed: bool) -> ProbeResult:
         return _Session(self, ip, url, credentials if credentials_allowed else None,
@@ -266,11 +303,13 @@ class _Session:
         self.creds = credentials
         self.credentials_given = credentials_given
         self.client = probe.factory.client(probe.timeout, probe.max_bytes)
+        self.client.transport.deadline = probe.deadline
         self.service = self.client.create_service(BINDING, url)
         self.result = ProbeResult()
         self.offset: float | None = None
         self.auth = "anonymous"  # -> "wsse" | "digest" | "rejected"
         self.needs_auth: list[str] = []
+        self.faults: dict[str, str] = {}  # op -> the SOAP fault (or other non-auth error) it got
 
     # each call: returns the reply, or None after recording why not; DeviceError ends the device
     def call(self, op: str, authenticated: bool, **kwargs):
@@ -356,9 +395,10 @@ class _Session:
         self.result.skips.append(Skip(self.ip, f"onvif.{op}", reason))
 
     def _note_fault(self, op: str, exc: BaseException) -> None:
-        msg = getattr(exc, "message", None) or str(exc)
+        msg = clean(getattr(exc, "message", None) or str(exc), 200)  # device text: no control characters
         log.debug("%s %s: %s", self.ip, op, msg)
-        self.result.evidence.append(Evidence(f"onvif.{op}", "error", _short(Exception(msg))))
+        self.faults[op] = _short(Exception(msg))
+        self.result.evidence.append(Evidence(f"onvif.{op}", "error", self.faults[op]))
 
     def ev(self, source: str, fieldname: str, value) -> None:
         if value is None:
@@ -380,6 +420,13 @@ class _Session:
         except (self._ZeepError, etree.LxmlError, xmlsafe.UnsafeXML, ValueError, TypeError,
                 AttributeError) as exc:
             self.result.skips.append(Skip(self.ip, "onvif", f"unusable reply: {_short(exc)}"))
+        if "GetDeviceInformation" in self.faults and not any(
+                e.source == "onvif.GetDeviceInformation" and e.field != "error" for e in self.result.evidence):
+            # Optional operations may fault on a healthy device; the identity call faulting means the
+            # device's ONVIF identity could not be read, which the report must say.
+            self.result.skips.append(Skip(self.ip, "onvif.GetDeviceInformation",
+                                          "SOAP fault instead of the device's identity: "
+                                          f"{self.faults['GetDeviceInformation']}"))
         if self.needs_auth:
             why = ("credentials are not sent to this address: it is outside the scan scope"
                    if self.credentials_given and self.creds is None

@@ -66,7 +66,9 @@ def parse_rtsp_response(data: bytes) -> RtspResponse | str:
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].upper().startswith("RTSP/"):
         return f"not an RTSP reply: {clean(status_line, 60)!r}"
-    if not (parts[1].isdigit() and len(parts[1]) == 3):
+    # isascii: latin-1 decoding turns bytes B2/B3/B9 into superscript digits, which isdigit() accepts and
+    # int() refuses
+    if not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) == 3):
         return f"bad status code {clean(parts[1], 20)!r}"
     headers: list[list[str]] = []
     for line in lines[1:]:
@@ -98,7 +100,7 @@ def _head_end(data: bytes) -> tuple[int, int] | None:
 
 def content_length(resp: RtspResponse) -> int:
     values = resp.header("content-length")
-    if values and values[0].strip().isdigit():
+    if values and values[0].strip().isascii() and values[0].strip().isdigit():
         return min(int(values[0].strip()), MAX_BODY)
     return 0
 

@@ -7,6 +7,7 @@ parsers' deeper branches far more often than noise does.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,18 @@ from camscan.discover.arp import parse_reply
 from camscan.discover.dhip import DhipProtocol, DhipReply, pack_dhip, parse_dhip, unpack_dhip
 from camscan.discover.sadp import SadpProtocol, SadpReply, build_inquiry, parse_sadp, sadp_evidence
 from camscan.discover.udp import Parsed
-from camscan.discover.wsd import WsdProtocol, build_probe, parse_message
+from camscan.discover.wsd import (
+    MAX_ITEMS,
+    WsdProtocol,
+    build_probe,
+    device_service_url,
+    match_evidence,
+    normalise_endpoint,
+    parse_message,
+    split_scope,
+)
 from camscan.models import ScanOptions
+from camscan.net import normalise_mac
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -115,3 +126,46 @@ def test_arp_parse_reply(frame):
 def test_probes_are_well_formed(u):
     assert parse_sadp(build_inquiry(str(u))) == "a SADP inquiry, not a reply"
     assert parse_message(build_probe(f"urn:uuid:{u}", None))[1] is not None  # a Probe is not a reply
+
+
+XADDR = st.one_of(
+    st.text(max_size=80),
+    st.builds(lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
+              st.sampled_from(["http", "https", "HTTP", "ftp", "", "javascript"]),
+              st.one_of(st.sampled_from(["192.0.2.7", "192.0.2.8", "[fe80::1]", "[::1", "evil.example", "",
+                                         "192.0.2.7@192.0.2.99", "user:pw@192.0.2.99"]), st.text(max_size=20)),
+              st.one_of(st.just(""), st.integers(-5, 70000).map(lambda p: f":{p}"), st.text(max_size=6)),
+              st.text(max_size=30)),
+)
+
+
+@SETTINGS
+@given(st.lists(XADDR, max_size=6))
+def test_device_service_url_never_names_another_host(xaddrs):
+    url = device_service_url(xaddrs, "192.0.2.7")
+    assert url is None or urlsplit(url).hostname == "192.0.2.7"
+
+
+@SETTINGS
+@given(st.text(max_size=200))
+def test_scope_and_endpoint_helpers(text):
+    got = split_scope(text)
+    assert got is None or (isinstance(got[0], str) and isinstance(got[1], str))
+    ep = normalise_endpoint(text)
+    assert ep is None or (isinstance(ep, str) and not any(c.isspace() for c in ep))
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=40), st.none()))
+def test_normalise_mac(text):
+    mac = normalise_mac(text)
+    assert mac is None or (len(mac) == 17 and mac.count(":") == 5)
+
+
+@SETTINGS
+@given(anything(WSD))
+def test_wsd_evidence_is_bounded(data):
+    matches, _reason = parse_message(data)
+    for m in matches:
+        assert len(m.scopes) <= MAX_ITEMS and len(m.xaddrs) <= MAX_ITEMS and len(m.types) <= MAX_ITEMS
+        assert all(isinstance(e.value, str) for e in match_evidence(m))

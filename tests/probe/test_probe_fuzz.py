@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from camscan.probe.http import (
@@ -13,7 +13,7 @@ from camscan.probe.http import (
     response_evidence,
     summarise_body,
 )
-from camscan.probe.rtsp import RtspResponse, parse_rtsp_response, rtsp_evidence
+from camscan.probe.rtsp import RtspResponse, content_length, parse_rtsp_response, rtsp_evidence
 from camscan.probe.tls import CertInfo, format_name, parse_certificate
 
 SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -41,11 +41,14 @@ def der(draw, depth: int = 0) -> bytes:
 
 @SETTINGS
 @given(st.one_of(st.binary(max_size=1024), st.binary(max_size=64).map(lambda b: RTSP[: len(b)] + b)))
+@example(b"RTSP/1.0 \xb9\xb2\xb3 OK\r\n\r\n")  # latin-1 superscript digits: isdigit() but not int()
+@example(b"RTSP/1.0 200 OK\r\nContent-Length: \xb2\r\n\r\n")
 def test_parse_rtsp_response(data):
     got = parse_rtsp_response(data)
     assert isinstance(got, RtspResponse | str)
     if isinstance(got, RtspResponse):
         rtsp_evidence(got, got)
+        assert 0 <= content_length(got)
 
 
 @SETTINGS
@@ -88,7 +91,45 @@ def test_der_parsers(data):
 
 @SETTINGS
 @given(st.binary(max_size=1024))
+@example(b"HTTP/1.1 \xb9\xb2\xb3 OK\r\n\r\n")
 def test_parse_http_response(data):
     from camscan.probe.http import parse_http_response
 
     assert isinstance(parse_http_response(data), RawResponse | str)
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=60), st.sampled_from(["Mon, 01 Jan 2024 00:00:00 GMT", "Tue, 99 Foo 99999 99:99:99",
+                                                        "Thu, 01 Jan 1970 00:00:00 +9999", "0", ""])))
+def test_http_date_header(value):
+    from camscan.probe.onvif import http_date
+
+    got = http_date({"Date": value})
+    assert got is None or got.tzinfo is not None
+
+
+@SETTINGS
+@given(st.lists(st.text(max_size=12), max_size=4), st.lists(st.text(max_size=60), max_size=4),
+       st.lists(st.integers(-10, 70000), max_size=6))
+@example(["\u00b9", "\u0663"], [], [])  # digits int() refuses (superscript one) or reads (Arabic-Indic three)
+def test_http_services_from_hostile_discovery(ports, xaddrs, open_ports):
+    from camscan.models import Evidence, Host
+    from camscan.probe.http import http_services
+
+    evidence = tuple(Evidence(src, field, p) for p in ports for src in ("sadp", "dhip")
+                     for field in ("http_port", "https_port"))
+    host = Host(ip="192.0.2.7", evidence=evidence, xaddrs=tuple(xaddrs))
+    for scheme, port in http_services(host, open_ports):
+        assert scheme in ("http", "https") and 0 < port < 65536
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=2048), st.binary(max_size=512).map(lambda b: b"<a>" + b + b"</a>")))
+def test_xmlsafe_parse_raises_only_unsafe_xml(data):
+    from camscan import xmlsafe
+
+    try:
+        root = xmlsafe.parse(data)
+    except xmlsafe.UnsafeXML:
+        return
+    assert isinstance(xmlsafe.local(root.tag), str) and isinstance(xmlsafe.text(root), str)

@@ -1,0 +1,178 @@
+"""OnvifProbe against hostile loopback devices (issue 6): each fault ends the device as one skip that names
+it, within the per-call wall clock, and the probe never follows the device anywhere. The replies are written
+for these tests; the same faults run end to end on the emulated site (tests/e2e/test_faults.py)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from camscan.models import Credentials
+from camscan.probe.onvif import OnvifClientFactory, OnvifProbe
+
+FAULT = (b'<?xml version="1.0" encoding="UTF-8"?>'
+         b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+         b'xmlns:ter="http://www.onvif.org/ver10/error"><env:Body><env:Fault><env:Code><env:Value>env:Receiver'
+         b"</env:Value><env:Subcode><env:Value>ter:Action</env:Value></env:Subcode></env:Code><env:Reason>"
+         b'<env:Text xml:lang="en">Internal error</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>')
+DTD = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "http://192.0.2.99/x.dtd">]>'
+       b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>&x;</env:Body></env:Envelope>')
+
+
+class _Device:
+    """A TCP server on 127.0.0.1 that hands every connection to ``serve`` (on its own thread)."""
+
+    def __init__(self, serve: Callable[[socket.socket], None]) -> None:
+        self.serve = serve
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/onvif/device_service"
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                head += chunk
+            self.serve(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def reply(status: str, body: bytes, extra: str = "") -> Callable[[socket.socket], None]:
+    def serve(conn: socket.socket) -> None:
+        conn.sendall(f"HTTP/1.1 {status}\r\nContent-Type: application/soap+xml; charset=utf-8\r\n{extra}"
+                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    return serve
+
+
+def trickle(conn: socket.socket) -> None:
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.05)
+
+
+def reset(conn: socket.socket) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def huge(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 20971520\r\n\r\n")
+    for _ in range(320):
+        conn.sendall(b"A" * 65536)
+
+
+@pytest.fixture(scope="module")
+def factory() -> OnvifClientFactory:
+    return OnvifClientFactory()
+
+
+@pytest.fixture
+def device(request) -> Iterator[_Device]:
+    d = _Device(request.param)
+    yield d
+    d.close()
+
+
+CREDS = Credentials("admin", "camscan-unit-pw")
+
+
+@pytest.mark.parametrize("device, reason", [
+    (trickle, "too slow"),
+    (reset, "(connection reset by the device|closed the connection without a reply)"),
+    (huge, "reply larger than 65536 bytes"),
+    (reply("200 OK", DTD), "DTD"),
+    (reply("307 Temporary Redirect", b"", "Location: http://192.0.2.99/onvif/device_service\r\n"),
+     r"redirect to 'http://192\.0\.2\.99/onvif/device_service' \(not followed\)"),
+], indirect=["device"])
+def test_fault_ends_the_device_as_one_skip_within_the_wall_clock(factory, device, reason):
+    probe = OnvifProbe(factory, timeout=0.4, max_bytes=65536)
+    t0 = time.monotonic()
+    result = probe.probe("127.0.0.1", device.url, CREDS, credentials_allowed=True)
+    assert time.monotonic() - t0 < 2.0  # one call, capped at 2 x timeout
+    assert len(result.skips) == 1 and result.skips[0].stage == "onvif"
+    assert re.search(reason, result.skips[0].reason)
+    assert CREDS.password not in repr(result)
+
+
+@pytest.mark.parametrize("device", [reply("500 Internal Server Error", FAULT)], indirect=True)
+def test_soap_fault_instead_of_the_identity_is_a_skip(factory, device):
+    result = OnvifProbe(factory, timeout=1.0, max_bytes=65536).probe("127.0.0.1", device.url, None, False)
+    skips = [s for s in result.skips if s.stage == "onvif.GetDeviceInformation"]
+    assert len(skips) == 1 and "SOAP fault" in skips[0].reason and "Internal error" in skips[0].reason
+
+
+SDT_OVERFLOW = (b'<?xml version="1.0" encoding="UTF-8"?>'
+                b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+                b'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">'
+                b"<env:Body><tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP"
+                b"</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings><tt:UTCDateTime><tt:Time>"
+                b"<tt:Hour>1</tt:Hour><tt:Minute>2</tt:Minute><tt:Second>3</tt:Second></tt:Time><tt:Date>"
+                b"<tt:Year>99999999999999999999</tt:Year><tt:Month>1</tt:Month><tt:Day>1</tt:Day></tt:Date>"
+                b"</tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse></env:Body>"
+                b"</env:Envelope>")
+
+
+@pytest.mark.parametrize("device", [reply("200 OK", SDT_OVERFLOW)], indirect=True)
+def test_a_clock_beyond_any_calendar_is_ignored_not_a_crash(factory, device):
+    result = OnvifProbe(factory, timeout=1.0, max_bytes=65536).probe("127.0.0.1", device.url, None, False)
+    assert not [e for e in result.evidence if e.field == "clock_offset_s"]
+
+
+@pytest.mark.parametrize("device", [trickle], indirect=True)
+def test_scan_deadline_cuts_a_call_short_and_stops_the_next(factory, device):
+    t0 = time.monotonic()
+    probe = OnvifProbe(factory, timeout=5.0, max_bytes=65536, deadline=t0 + 0.5)
+    result = probe.probe("127.0.0.1", device.url, None, False)
+    assert time.monotonic() - t0 < 1.5  # the call's own cap would be 10 s
+    assert [s.reason for s in result.skips] == ["scan deadline reached while waiting for the reply"]
+    late = OnvifProbe(factory, timeout=5.0, max_bytes=65536, deadline=time.monotonic() - 1)
+    assert [s.reason for s in late.probe("127.0.0.1", device.url, None, False).skips] == [
+        "scan deadline reached before this call"]
+    assert device.connections == 1  # the late probe never connected
+
+
+@pytest.mark.parametrize("device", [trickle], indirect=True)
+def test_http_probe_respects_the_scan_deadline(device):
+    from camscan.probe.http import HttpProbe
+
+    t0 = time.monotonic()
+    result = HttpProbe(timeout=5.0, deadline=t0 + 0.5).probe("127.0.0.1", [("http", device.port)])
+    assert time.monotonic() - t0 < 1.5 and result.skips
+    late = HttpProbe(timeout=5.0, deadline=time.monotonic() - 1).probe("127.0.0.1", [("http", device.port)])
+    assert "scan deadline reached" in late.skips[0].reason
