@@ -23,6 +23,9 @@ _SIOCGIFFLAGS = 0x8913  # Linux <linux/sockios.h>
 # Above this many addresses a target list needs --allow-large: cron has no terminal to confirm on, and a
 # sweep of more than a /16 by mistake is a surprise nobody wants on a production network.
 LARGE_RANGE = 65536
+# Even with --allow-large: a sweep plan of more addresses than this costs hundreds of MB and hours at a
+# production-safe rate. Split such a range into several scans.
+MAX_RANGE = 1 << 18
 
 
 def interface_flags(name: str) -> int:
@@ -117,6 +120,9 @@ def parse_targets(texts: Iterable[str], allow_large: bool = False) -> tuple[ipad
         nets.extend(parse_target(t))
     nets = list(ipaddress.collapse_addresses(nets))
     total = sum(n.num_addresses for n in nets)
+    if total > MAX_RANGE:
+        raise UsageError(f"targets cover {total} addresses, more than camscan scans at once ({MAX_RANGE}, a /14); "
+                         "split them into several scans")
     if total > LARGE_RANGE and not allow_large:
         raise UsageError(f"targets cover {total} addresses, more than {LARGE_RANGE}; pass --allow-large to "
                          "scan them anyway")

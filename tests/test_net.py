@@ -31,6 +31,8 @@ def test_large_ranges_need_a_flag():
     with pytest.raises(UsageError, match="--allow-large"):
         net.parse_targets(["198.18.0.0/15"])
     assert net.parse_targets(["198.18.0.0/15"], allow_large=True)
+    with pytest.raises(UsageError, match="split them"):
+        net.parse_targets(["10.0.0.0/8"], allow_large=True)
 
 
 def test_scope():
