@@ -57,7 +57,8 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, pat
     (["198.51.100.0/33"], r"malformed target '198\.51\.100\.0/33'"),
     (["fe80::1"], r"malformed target 'fe80::1'"),
     (["198.51.100.1\x1b[2J"], r"malformed target '198\.51\.100\.1\\x1b\[2J'"),  # echoed escaped, not raw
-    (["10.0.0.0/8"], r"16777216 addresses, more than 65536; pass --allow-large"),
+    (["198.18.0.0/15"], r"131072 addresses, more than 65536; pass --allow-large"),
+    (["10.0.0.0/8", "--allow-large"], r"16777216 addresses, more than camscan scans at once .*split them"),
     (["198.51.100.0/24", "--timeout", "-1"], r"--timeout: '-1' must be greater than 0"),
     (["198.51.100.0/24", "--timeout", "soon"], r"--timeout: 'soon' is not a number"),
     (["198.51.100.0/24", "--format", "xml"], r"--format: invalid"),
