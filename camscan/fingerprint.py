@@ -59,10 +59,16 @@ class Rule:
     warning: str | None = None  # an audit warning rule: asserts no maker, adds this text to the device
 
     def matches(self, ev: Evidence) -> re.Match[str] | None:
-        key = f"{ev.source}:{ev.field}"
-        if not any(fnmatch.fnmatchcase(key, sel) for sel in self.evidence):
+        if not _selects(self.evidence, f"{ev.source}:{ev.field}"):
             return None
         return self.pattern.search(ev.value)
+
+
+@lru_cache(maxsize=8192)
+def _selects(selectors: tuple[str, ...], key: str) -> bool:
+    """Whether a ``source:field`` key matches one of a rule's globs. Cached: a scan checks a few dozen distinct
+    keys against every rule for every host."""
+    return any(fnmatch.fnmatchcase(key, sel) for sel in selectors)
 
 
 def _rule(raw: dict, where: str) -> Rule:
@@ -127,10 +133,19 @@ def _first(evidence: Sequence[Evidence], selectors: Sequence[str]) -> str | None
 
 
 def match_rules(evidence: Sequence[Evidence], rules: Sequence[Rule]) -> list[tuple[Rule, RuleMatch, re.Match]]:
+    # Evidence grouped by its source:field key, so each rule's globs are checked once per distinct key (and
+    # cached across hosts) rather than once per piece of evidence; the first match in evidence order still wins.
+    positions: dict[str, list[int]] = {}
+    for i, ev in enumerate(evidence):
+        positions.setdefault(f"{ev.source}:{ev.field}", []).append(i)
     found = []
     for rule in rules:
-        for ev in evidence:
-            m = rule.matches(ev)
+        picked = [i for key, idx in positions.items() if _selects(rule.evidence, key) for i in idx]
+        if len(picked) > 1:
+            picked.sort()
+        for i in picked:
+            ev = evidence[i]
+            m = rule.pattern.search(ev.value)
             if m:
                 found.append((rule, RuleMatch(rule.id, rule.manufacturer, rule.strength, ev, rule.note), m))
                 break  # one match per rule is enough evidence of that rule

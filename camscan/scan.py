@@ -138,7 +138,11 @@ class Scanner:
             skips += udp_skips
             methods += sorted({c.method for c in udp_cov if c.status != "skipped"})
             if v6 is not None:
-                hosts6, cov6, skips6 = v6.result(timeout=max(0.0, deadline - time.monotonic()))
+                try:  # its window closes with the IPv4 one; the grace covers a busy machine
+                    hosts6, cov6, skips6 = v6.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+                except FutureTimeout:
+                    hosts6, cov6, skips6 = {}, [], [Skip(None, "wsd6", "scan deadline reached during IPv6 "
+                                                                       "WS-Discovery")]
                 if opts.targets:  # IPv6-only hosts have no address inside IPv4 targets: merge, never add
                     hosts6 = {k: h for k, h in hosts6.items() if h.endpoint in
                               {x.endpoint for x in hosts.values() if x.endpoint}}
