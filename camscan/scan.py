@@ -129,6 +129,10 @@ class Scanner:
             else:
                 unicast = list(net.hosts(opts.targets))
             self.progress("discovering devices...")
+            # The camera-port check of hosts already known to be there (ARP answers) and of routed targets
+            # runs during the UDP window instead of after it; hosts only discovery finds are checked later.
+            early = [ip for ip in (live or {}) if self._accept(ip)] + [str(ip) for ip in net.hosts(routed)]
+            early_sweep = pool.submit(PortSweep(opts).run, early, deadline) if early else None
             v6 = pool.submit(Wsd6Discovery(opts, mcast).run, deadline) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
@@ -157,9 +161,20 @@ class Scanner:
                     hosts[ip] = found.add(seen_by="arp", evidence=arp_evidence(mac), mac=mac)
             # 3. camera ports, then HTTP/RTSP/TLS and ONVIF on open ports of hosts WS-Discovery missed
             self.progress(f"{len(hosts)} host(s) answered; checking camera ports...")
-            v4_hosts = [ip for ip in hosts if ":" not in ip]
-            sweep_targets = v4_hosts + [str(ip) for ip in net.hosts(routed) if str(ip) not in hosts]
-            open_ports, sweep_cov, sweep_skips = PortSweep(opts).run(sweep_targets, deadline)
+            open_ports, sweep_cov, sweep_skips = {}, [], []
+            if early_sweep is not None:
+                try:
+                    open_ports, sweep_cov, sweep_skips = early_sweep.result(
+                        timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+                except FutureTimeout:
+                    sweep_skips = [Skip(None, "sweep", "scan deadline reached during the camera-port check")]
+            swept = set(early)
+            late = [ip for ip in hosts if ":" not in ip and ip not in swept]
+            if late:
+                more, more_cov, more_skips = PortSweep(opts).run(late, deadline)
+                open_ports.update(more)
+                sweep_cov = _merge_coverage(sweep_cov + more_cov)
+                sweep_skips += more_skips
             coverage += sweep_cov
             skips += sweep_skips
             methods.append("tcp")
@@ -319,6 +334,17 @@ def _reported_mac(host: Host) -> str | None:
             if mac:
                 return mac
     return None
+
+
+def _merge_coverage(rows: list[Coverage]) -> list[Coverage]:
+    """One row per (subnet, method): two passes of the same method over a subnet add up."""
+    merged: dict[tuple[str, str], Coverage] = {}
+    for c in rows:
+        old = merged.get((c.subnet, c.method))
+        merged[(c.subnet, c.method)] = c if old is None else Coverage(
+            c.subnet, c.method, old.status if old.status == c.status else "partial", old.tried + c.tried,
+            old.answered + c.answered, old.note or c.note)
+    return list(merged.values())
 
 
 def _ip_order(ip: str) -> tuple[int, int, str]:
