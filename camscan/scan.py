@@ -189,7 +189,7 @@ class Scanner:
             banner_results = self._collect(extra_jobs, deadline, skips, "probe")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        hosts = self._merge(hosts, onvif_results, banner_results, skips)
+        hosts = self._merge(hosts, (onvif_results, banner_results), skips)
         devices, others = [], []
         # A host whose camera-protocol reply was refused (a DTD, an entity bomb, an oversized datagram) is
         # listed with its skip: leaving it out would make a hostile device look like an absent one.
@@ -288,8 +288,9 @@ class Scanner:
                 skips.append(Skip(ip, stage, f"internal error while probing: {type(exc).__name__}: {exc}"))
         return results
 
-    def _merge(self, hosts: dict[str, Host], *results_and_skips) -> dict[str, Host]:
-        *result_sets, skips = results_and_skips
+    def _merge(self, hosts: dict[str, Host], result_sets: tuple[dict[str, ProbeResult], ...],
+               skips: list[Skip]) -> dict[str, Host]:
+        """Probe results folded into their hosts (their skips into ``skips``), MACs settled, OUI evidence added."""
         neighbours = net.neighbour_macs()
         merged: dict[str, Host] = {}
         for ip, host in hosts.items():

@@ -358,6 +358,9 @@ class HttpListener(Service):
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((self.dev.ip, port))
+            # Accepted sockets inherit this: without it every keep-alive request after the first waits for
+            # the client's delayed ACK (about 40 ms) before the reply leaves.
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.listen(128)
             s.setblocking(False)
             self.socks.append(s)
@@ -446,6 +449,7 @@ class RtspListener(Service):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((self.dev.ip, port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see HttpListener.bind
         s.listen(64)
         s.setblocking(False)
         self.socks = [s]
