@@ -61,25 +61,20 @@ def lab():
     cleanup_stale()
 
 
+def scan_argv(db: Path, out: Path, fmt: str = "json", *extra: str) -> list[str]:
+    """`camscan scan` of the site's /24 into an inventory and a report file (later options win)."""
+    return [*CAMSCAN, "scan", "--db", str(db), "--format", fmt, "-o", str(out), "--timeout", "2",
+            "198.51.100.0/24", *extra]
+
+
 def scan_into(site, db: Path, out: Path, fmt: str = "json", *extra: str):
-    return site.exec(
-        [
-            *CAMSCAN,
-            "scan",
-            "--db",
-            str(db),
-            "--format",
-            fmt,
-            "-o",
-            str(out),
-            "--timeout",
-            "2",
-            "198.51.100.0/24",
-            *extra,
-        ],
-        env=cli_env(site),
-        timeout=120,
-    )
+    return site.exec(scan_argv(db, out, fmt, *extra), env=cli_env(site), timeout=120)
+
+
+def stored_scans(db: Path) -> int:
+    hist = subprocess.run([*CAMSCAN, "history", "--db", str(db)], capture_output=True, text=True, env=BASE_ENV)
+    assert hist.returncode == 0, hist.stderr
+    return len(re.findall(r"^\s*\d+\s", hist.stdout, re.M))
 
 
 def report(site, db: Path, fmt: str) -> str:
@@ -144,8 +139,7 @@ def test_diff_in_every_format(three_scans):
 
 def test_history_lists_the_scans(three_scans, lab):
     _results, _formats, db, _tmp = three_scans
-    out = subprocess.run([*CAMSCAN, "history", "--db", str(db)], capture_output=True, text=True, env=BASE_ENV)
-    assert out.returncode == 0 and len(re.findall(r"^\s*\d+\s", out.stdout, re.M)) == 3
+    assert stored_scans(db) == 3
 
 
 def test_hostile_strings_never_reach_the_terminal_or_the_page_raw(three_scans):
@@ -205,19 +199,7 @@ def test_kill_9_leaves_previous_inventory_and_report_intact(slow_site, tmp_path)
     assert scan_into(slow_site, db, out, "json", "--timeout", "1").returncode == 1
     before_report, before_db = digest(out), digest(db)
     proc = slow_site.popen(
-        [
-            *CAMSCAN,
-            "scan",
-            "--db",
-            str(db),
-            "--format",
-            "json",
-            "-o",
-            str(out),
-            "--timeout",
-            "20",
-            "198.51.100.0/24",
-        ],
+        scan_argv(db, out, "json", "--timeout", "20"),
         env=cli_env(slow_site),
     )
     time.sleep(3.0)  # discovery is done, the hanging device holds the scan
@@ -225,10 +207,7 @@ def test_kill_9_leaves_previous_inventory_and_report_intact(slow_site, tmp_path)
     _kill_tree(proc)
     assert digest(out) == before_report
     assert digest(db) == before_db
-    hist = subprocess.run(
-        [*CAMSCAN, "history", "--db", str(db)], capture_output=True, text=True, env=BASE_ENV
-    )
-    assert hist.returncode == 0 and len(re.findall(r"^\s*\d+\s", hist.stdout, re.M)) == 1
+    assert stored_scans(db) == 1
     # the next run takes the lock the killed one held (the kernel released it) and stores normally
     assert scan_into(slow_site, db, out, "json", "--timeout", "1").returncode == 1
 
@@ -242,19 +221,7 @@ def _kill_tree(proc):
 def test_second_run_during_the_first_waits_then_exits_3(slow_site, tmp_path):
     db, out = tmp_path / "inv.sqlite3", tmp_path / "report.json"
     first = slow_site.popen(
-        [
-            *CAMSCAN,
-            "scan",
-            "--db",
-            str(db),
-            "--format",
-            "json",
-            "-o",
-            str(out),
-            "--timeout",
-            "6",
-            "198.51.100.0/24",
-        ],
+        scan_argv(db, out, "json", "--timeout", "6"),
         env=cli_env(slow_site),
     )
     try:
