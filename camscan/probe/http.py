@@ -9,7 +9,8 @@ per-operation timeout and a wall-clock cap, and at most ``max_bytes`` of a body 
 Codec (pure, tested on bytes, never raise): :func:`parse_challenges`, :func:`extract_title`,
 :func:`summarise_body`, :func:`header_style`, :func:`parse_http_response`, :func:`response_evidence`;
 :func:`fixture_evidence` reads a recorded folder through the same functions. Transport and source:
-:class:`HttpProbe` (requests, one Session per probe, ``trust_env=False`` so no proxy or netrc is used).
+:class:`HttpProbe` (:mod:`camscan.probe.httpclient`: one keep-alive connection per web port, nothing read from
+the environment, so no proxy or netrc is ever used).
 
 Evidence (exact names):
 ``("http.status", path, code)``, ``("http.header", <lower-case name>, value)`` for the recorded headers,
@@ -24,25 +25,20 @@ import html
 import ipaddress
 import logging
 import re
-import socket
 import threading
 import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
-
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from camscan import xmlsafe
 from camscan.discover.text import clean
 from camscan.errors import DataError
 from camscan.models import Evidence, Host, Skip
+from camscan.probe.httpclient import Connection, HttpFailure
 from camscan.probe.tls import permissive_context
 
 log = logging.getLogger(__name__)
@@ -255,7 +251,7 @@ class RawResponse:
 def parse_http_response(data: bytes) -> RawResponse | str:
     """A raw HTTP/1.x response (status line, headers, blank line, body) as a RawResponse with header names
     in their original case, or why it is not one. Never raises. Used for recorded responses (fixtures);
-    live answers are read by requests."""
+    live answers are read by :mod:`camscan.probe.httpclient`."""
     end = data.find(b"\r\n\r\n")
     sep = 4
     lf = data.find(b"\n\n")
@@ -326,125 +322,6 @@ def fixture_evidence(folder: Path) -> list[Evidence]:
 
 
 # ------------------------------------------------------------------------------------------- transport
-# A wall-clock cap per request. requests' timeout bounds each socket operation, not the whole exchange: a
-# device sending one header byte per second would hold a worker for hours. Every socket urllib3 opens
-# while a request runs is registered with the request's watchdog (a thread-local hand-off, since the
-# socket is created on the requesting thread), and the watchdog shuts them down when the budget is spent.
-_local = threading.local()
-
-
-class _WallClock:
-    """Shuts down the sockets of the current request once ``seconds`` have passed."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.fired = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _WallClock:
-        _local.watch = self
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        self._timer.join()
-        _local.watch = None
-
-    def add(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._socks.append(sock)
-            if self.fired:
-                _shutdown(sock)
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            for s in self._socks:
-                _shutdown(s)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed or never connected
-
-
-def _register(sock: socket.socket) -> None:
-    watch = getattr(_local, "watch", None)
-    if watch is not None:
-        watch.add(sock)
-
-
-class _WatchedHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _register(sock)
-        return sock
-
-
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _register(sock)
-        return sock
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-    def _validate_conn(self, conn) -> None:  # type: ignore[no-untyped-def]
-        # Device certificates are self-signed: not verifying is the point (camscan.probe.tls reads them).
-        # Same as urllib3's own method minus its per-request InsecureRequestWarning.
-        HTTPConnectionPool._validate_conn(self, conn)
-        if conn.is_closed:
-            conn.connect()
-
-
-class _Adapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        kwargs["ssl_context"] = permissive_context()  # old firmware: TLS 1.0, small keys
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-def watched_adapter() -> HTTPAdapter:
-    """A requests adapter without retries whose new sockets join the current :func:`wall_clock` (and that
-    speaks to old device TLS). Other probes mount it to get the same wall-clock cap."""
-    return _Adapter(pool_connections=2, pool_maxsize=2, max_retries=0)
-
-
-def wall_clock(seconds: float) -> _WallClock:
-    """Context manager: every socket the current thread's requests open inside it (through
-    :func:`watched_adapter`) is shut down once ``seconds`` have passed; ``.fired`` says whether that
-    happened. Only new connections are watched: use ``Connection: close`` sessions."""
-    return _WallClock(seconds)
-
-
-def new_session() -> requests.Session:
-    """A Session that reads nothing from the environment (no proxies, netrc or CA bundle variables), does
-    not retry, and caps every request's wall-clock time through the watchdog above."""
-    s = requests.Session()
-    s.trust_env = False
-    s.proxies = {}
-    s.verify = False
-    adapter = watched_adapter()
-    s.mount("http://", adapter)
-    s.mount("https://", adapter)
-    s.headers.clear()
-    s.headers.update({"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity",
-                      "Connection": "close"})
-    return s
-
-
 @dataclass
 class HttpResult:
     """What one host's web ports said."""
@@ -454,7 +331,12 @@ class HttpResult:
 
 
 class HttpProbe:
-    """GET the plan's paths on a host's web ports (see the module docstring)."""
+    """GET the plan's paths on a host's web ports (see the module docstring).
+
+    One keep-alive connection per web port (:class:`camscan.probe.httpclient.Connection`): every request
+    has the per-operation ``timeout`` and the wall-clock cap ``wall`` (connect to last byte), and none
+    starts or runs past the scan's ``deadline``.
+    """
 
     def __init__(self, timeout: float, max_bytes: int = MAX_BODY, plan: HttpPlan | None = None,
                  wall: float | None = None, deadline: float | None = None) -> None:
@@ -472,21 +354,24 @@ class HttpProbe:
         except ValueError:
             result.skips.append(Skip(ip, "http", "not an IPv4 address"))
             return result
-        with new_session() as session:
-            for scheme, port in services:
-                self._service(session, ip, scheme, port, result)
+        for scheme, port in services:
+            with self._connection(ip, scheme, port) as conn:
+                self._service(conn, ip, scheme, port, result)
         result.evidence = list(dict.fromkeys(result.evidence))
         return result
 
-    def _service(self, session: requests.Session, ip: str, scheme: str, port: int,
-                 result: HttpResult) -> None:
-        base = f"{scheme}://{ip}:{port}"
+    def _connection(self, ip: str, scheme: str, port: int) -> Connection:
+        return Connection(ip, port, tls=scheme == "https", timeout=self.timeout, wall=self.wall,
+                          deadline=self.deadline, context=_tls_context() if scheme == "https" else None,
+                          user_agent=USER_AGENT)
+
+    def _service(self, conn: Connection, ip: str, scheme: str, port: int, result: HttpResult) -> None:
         for entry in self.plan.paths:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 result.skips.append(Skip(ip, "http", f"{scheme}:{port}: scan deadline reached before "
                                                      f"{entry.path} was asked"))
                 return
-            got = self._get(session, base + entry.path)
+            got = self._get(conn, entry.path)
             if isinstance(got, str):
                 result.skips.append(Skip(ip, "http", f"{scheme}:{port}{entry.path}: {got}"))
                 if entry.path == "/":
@@ -494,10 +379,9 @@ class HttpProbe:
                 continue
             result.evidence.extend(response_evidence(entry.path, got, self.plan.headers, entry.path != "/"))
             if got.status in REDIRECTS:
-                self._redirect(session, ip, base + entry.path, entry.path, got, result)
+                self._redirect(conn, ip, f"{scheme}://{ip}:{port}{entry.path}", got, result)
 
-    def _redirect(self, session: requests.Session, ip: str, url: str, path: str, resp: RawResponse,
-                  result: HttpResult) -> None:
+    def _redirect(self, conn: Connection, ip: str, url: str, resp: RawResponse, result: HttpResult) -> None:
         """Follow a redirect (recorded as ``http.redirect``) once when it stays on the same address."""
         location = (resp.header("location") or [""])[0]
         if not location:
@@ -505,74 +389,51 @@ class HttpProbe:
         try:
             target = urlsplit(urljoin(url, location.strip()))
             same_host = target.scheme in ("http", "https") and target.hostname == ip
-            port = target.port
+            port = target.port or (443 if target.scheme == "https" else 80)
         except ValueError:
             return
         if not same_host:
             return  # a device never steers the scanner to another host
-        next_url = f"{target.scheme}://{ip}:{port or (443 if target.scheme == 'https' else 80)}" \
-                   f"{target.path or '/'}" + (f"?{target.query}" if target.query else "")
-        got = self._get(session, next_url)
         new_path = target.path or "/"
+        path = new_path + (f"?{target.query}" if target.query else "")
+        if any(c.isspace() or not c.isprintable() for c in path) or not path.startswith("/"):
+            result.skips.append(Skip(ip, "http", f"redirect to {clean(new_path, 80)}: not a usable path"))
+            return
+        if target.scheme == ("https" if conn.tls else "http") and port == conn.port:
+            got = self._get(conn, path)
+        else:
+            with self._connection(ip, target.scheme, port) as other:
+                got = self._get(other, path)
         if isinstance(got, str):
             result.skips.append(Skip(ip, "http", f"redirect to {new_path}: {got}"))
             return
         result.evidence.extend(response_evidence(new_path, got, self.plan.headers, False))
 
-    def _get(self, session: requests.Session, url: str) -> RawResponse | str:
+    def _get(self, conn: Connection, path: str) -> RawResponse | str:
         """One GET (no redirects, capped body, wall-clock cap); a RawResponse or the reason there is none."""
-        wall = self.wall if self.deadline is None else max(0.0, min(self.wall, self.deadline - time.monotonic()))
-        with _WallClock(wall) as watch:
-            try:
-                resp = session.get(url, timeout=(self.timeout, self.timeout), allow_redirects=False,
-                                   stream=True, verify=False)
-            except requests.RequestException as exc:
-                return _reason(exc, watch.fired)
-            if watch.fired:  # the headers "ended" because the watchdog shut the socket
-                resp.close()
-                return "no answer within the wall-clock cap"
-            try:
-                headers = tuple((str(k)[:128], str(v)) for k, v in list(resp.raw.headers.items())[:200])
-                body = _read_capped(resp, self.max_bytes)
-            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-                log.debug("reading %s failed: %s", url, exc)
-                body = b""
-            finally:
-                resp.close()
-            if watch.fired:
-                return "no complete answer within the wall-clock cap"
-        return RawResponse(resp.status_code, headers, body)
+        try:
+            resp = conn.request("GET", path, headers={"Accept": "*/*"}, max_bytes=self.max_bytes)
+        except HttpFailure as exc:
+            if exc.partial is not None and exc.kind not in ("wall", "deadline"):
+                # The head arrived and the body broke off: the head is still evidence.
+                log.debug("reading %s:%s%s failed: %s", conn.ip, conn.port, path, exc.reason)
+                return RawResponse(exc.partial.status, exc.partial.headers.items_raw, exc.partial.body)
+            return _reason(exc)
+        return RawResponse(resp.status, resp.headers.items_raw, resp.body)
 
 
-def _read_capped(resp: requests.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while total < limit:
-        chunk = resp.raw.read(min(16384, limit - total), decode_content=False)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    return b"".join(chunks)
+@lru_cache(maxsize=1)
+def _tls_context():  # one context for every probe: building one per connection costs more than the handshake
+    return permissive_context()
 
 
-def _reason(exc: requests.RequestException, fired: bool) -> str:
-    if fired:
-        return "no answer within the wall-clock cap"
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(exc, requests.ReadTimeout):
-        return "read timed out"
-    if isinstance(exc, requests.exceptions.SSLError):
+def _reason(exc: HttpFailure) -> str:
+    if exc.kind in ("wall", "deadline"):
+        return ("no complete answer within the wall-clock cap" if exc.partial is not None
+                else "no answer within the wall-clock cap")
+    if exc.kind == "tls":
         return "TLS handshake failed"
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "refused" in text.lower():
-            return "connection refused"
-        if "reset by peer" in text.lower() or "broken pipe" in text.lower():
-            return "connection reset by the device"
-        return f"connection failed: {clean(text, 160)}"
-    return f"{type(exc).__name__}: {clean(exc, 160)}"
+    return exc.reason
 
 
 def http_services(host: Host | None, open_ports: Iterable[int] = (), plan: HttpPlan | None = None

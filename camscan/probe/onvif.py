@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from lxml import etree
@@ -26,7 +27,7 @@ from camscan.discover.text import clean
 from camscan.discover.wsd import split_scope
 from camscan.models import Credentials, Evidence, Skip
 from camscan.net import normalise_mac
-from camscan.probe.http import wall_clock, watched_adapter
+from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response, digest_authorization
 
 log = logging.getLogger(__name__)
 
@@ -138,85 +139,147 @@ def is_not_authorized(exc: BaseException) -> bool:
 
 # --------------------------------------------------------------------------------------------- transport
 
+class _Reply:
+    """What zeep reads of an HTTP answer (``status_code``, ``headers``, ``content``, ``encoding``)."""
+
+    __slots__ = ("status_code", "headers", "content", "encoding")
+
+    def __init__(self, resp: Response) -> None:
+        self.status_code = resp.status
+        self.headers = resp.headers
+        self.content = resp.body
+        self.encoding = None
+
+
 def _transport_class():
     from zeep.transports import Transport
 
     class SafeTransport(Transport):
-        """zeep transport that loads only local files, caps reply size and wall time, never follows redirects."""
+        """zeep transport that loads only local files, caps reply size and wall time, never follows redirects.
 
-        def __init__(self, timeout: float, max_bytes: int, session: requests.Session,
-                     wall: float | None = None) -> None:
+        Calls go over one keep-alive :class:`~camscan.probe.httpclient.Connection` per device address, whose
+        reads are bounded by the call's wall clock (a device trickling one byte a second cannot hold the
+        probe) and by the scan's deadline. HTTP Digest, when the device wants it, is answered here: the
+        first challenge is kept and later calls answer it up front (RFC 7616 ``nc`` counting), so each call
+        is one round trip.
+        """
+
+        def __init__(self, timeout: float, max_bytes: int, session=None, wall: float | None = None) -> None:
             super().__init__(timeout=timeout, operation_timeout=timeout, session=session)
             self.max_bytes = max_bytes
-            # requests' timeout bounds each socket operation, not a call: a device trickling one byte a
-            # second never trips it. The wall clock (as in the HTTP probe: connect + reply) caps the call.
             self.wall = wall if wall is not None else 2 * timeout
             self.deadline: float | None = None  # the scan's (monotonic): no call outlives it
             self.last_headers = None
+            self.digest: Credentials | None = None  # answer HTTP Digest challenges with these
+            self._conn: Connection | None = None
+            self._challenge: dict[str, str] | None = None
+            self._nc = 0
 
         def load(self, url):
             if "://" in url and not url.startswith("file://"):
                 raise DeviceError(f"refusing to fetch {url}: camscan loads schemas from the package only")
             return super().load(url)
 
+        def close(self) -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        def _connection(self, address: str) -> tuple[Connection, str]:
+            parts = urlsplit(address)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise DeviceError(f"not an HTTP address: {clean(address, 80)!r}")
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            c = self._conn
+            if c is None or (c.ip, c.port, c.tls) != (parts.hostname, port, parts.scheme == "https"):
+                self.close()
+                c = self._conn = Connection(parts.hostname, port, tls=parts.scheme == "https",
+                                            timeout=self.operation_timeout, wall=self.wall,
+                                            deadline=self.deadline)
+            return c, path
+
+        def _authorization(self, path: str) -> str | None:
+            if self.digest is None or self._challenge is None:
+                return None
+            self._nc += 1
+            return digest_authorization(self._challenge, "POST", path, self.digest.username,
+                                        self.digest.password, nc=self._nc)
+
         def post(self, address, message, headers):
-            wall, too_slow = self.wall, f"no complete reply within {self.wall:g} s (too slow)"
-            if self.deadline is not None:
-                left = self.deadline - time.monotonic()
-                if left <= 0:
-                    raise DeviceError("scan deadline reached before this call")
-                if left < wall:
-                    wall, too_slow = left, "scan deadline reached while waiting for the reply"
-            with wall_clock(wall) as watch:
-                try:
-                    resp = self.session.post(address, data=message, headers=headers,
-                                             timeout=self.operation_timeout, allow_redirects=False, stream=True)
-                    chunks, size = [], 0
-                    for chunk in resp.iter_content(16384):
-                        size += len(chunk)
-                        if size > self.max_bytes:
-                            resp.close()
-                            raise DeviceError(f"reply larger than {self.max_bytes} bytes (stopped reading)")
-                        chunks.append(chunk)
-                    resp._content = b"".join(chunks)
-                except requests.exceptions.RequestException as exc:
-                    if watch.fired:  # the watchdog shut the socket: whatever broke, slowness did it
-                        raise DeviceError(too_slow) from None
-                    if isinstance(exc, requests.exceptions.Timeout):
-                        raise DeviceError(f"timed out after {self.operation_timeout:g} s") from None
-                    if isinstance(exc, requests.exceptions.ConnectionError):
-                        raise DeviceError(_connection_reason(exc)) from None
-                    raise DeviceError(f"HTTP error: {_short(exc)}") from None
-            if watch.fired:
-                raise DeviceError(too_slow)
+            if self.deadline is not None and self.deadline - time.monotonic() <= 0:
+                raise DeviceError("scan deadline reached before this call")
+            conn, path = self._connection(address)
+            body = message if isinstance(message, bytes) else str(message).encode("utf-8")
+            sent = dict(headers)
+            auth = self._authorization(path)
+            if auth:
+                sent["Authorization"] = auth
+            resp = self._send(conn, path, body, sent)
+            if resp.status == 401 and self.digest is not None:
+                challenge = _digest_params(resp.headers)
+                # Answer a challenge once; again only when the device says our nonce went stale or changed
+                # it. The same nonce refused twice is a wrong password: no more attempts (lockout).
+                if challenge is not None and (not auth or challenge.get("stale", "").lower() == "true"
+                                              or challenge.get("nonce") != (self._challenge or {}).get("nonce")):
+                    self._challenge, self._nc = challenge, 0
+                    retry = self._authorization(path)
+                    if retry:
+                        sent["Authorization"] = retry
+                        resp = self._send(conn, path, body, sent)
             self.last_headers = resp.headers
-            if 300 <= resp.status_code < 400:
-                raise DeviceError(f"HTTP {resp.status_code} redirect to {resp.headers.get('Location', '?')!r} "
-                                  "(not followed)")
+            if 300 <= resp.status < 400:
+                location = clean(resp.headers.get("Location", "?"), 200)
+                raise DeviceError(f"HTTP {resp.status} redirect to {location!r} (not followed)")
             ctype = resp.headers.get("Content-Type", "")
-            if resp.status_code != 200 and "xml" not in ctype.lower():
-                raise HttpStatus(resp.status_code, resp.headers)
-            if b"<!DOCTYPE" in resp._content or b"<!ENTITY" in resp._content:
+            if resp.status != 200 and "xml" not in ctype.lower():
+                raise HttpStatus(resp.status, resp.headers)
+            if b"<!DOCTYPE" in resp.body or b"<!ENTITY" in resp.body:
                 raise DeviceError("reply carries a DTD (refused: entities are never expanded)")
+            return _Reply(resp)
+
+        def _send(self, conn: Connection, path: str, body: bytes, headers: dict[str, str]) -> Response:
+            try:
+                resp = conn.request("POST", path, body, headers, max_bytes=self.max_bytes)
+            except HttpFailure as exc:
+                raise DeviceError(self._why(exc)) from None
+            except ValueError as exc:  # a header we would have to send with a line break in it
+                raise DeviceError(f"cannot send the request: {exc}") from None
+            if resp.truncated:
+                raise DeviceError(f"reply larger than {self.max_bytes} bytes (stopped reading)")
             return resp
+
+        def _why(self, exc: HttpFailure) -> str:
+            if exc.kind == "wall":
+                return f"no complete reply within {self.wall:g} s (too slow)"
+            if exc.kind == "deadline":
+                return "scan deadline reached while waiting for the reply"
+            if exc.kind in ("timeout", "connect_timeout"):
+                return f"timed out after {self.operation_timeout:g} s"
+            if exc.kind in ("refused", "reset", "closed"):
+                return exc.reason
+            return f"HTTP error: {exc.reason}"
 
     return SafeTransport
 
 
+def _digest_params(headers: Headers) -> dict[str, str] | None:
+    """The parameters of the first Digest challenge among the ``WWW-Authenticate`` headers, or None."""
+    from camscan.probe.http import parse_challenges
+
+    for value in headers.all("WWW-Authenticate"):
+        for scheme, params in parse_challenges(value):
+            if scheme == "digest":
+                return params
+    return None
+
+
 def _digest_challenge(exc: BaseException) -> bool:
-    return isinstance(exc, HttpStatus) and "digest" in exc.headers.get("WWW-Authenticate", "").lower()
-
-
-def _connection_reason(exc: BaseException) -> str:
-    """What a requests ConnectionError means, in words (its text nests urllib3 and OS errors)."""
-    low = str(exc).lower()
-    if "reset by peer" in low or "connectionreseterror" in low or "broken pipe" in low:
-        return "connection reset by the device"
-    if "refused" in low:
-        return "connection refused"
-    if "remote end closed" in low or "remotedisconnected" in low:
-        return "the device closed the connection without a reply"
-    return f"connection failed: {_short(exc)}"
+    if not isinstance(exc, HttpStatus):
+        return False
+    values = exc.headers.all("WWW-Authenticate") if isinstance(exc.headers, Headers) else [
+        exc.headers.get("WWW-Authenticate", "")]
+    return any("digest" in v.lower() for v in values)
 
 
 def _short(exc: BaseException) -> str:
@@ -240,23 +303,17 @@ class OnvifClientFactory:
         # tolerant (every field optional, trailing wildcards), while lxml's recover mode under strict=False
         # would quietly salvage broken XML and match vendor elements by local name alone.
         self.settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, xml_huge_tree=False)
-        boot = self._Transport(timeout=5, max_bytes=1 << 20, session=requests.Session())
+        # zeep's Transport wants a requests Session; ours never uses it (calls go through post(), schemas are
+        # local files), so every client shares this one instead of building its own.
+        self._session = requests.Session()
+        self._session.trust_env = False
+        boot = self._Transport(timeout=5, max_bytes=1 << 20, session=self._session)
         self.document = Document(str(WSDL), boot, settings=self.settings)
 
     def client(self, timeout: float, max_bytes: int):
         from zeep import Client
 
-        session = requests.Session()
-        session.trust_env = False  # never route device traffic through an environment proxy
-        session.verify = False  # cameras use self-signed certificates; we read identity, we do not trust it
-        session.headers["User-Agent"] = "camscan"
-        # A new connection per call: the call's wall clock watches the sockets opened inside it, and a
-        # reused keep-alive socket would escape it.
-        session.headers["Connection"] = "close"
-        adapter = watched_adapter()
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        transport = self._Transport(timeout=timeout, max_bytes=max_bytes, session=session)
+        transport = self._Transport(timeout=timeout, max_bytes=max_bytes, session=self._session)
         return Client(self.document, transport=transport, settings=self.settings)
 
 
@@ -314,10 +371,9 @@ class _Session:
     # each call: returns the reply, or None after recording why not; DeviceError ends the device
     def call(self, op: str, authenticated: bool, **kwargs):
         self.client.wsse = None
-        self.client.transport.session.auth = None
+        self.client.transport.digest = None
         if authenticated and self.auth == "digest":
-            self.client.transport.session.auth = requests.auth.HTTPDigestAuth(self.creds.username,
-                                                                              self.creds.password)
+            self.client.transport.digest = self.creds
         elif authenticated:
             self.client.wsse = UsernameDigest(self.creds, self.offset or 0.0)
         return getattr(self.service, op)(**kwargs)
@@ -409,14 +465,18 @@ class _Session:
 
     def run(self) -> ProbeResult:
         try:
+            return self._run()
+        finally:
+            self.client.transport.close()  # the device's kept-alive connection
+
+    def _run(self) -> ProbeResult:
+        try:
             self._clock()
             if self.creds is not None and self.auth == "anonymous":
                 self.auth = "wsse"  # READ_SYSTEM ops need credentials by default (ONVIF Core 5.9.4)
             self._identity()
         except DeviceError as exc:
             self.result.skips.append(Skip(self.ip, "onvif", str(exc)))
-        except requests.exceptions.RequestException as exc:
-            self.result.skips.append(Skip(self.ip, "onvif", f"HTTP error: {_short(exc)}"))
         except (self._ZeepError, etree.LxmlError, xmlsafe.UnsafeXML, ValueError, TypeError,
                 AttributeError) as exc:
             self.result.skips.append(Skip(self.ip, "onvif", f"unusable reply: {_short(exc)}"))
