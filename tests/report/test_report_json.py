@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json as jsonlib
 from dataclasses import replace
 
 import pytest
 
-from camscan.models import Diff
+from camscan import cli
+from camscan.models import Device, Diff, Evidence
+from camscan.report import OutputFormat
 from camscan.report import json as report_json
 
 # schema_version 1 as first published: these keys must never be renamed or removed
@@ -90,3 +93,74 @@ def test_from_dict_rejects_malformed_documents_with_valueerror(result, mutate):
 def test_loads_rejects_non_reports(text):
     with pytest.raises(ValueError):
         report_json.loads(text)
+
+
+# ------------------------------------------------------------------------------------------------ streaming
+
+def _many_evidence(result):
+    """The result with every device carrying 80 evidence items like a real scan's (odd strings among them)."""
+    odd = ["line\nbreak", "tab\there", 'quote " and \\ backslash', "caf\u00e9 \u2028 \ud800", "", " " * 3]
+    return replace(result, devices=tuple(
+        replace(d, evidence=d.evidence + tuple(Evidence(f"http.header{i % 7}", f"field{i}", odd[i % len(odd)] * i)
+                                               for i in range(80)))
+        for d in result.devices))
+
+
+def _variants(result):
+    return {
+        "full": result,
+        "many_evidence": _many_evidence(result),
+        "no_diff": replace(result, diff=None, scan_id=None),
+        "first_scan": replace(result, diff=Diff(previous_scan=None, previous_started=None)),
+        "empty": replace(result, devices=(), skips=(), coverage=(), notes=(), diff=None),
+    }
+
+
+@pytest.mark.parametrize("variant", ["full", "many_evidence", "no_diff", "first_scan", "empty"])
+def test_streamed_report_is_byte_identical_to_one_json_dumps(result, variant):
+    r = _variants(result)[variant]
+    expected = jsonlib.dumps(report_json.as_dict(r, note="legal \u00a7"), indent=2, ensure_ascii=True) + "\n"
+    assert "".join(report_json.iterencode(r, note="legal \u00a7")) == expected
+    assert report_json.render(r, note="legal \u00a7") == expected
+    out = io.StringIO()
+    report_json.write(r, out, note="legal \u00a7")
+    assert out.getvalue() == expected
+
+
+def test_streamed_report_builds_one_device_dict_at_a_time(result, monkeypatch):
+    chunks = report_json.iterencode(result)
+    built = []
+    original = Device.as_dict
+    monkeypatch.setattr(Device, "as_dict", lambda self: built.append(self.ip) or original(self))
+    text = ""
+    while not text.endswith(',\n  "devices": '):
+        text += next(chunks)
+    assert built == []  # nothing built before the devices' turn
+    next(chunks)
+    assert built == [result.devices[0].ip]
+    "".join(chunks)
+    assert built == [d.ip for d in result.devices]
+
+
+@pytest.mark.parametrize("to_file", [True, False])
+def test_cli_writes_the_streamed_json_report(result, tmp_path, capsys, to_file):
+    path = tmp_path / "report.json" if to_file else None
+    cli.write_report(path, result, OutputFormat.JSON, note="legal")
+    written = path.read_bytes() if to_file else capsys.readouterr().out.encode("ascii")
+    expected = jsonlib.dumps(report_json.as_dict(result, note="legal"), indent=2, ensure_ascii=True) + "\n"
+    assert written == expected.encode("ascii")
+
+
+def test_a_report_failing_half_way_leaves_the_previous_one_and_no_temporary_file(result, tmp_path, monkeypatch):
+    path = tmp_path / "report.json"
+    cli.write_report(path, result, OutputFormat.JSON, note="legal")
+    before = path.read_bytes()
+
+    def broken(result, note=""):
+        yield '{\n  "schema_version": 1'
+        raise RuntimeError("boom")
+    monkeypatch.setattr(report_json, "iterencode", broken)
+    with pytest.raises(RuntimeError):
+        cli.write_report(path, replace(result, devices=()), OutputFormat.JSON, note="legal")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
