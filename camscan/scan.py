@@ -4,13 +4,17 @@ It never prints, reads argv or exits: it takes :class:`ScanOptions` and returns 
 
 Plan of a scan:
 
-1. ARP sweep of the attached subnets in scope (root only; otherwise a stated skip): MACs for every host on
-   the segment, and the list of live hosts so directed probes go only where something answers.
-2. One UDP collection window for WS-Discovery, Hikvision SADP and Dahua DHIP: multicast/broadcast on each
-   attached subnet, directed unicast to live attached hosts and to every address of routed targets.
-   The ONVIF identity probe of a host starts the moment its first reply with an XAddr arrives.
-3. A rate-limited TCP check of camera ports on the same hosts; then HTTP(S), RTSP and TLS evidence, and
-   the ONVIF device service on the ONVIF-capable ports of hosts that never answered WS-Discovery.
+1. ARP sweep of the attached subnets in scope (root only; otherwise a stated skip), in its own thread:
+   MACs for every host on the segment, and live hosts, each handed on the moment it answers so directed
+   probes go only where something answers.
+2. Meanwhile, one UDP collection window for WS-Discovery, Hikvision SADP and Dahua DHIP: multicast and
+   broadcast on each attached subnet at once, directed unicast to the live attached hosts as ARP finds
+   them and to every address of routed targets. The ONVIF identity probe of a host starts the moment its
+   first reply with an XAddr arrives. The window closes when the protocols' reply delay has passed since
+   the last probe and the ARP sweep is over.
+3. Meanwhile too, a rate-limited TCP check of camera ports on the live hosts as ARP finds them (and on
+   routed targets); after the window, on hosts only discovery found. Then HTTP(S), RTSP and TLS evidence,
+   and the ONVIF device service on the ONVIF-capable ports of hosts that never answered WS-Discovery.
 4. Every host with camera evidence becomes a Device (fingerprint), with a verdict (policy).
 """
 
@@ -28,6 +32,7 @@ from datetime import UTC, datetime
 from camscan import fingerprint, net, oui
 from camscan.discover.arp import ArpSweep, arp_evidence
 from camscan.discover.dhip import DhipProtocol
+from camscan.discover.feed import Feed
 from camscan.discover.sadp import SadpProtocol
 from camscan.discover.sweep import PortSweep, port_evidence
 from camscan.discover.udp import UdpDiscovery
@@ -93,7 +98,8 @@ class Scanner:
     def run(self) -> ScanResult:
         opts = self.options
         started = datetime.now(UTC)
-        deadline = time.monotonic() + opts.deadline
+        self._t0 = time.monotonic()
+        deadline = self._t0 + opts.deadline
         self._deadline = deadline  # the probes stop at it too (a worker thread outliving it delays exit)
         mcast = self._multicast_interfaces()
         attached, routed = self._split_targets(mcast)
@@ -114,30 +120,59 @@ class Scanner:
                     return
                 onvif_jobs[host.ip] = pool.submit(self._onvif, factory, host.ip, url)
 
+        stages = ThreadPoolExecutor(max_workers=3, thread_name_prefix="camscan-stage")
+        feeds: list[Feed] = []
         try:
-            # 1. ARP: live hosts and MACs on the attached subnets in scope
-            self.progress("ARP sweep...")
-            live, arp_cov, arp_skips = self._arp(mcast, attached, deadline)
-            coverage += arp_cov
-            skips += arp_skips
-            if arp_cov and any(c.status != "skipped" for c in arp_cov):
-                methods.append("arp")
-            # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            if live is not None:
-                unicast = [ipaddress.IPv4Address(ip) for ip in live if self._accept(ip)]
-                unicast += list(net.hosts(routed))
-            else:
+            # 1. ARP (attached subnets in scope) in its own thread: each answer goes at once to the UDP
+            #    window's directed probes and to the camera-port check, which run meanwhile.
+            routed_hosts = [str(ip) for ip in net.hosts(routed)]
+            arp_job: Future | None = None
+            if mcast and (attached or not opts.targets):
+                udp_feed, sweep_feed = Feed(), Feed(routed_hosts)
+                feeds += [udp_feed, sweep_feed]
+
+                def on_reply(ip: str, _mac: str) -> None:
+                    if self._accept(ip):
+                        udp_feed.put((ip,))
+                        sweep_feed.put((ip,))
+
+                def arp() -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
+                    try:
+                        found = self._arp(mcast, attached, deadline, on_reply)
+                        if found[0] is None:  # no ARP here: directed probes go to every target address
+                            udp_feed.put(str(ip) for ip in net.hosts(attached))
+                        self._mark(f"ARP sweep done: {len(found[0] or {})} host(s) answered")
+                        return found
+                    finally:
+                        udp_feed.close()
+                        sweep_feed.close()
+
+                self._mark("ARP sweep and discovery...")
+                arp_job = stages.submit(arp)
+                unicast = list(net.hosts(routed))
+                early_sweep = stages.submit(PortSweep(opts).run, [], deadline, sweep_feed)
+            else:  # nothing attached to sweep: directed probes to every target address
+                udp_feed = None
                 unicast = list(net.hosts(opts.targets))
-            self.progress("discovering devices...")
-            # The camera-port check of hosts already known to be there (ARP answers) and of routed targets
-            # runs during the UDP window instead of after it; hosts only discovery finds are checked later.
-            early = [ip for ip in (live or {}) if self._accept(ip)] + [str(ip) for ip in net.hosts(routed)]
-            early_sweep = pool.submit(PortSweep(opts).run, early, deadline) if early else None
-            v6 = pool.submit(Wsd6Discovery(opts, mcast).run, deadline) if mcast else None
+                self._mark("discovering devices...")
+                early_sweep = stages.submit(PortSweep(opts).run, routed_hosts, deadline) if routed_hosts else None
+            # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
+            v6 = stages.submit(Wsd6Discovery(opts, mcast).run, deadline) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
-                               on_host=start_onvif, on_update=start_onvif)
+                               on_host=start_onvif, on_update=start_onvif, feed=udp_feed)
             hosts, udp_cov, udp_skips = udp.run(deadline)
+            self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
+            live: dict[str, str] | None = None
+            if arp_job is not None:
+                try:
+                    live, arp_cov, arp_skips = arp_job.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+                except FutureTimeout:
+                    arp_cov, arp_skips = [], [Skip(None, "arp", "scan deadline reached during the ARP sweep")]
+                coverage += arp_cov
+                skips += arp_skips
+                if arp_cov and any(c.status != "skipped" for c in arp_cov):
+                    methods.append("arp")
             coverage += udp_cov
             skips += udp_skips
             methods += sorted({c.method for c in udp_cov if c.status != "skipped"})
@@ -160,7 +195,7 @@ class Scanner:
                     found = hosts.get(ip, Host(ip=ip))
                     hosts[ip] = found.add(seen_by="arp", evidence=arp_evidence(mac), mac=mac)
             # 3. camera ports, then HTTP/RTSP/TLS and ONVIF on open ports of hosts WS-Discovery missed
-            self.progress(f"{len(hosts)} host(s) answered; checking camera ports...")
+            self._mark(f"{len(hosts)} host(s) answered; checking camera ports...")
             open_ports, sweep_cov, sweep_skips = {}, [], []
             if early_sweep is not None:
                 try:
@@ -168,7 +203,7 @@ class Scanner:
                         timeout=max(0.0, deadline - time.monotonic()) + 1.0)
                 except FutureTimeout:
                     sweep_skips = [Skip(None, "sweep", "scan deadline reached during the camera-port check")]
-            swept = set(early)
+            swept = set(routed_hosts) | set(live or {})
             late = [ip for ip in hosts if ":" not in ip and ip not in swept]
             if late:
                 more, more_cov, more_skips = PortSweep(opts).run(late, deadline)
@@ -180,15 +215,19 @@ class Scanner:
             methods.append("tcp")
             for ip, ports in open_ports.items():
                 hosts[ip] = hosts.get(ip, Host(ip=ip)).add(seen_by="tcp", evidence=port_evidence(ports))
-            self.progress("reading identities...")
+            self._mark("reading identities...")
             extra_jobs = {ip: pool.submit(self._banners, factory, hosts[ip], open_ports.get(ip, []),
                                           ip in onvif_jobs)
                           for ip in hosts if ":" not in ip}  # IPv6-only rows: discovery evidence only
             methods += ["onvif", "http", "rtsp", "tls"]
             onvif_results = self._collect(onvif_jobs, deadline, skips, "onvif")
             banner_results = self._collect(extra_jobs, deadline, skips, "probe")
+            self._mark("identities read")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            stages.shutdown(wait=False, cancel_futures=True)
+            for f in feeds:
+                f.close()
         hosts = self._merge(hosts, (onvif_results, banner_results), skips)
         devices, others = [], []
         # A host whose camera-protocol reply was refused (a DTD, an entity bomb, an oversized datagram) is
@@ -219,9 +258,16 @@ class Scanner:
         )
 
     # ------------------------------------------------------------------------------------------ stages
-    def _arp(self, mcast: list[Interface], attached, deadline: float
+    def _mark(self, message: str) -> None:
+        """A stage boundary: logged with the time since the scan started (``-v``), and shown as progress."""
+        log.info("%6.2f s  %s", time.monotonic() - self._t0, message)
+        self.progress(message)
+
+    def _arp(self, mcast: list[Interface], attached, deadline: float,
+             on_reply: Callable[[str, str], None] | None = None
              ) -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
-        """{ip: mac} of live hosts (None when ARP could not run), coverage, skips."""
+        """{ip: mac} of live hosts (None when ARP could not run), coverage, skips; ``on_reply`` sees each
+        host as it answers."""
         if not mcast:
             return None, [], []
         if self.options.targets and not attached:
@@ -231,7 +277,7 @@ class Scanner:
         skips: list[Skip] = []
         ran = False
         for iface in mcast:
-            found, cov, sk = ArpSweep(self.options, iface, attached).run(deadline)
+            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply).run(deadline)
             live.update(found)
             coverage += cov
             skips += sk
@@ -311,9 +357,8 @@ class Scanner:
                 mac = l2
             mac = mac or _reported_mac(host)
             merged[ip] = Host(ip=host.ip, mac=mac, seen_by=host.seen_by,
-                              evidence=host.evidence + oui.evidence(mac), xaddrs=host.xaddrs,
-                              endpoint=host.endpoint)
-        return merged
+                              evidence=host.evidence, xaddrs=host.xaddrs, endpoint=host.endpoint)
+        return oui.with_evidence(merged)  # one pass over the registry for every MAC seen
 
 
 def _seen_by(evidence: Iterable[Evidence]) -> list[str]:

@@ -4,7 +4,8 @@ A plain connect (no raw packets, no privileges): the handshake either completes 
 (closed) or times out (filtered or nobody there). Connections are non-blocking and multiplexed on one
 selector, at most ``max_inflight`` at a time and at most ``options.rate`` new connects per second, each
 with its own ``connect_timeout``; the whole sweep stops at the scan deadline. An open connection is closed
-at once without sending a byte.
+at once without sending a byte. Targets are given up front or handed over while the sweep runs through a
+:class:`~camscan.discover.feed.Feed` (the ARP sweep's answers, one at a time).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from camscan.discover.feed import Feed
 from camscan.models import Coverage, Evidence, ScanOptions, Skip
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ CONNECT_TIMEOUT = 1.0
 MAX_INFLIGHT = 256
 SEND_BURST = 0.02  # token-bucket depth of the connect rate limiter, seconds
 # Errors that mean "nothing listens / nothing there" rather than a local problem.
+_FEED = object()  # selector key data of the feed
 _CLOSED = {errno.ECONNREFUSED, errno.ECONNRESET}
 _ABSENT = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EHOSTDOWN}
 
@@ -79,17 +82,30 @@ class PortSweep:
             else connect_timeout
         self.max_inflight = inflight_limit(max_inflight)
 
-    def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float
+    def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float, feed: Feed | None = None
             ) -> tuple[dict[str, list[int]], list[Coverage], list[Skip]]:
-        """{ip: sorted open ports} for the hosts with at least one open port, coverage and skips."""
+        """{ip: sorted open ports} for the hosts with at least one open port, coverage and skips. With a
+        ``feed``, hosts handed over while the sweep runs are checked too, and it ends only once the feed is
+        closed."""
         hosts: list[str] = []
         skips: list[Skip] = []
-        for t in dict.fromkeys(str(t) for t in targets):
-            try:
-                hosts.append(str(ipaddress.IPv4Address(t)))
-            except ValueError:
-                skips.append(Skip(t, "sweep", "not an IPv4 address"))
-        queue = deque((ip, port) for ip in hosts for port in self.ports)
+        seen: set[str] = set()
+
+        def add(items: Iterable[ipaddress.IPv4Address | str]) -> list[str]:
+            fresh = []
+            for t in items:
+                t = str(t)
+                if t in seen:
+                    continue
+                seen.add(t)
+                try:
+                    fresh.append(str(ipaddress.IPv4Address(t)))
+                except ValueError:
+                    skips.append(Skip(t, "sweep", "not an IPv4 address"))
+            hosts.extend(fresh)
+            return fresh
+
+        queue = deque((ip, port) for ip in add(targets) for port in self.ports)
         total = len(queue)
         opened: dict[str, list[int]] = {}
         inflight: dict[int, _Pending] = {}
@@ -98,8 +114,11 @@ class PortSweep:
         next_start = time.monotonic()
         done = 0
         local_error: str | None = None
+        feed_open = feed is not None
+        if feed is not None:
+            sel.register(feed, selectors.EVENT_READ, _FEED)
         try:
-            while queue or inflight:
+            while queue or inflight or feed_open:
                 now = time.monotonic()
                 if now >= deadline:
                     break
@@ -125,6 +144,15 @@ class PortSweep:
                 if queue and len(inflight) < self.max_inflight:
                     wake = min(wake, next_start)
                 for key, _mask in sel.select(max(0.0, wake - time.monotonic())):
+                    if key.data is _FEED:
+                        assert feed is not None
+                        fresh = add(feed.take())
+                        queue.extend((ip, port) for ip in fresh for port in self.ports)
+                        total += len(fresh) * len(self.ports)
+                        if feed.done:
+                            feed_open = False
+                            sel.unregister(feed)
+                        continue
                     pending = inflight.pop(key.fd)
                     sel.unregister(pending.sock)
                     err = pending.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -143,7 +171,7 @@ class PortSweep:
             for pending in inflight.values():
                 pending.sock.close()
             sel.close()
-        complete = not queue and not inflight
+        complete = not queue and not inflight and not feed_open
         if not complete:
             skips.append(Skip(None, "sweep", f"scan deadline reached during the port sweep "
                                              f"({total - done} of {total} connects unfinished)"))

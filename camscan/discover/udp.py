@@ -7,14 +7,16 @@ may take to answer, and how to read a reply. :class:`UdpDiscovery` owns the sock
   large receive buffer so a burst of hundreds of replies fits while the loop drains;
 * link-wide probes first: each multicast group once per interface (``IP_MULTICAST_IF``, TTL 1, loop off)
   and each directed broadcast once per interface address, then one repeat of every copy;
-* directed unicast probes to the target addresses, rate-limited to ``options.rate`` datagrams per second
-  across all protocols and interleaved with receiving. Addresses on a subnet that was just probed by
-  multicast wait until the devices there had their reply delay to answer, and an address that already
-  answered a protocol is not sent that protocol's unicast probe (no duplicate traffic on a busy site);
-* the window closes a protocol's reply window after its last send (never a fixed sleep). Replies never
-  extend it, each protocol's window is capped at :data:`MAX_EXTENSION` past its last send so a flood cannot
-  hold it open, a burst is drained in bounded batches so sending keeps its schedule, and everything stops at
-  the scan ``deadline``.
+* directed unicast probes to the target addresses (given up front, or handed over while the window runs
+  through a :class:`~camscan.discover.feed.Feed` as the ARP sweep finds live hosts), rate-limited to
+  ``options.rate`` datagrams per second across all protocols and interleaved with receiving. Addresses on
+  a subnet that was just probed by multicast wait until the devices there had their reply delay to answer,
+  and an address that already answered a protocol is not sent that protocol's unicast probe (no duplicate
+  traffic on a busy site);
+* the window closes a protocol's reply window after its last send (never a fixed sleep, and not while a
+  feed is still open). Replies never extend it, each protocol's window is capped at :data:`MAX_EXTENSION`
+  past its last send so a flood cannot hold it open, a burst is drained in bounded batches so sending
+  keeps its schedule, and everything stops at the scan ``deadline``.
 
 Hosts are keyed by the datagram's source address (what the device says about its own address is evidence,
 nothing more). ``on_host`` sees a host on its first reply so identity probes can start while discovery is
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from camscan.discover.feed import Feed
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ MAX_REASON_SKIPS = 64
 # probe, each repeated at most twice: SOAP-over-UDP UNICAST_UDP_REPEAT); past this the address is flooding
 # and the rest of its datagrams are counted, not parsed, so it cannot buy CPU time with them.
 MAX_PER_SOURCE = 64
+_FEED = object()  # selector key data of the feed (sockets carry their protocol index)
 # Addresses named in one "shares its endpoint id with" skip.
 MAX_NAMED = 5
 
@@ -136,10 +140,11 @@ class UdpDiscovery:
     def __init__(self, options: ScanOptions, interfaces: Sequence[Interface],
                  unicast: Iterable[ipaddress.IPv4Address], accept: Callable[[str], bool],
                  protocols: Sequence[UdpProtocol], on_host: Callable[[Host], None] | None = None,
-                 on_update: Callable[[Host], None] | None = None) -> None:
+                 on_update: Callable[[Host], None] | None = None, feed: Feed | None = None) -> None:
         self.options = options
         self.interfaces = list(interfaces)
         self.unicast = list(dict.fromkeys(unicast))
+        self.feed = feed  # more unicast targets while the window runs (the ARP sweep's answers)
         self.accept = accept
         self.protocols = list(protocols)
         self.on_host = on_host
@@ -179,7 +184,7 @@ class UdpDiscovery:
         plan.sort(key=lambda s: s.at)  # stable: first copies of everything, then the repeats
         return plan
 
-    def _unicast_plan(self) -> list[_Send]:
+    def _unicast_plan(self, targets: Sequence[ipaddress.IPv4Address]) -> list[_Send]:
         """Every target address x protocol x probe, in address order; attached addresses deferred."""
         attached = [a.network for i in self.interfaces for a in i.addresses]
         msgs = [p.probes() for p in self.protocols]
@@ -187,7 +192,7 @@ class UdpDiscovery:
         # reply delay to answer; only then is a unicast probe to a silent address worth sending.
         defer = [REPEAT_GAP + p.reply_delay if attached else 0.0 for p in self.protocols]
         plan: list[_Send] = []
-        for ip in self.unicast:
+        for ip in targets:
             on_link = any(ip in n for n in attached)
             dst = str(ip)
             for pi, _proto in enumerate(self.protocols):
@@ -224,6 +229,8 @@ class UdpDiscovery:
                 self.skips.append(Skip(ip, proto.name, f"flood: {n} {proto.name} datagrams from this address; "
                                                        f"only the first {MAX_PER_SOURCE} were read"))
         self.skips.extend(self._shared_endpoints())
+        log.debug("UDP window: %d datagram(s) received, %d host(s), %d unicast target(s)", self.received,
+                  len(self.hosts), len(self.unicast))
         return self.hosts, self._coverage(socks), self.skips
 
     def _shared_endpoints(self) -> list[Skip]:
@@ -278,12 +285,16 @@ class UdpDiscovery:
 
     def _loop(self, socks: dict[int, socket.socket], sel: selectors.BaseSelector, deadline: float) -> None:
         link = [s for s in self._link_plan() if s.proto in socks]
-        uni = [s for s in self._unicast_plan() if s.proto in socks]
+        uni = [s for s in self._unicast_plan(self.unicast) if s.proto in socks]
         gap = 1.0 / self.options.rate if self.options.rate > 0 else 0.0
         cap = MAX_EXTENSION + max(0.0, self.options.wsd_wait)
         start = time.monotonic()
         li = ui = 0
         next_uni = start
+        feed_open = self.feed is not None
+        if self.feed is not None:
+            sel.register(self.feed, selectors.EVENT_READ, _FEED)
+            known = set(self.unicast)
         while True:
             now = time.monotonic()
             if now >= deadline:
@@ -317,7 +328,7 @@ class UdpDiscovery:
                 next_uni += gap
                 if result == "ok":
                     stats.last_unicast = time.monotonic()
-            if li >= len(link) and ui >= len(uni):
+            if li >= len(link) and ui >= len(uni) and not feed_open:
                 end = self._window_end(start, cap)
                 if min(end, deadline) <= now:
                     return
@@ -330,6 +341,24 @@ class UdpDiscovery:
                     wake = min(wake, max(start + uni[ui].at, next_uni))
             timeout = max(0.0, wake - time.monotonic())
             for key, _mask in sel.select(timeout):
+                if key.data is _FEED:
+                    assert self.feed is not None
+                    fresh = []
+                    for t in self.feed.take():
+                        try:
+                            ip = ipaddress.IPv4Address(t)
+                        except ValueError:
+                            continue
+                        if ip not in known and self.accept(t):
+                            known.add(ip)
+                            fresh.append(ip)
+                    self.unicast += fresh
+                    # Appended in arrival order: each one is due at the same delay after the window opened.
+                    uni += [s for s in self._unicast_plan(fresh) if s.proto in socks]
+                    if self.feed.done:
+                        feed_open = False
+                        sel.unregister(self.feed)
+                    continue
                 self._drain(key.fileobj, key.data, min(wake, deadline))  # type: ignore[arg-type]
 
     def _window_end(self, start: float, cap: float) -> float:

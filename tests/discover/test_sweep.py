@@ -106,3 +106,33 @@ def test_port_evidence():
 def test_malformed_target_is_a_skip():
     found, _cov, skips = PortSweep(ScanOptions(), [80]).run(["camera.example"], time.monotonic() + 1)
     assert found == {} and skips[0].ip == "camera.example" and "IPv4" in skips[0].reason
+
+
+def test_hosts_fed_while_the_sweep_runs_are_checked_until_the_feed_closes(listeners):
+    import threading
+
+    from camscan.discover.feed import Feed
+
+    p = listeners("127.0.0.2")
+    listeners("127.0.0.3", p)
+    feed = Feed(["127.0.0.2"])
+
+    def producer() -> None:
+        time.sleep(0.2)
+        feed.put(["127.0.0.3", "127.0.0.2", "bogus"])
+        time.sleep(0.2)
+        feed.close()
+
+    threading.Thread(target=producer, daemon=True).start()
+    found, cov, skips = PortSweep(ScanOptions(rate=5000), [p]).run([], time.monotonic() + 5, feed)
+    assert feed.done  # it waited for the feed to close
+    assert found == {"127.0.0.2": [p], "127.0.0.3": [p]}
+    assert [s.ip for s in skips] == ["bogus"]
+    assert cov[0].tried == 2 and cov[0].status == "done"
+
+
+def test_an_open_feed_is_a_partial_sweep_at_the_deadline():
+    from camscan.discover.feed import Feed
+
+    found, cov, skips = PortSweep(ScanOptions(rate=5000), [1]).run([], time.monotonic() + 0.3, Feed())
+    assert found == {} and any("deadline" in s.reason for s in skips)

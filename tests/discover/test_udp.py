@@ -235,7 +235,7 @@ def test_unicast_plan_defers_attached_addresses_until_multicast_replies_are_in()
     wsd = WsdProtocol(o)
     engine = UdpDiscovery(o, [IFACE], [ipaddress.IPv4Address("203.0.113.5"),
                                        ipaddress.IPv4Address("192.0.2.77")], lambda ip: True, [wsd])
-    plan = engine._unicast_plan()
+    plan = engine._unicast_plan(engine.unicast)
     assert [s.dst for s in plan[:3]] == ["203.0.113.5"] * 3 and plan[0].at == 0.0
     assert all(s.at == pytest.approx(REPEAT_GAP + wsd.reply_delay) for s in plan[3:])
     msgs = {s.msg for s in plan}
@@ -270,3 +270,43 @@ def test_sockets_are_closed():
     UdpDiscovery(opts(), [], [LO], lambda ip: True, [SadpProtocol(port=free_udp_port()), DhipProtocol()]).run(
         time.monotonic() + 1)
     assert fds() == before
+
+
+def test_targets_fed_while_the_window_runs_are_probed_and_hold_it_open():
+    """The ARP sweep hands hosts over one by one (camscan.discover.feed): each gets its directed probes, and
+    the window stays open until the feed is closed, then closes a reply window after the last probe."""
+    import threading
+
+    from camscan.discover.feed import Feed
+
+    port = free_udp_port()
+    addrs = [f"127.0.0.{i}" for i in range(2, 7)]
+    feed = Feed([addrs[0], "not-an-address"])
+
+    def producer() -> None:
+        for a in addrs[1:]:
+            time.sleep(0.1)
+            feed.put([a, a])  # duplicates are probed once
+        time.sleep(0.3)
+        feed.close()
+
+    with UdpResponder(addrs, port, sadp_reply) as devices:
+        o = opts()
+        engine = UdpDiscovery(o, [], [], lambda ip: ip != addrs[-1], [SadpProtocol(port=port)], feed=feed)
+        threading.Thread(target=producer, daemon=True).start()
+        hosts, cov, _skips = engine.run(time.monotonic() + 10)
+        assert feed.done  # held open until the feed closed
+    assert sorted(hosts) == addrs[:-1]  # the last one is out of scope: never probed
+    assert devices.per_host[addrs[-1]] == 0 and all(devices.per_host[a] == 1 for a in addrs[:-1])
+    assert cov[-1].tried == 4 and cov[-1].answered == 4
+
+
+def test_an_open_feed_cannot_outlive_the_deadline():
+    from camscan.discover.feed import Feed
+
+    feed = Feed()
+    o = opts()
+    t0 = time.monotonic()
+    UdpDiscovery(o, [], [], lambda ip: True, [SadpProtocol(port=free_udp_port())], feed=feed).run(
+        time.monotonic() + 0.5)
+    assert time.monotonic() - t0 < 1.5
