@@ -65,7 +65,6 @@ class Scanner:
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
         self.progress = progress or (lambda _message: None)
-        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------- planning
     def _multicast_interfaces(self) -> list[Interface]:
@@ -108,18 +107,7 @@ class Scanner:
         methods: list[str] = []
         pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="camscan-probe")
         factory: Future[OnvifClientFactory] = pool.submit(OnvifClientFactory)  # WSDL parse overlaps discovery
-        onvif_jobs: dict[str, Future[ProbeResult]] = {}
-
-        def start_onvif(host: Host) -> None:
-            with self._lock:
-                if host.ip in onvif_jobs or not host.xaddrs:
-                    return
-                url = device_service_url(host.xaddrs, host.ip)
-                if url is None:
-                    skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery reply"))
-                    return
-                onvif_jobs[host.ip] = pool.submit(self._onvif, factory, host.ip, url)
-
+        jobs = _ProbeJobs(self, pool, factory)
         stages = ThreadPoolExecutor(max_workers=3, thread_name_prefix="camscan-stage")
         feeds: list[Feed] = []
         try:
@@ -150,17 +138,18 @@ class Scanner:
                 self._mark("ARP sweep and discovery...")
                 arp_job = stages.submit(arp)
                 unicast = list(net.hosts(routed))
-                early_sweep = stages.submit(PortSweep(opts).run, [], deadline, sweep_feed)
+                early_sweep = stages.submit(PortSweep(opts).run, [], deadline, sweep_feed, jobs.ports_known)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self._mark("discovering devices...")
-                early_sweep = stages.submit(PortSweep(opts).run, routed_hosts, deadline) if routed_hosts else None
+                early_sweep = (stages.submit(PortSweep(opts).run, routed_hosts, deadline, None, jobs.ports_known)
+                               if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
             v6 = stages.submit(Wsd6Discovery(opts, mcast).run, deadline) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
-                               on_host=start_onvif, on_update=start_onvif, feed=udp_feed)
+                               on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed)
             hosts, udp_cov, udp_skips = udp.run(deadline)
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
             live: dict[str, str] | None = None
@@ -216,19 +205,16 @@ class Scanner:
             for ip, ports in open_ports.items():
                 hosts[ip] = hosts.get(ip, Host(ip=ip)).add(seen_by="tcp", evidence=port_evidence(ports))
             self._mark("reading identities...")
-            extra_jobs = {ip: pool.submit(self._banners, factory, hosts[ip], open_ports.get(ip, []),
-                                          ip in onvif_jobs)
-                          for ip in hosts if ":" not in ip}  # IPv6-only rows: discovery evidence only
+            jobs.finish(hosts, open_ports)
             methods += ["onvif", "http", "rtsp", "tls"]
-            onvif_results = self._collect(onvif_jobs, deadline, skips, "onvif")
-            banner_results = self._collect(extra_jobs, deadline, skips, "probe")
+            results = jobs.collect(deadline, skips)
             self._mark("identities read")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             stages.shutdown(wait=False, cancel_futures=True)
             for f in feeds:
                 f.close()
-        hosts = self._merge(hosts, (onvif_results, banner_results), skips)
+        hosts = self._merge(hosts, results, skips)
         devices, others = [], []
         # A host whose camera-protocol reply was refused (a DTD, an entity bomb, an oversized datagram) is
         # listed with its skip: leaving it out would make a hostile device look like an absent one.
@@ -291,53 +277,39 @@ class Scanner:
                            deadline=self._deadline)
         return probe.probe(ip, url, opts.credentials, credentials_allowed=allowed)
 
-    def _banners(self, factory: Future[OnvifClientFactory], host: Host, ports: list[int],
-                 has_onvif: bool) -> ProbeResult:
-        """HTTP/RTSP/TLS evidence, and ONVIF on open ports when discovery gave no device-service address."""
+    def _evidence(self, ip: str, services: list[tuple[str, int]], ports: list[int]) -> ProbeResult:
+        """HTTP(S) evidence from ``services``, RTSP and TLS evidence from the open ``ports``."""
         opts = self.options
         out = ProbeResult()
-        services = http_services(host, ports)
         if services:
-            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline).probe(host.ip, services)
+            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline).probe(ip, services)
             out.evidence += res.evidence
             out.skips += res.skips
         for port in RTSP_PORTS:
             if port in ports:
-                ev, sk = RtspProbe(opts.timeout).probe(host.ip, port)
+                ev, sk = RtspProbe(opts.timeout).probe(ip, port)
                 out.evidence += ev
                 out.skips += sk
         for port in TLS_PORTS:
             if port in ports:
-                ev, sk = TlsProbe(opts.timeout).probe(host.ip, port)
+                ev, sk = TlsProbe(opts.timeout).probe(ip, port)
                 out.evidence += ev
                 out.skips += sk
-        if not has_onvif:
-            for port in (p for p in ONVIF_PORTS if p in ports):
-                result = self._onvif(factory, host.ip, f"http://{host.ip}:{port}/onvif/device_service")
-                if any(e.source.startswith("onvif.") and e.field != "error" for e in result.evidence):
-                    out.evidence += result.evidence
-                    out.skips += result.skips
-                    out.mac = result.mac
-                    break  # one device service is the device's identity
         return out
 
-    def _collect(self, jobs: dict[str, Future[ProbeResult]], deadline: float, skips: list[Skip],
-                 stage: str) -> dict[str, ProbeResult]:
-        results: dict[str, ProbeResult] = {}
-        for ip, fut in list(jobs.items()):
-            try:
-                results[ip] = fut.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                skips.append(Skip(ip, stage, "scan deadline reached before the device answered"))
-            except Exception as exc:  # noqa: BLE001 - last-resort guard: one device must not end the scan
-                log.debug("%s probe of %s crashed", stage, ip, exc_info=True)
-                skips.append(Skip(ip, stage, f"internal error while probing: {type(exc).__name__}: {exc}"))
-        return results
+    def _onvif_on_ports(self, factory: Future[OnvifClientFactory], ip: str, ports: list[int]) -> ProbeResult:
+        """ONVIF on the open ONVIF-capable ports of a host discovery gave no device-service address."""
+        for port in (p for p in ONVIF_PORTS if p in ports):
+            result = self._onvif(factory, ip, f"http://{ip}:{port}/onvif/device_service")
+            if any(e.source.startswith("onvif.") and e.field != "error" for e in result.evidence):
+                return result  # one device service is the device's identity
+        return ProbeResult()
 
-    def _merge(self, hosts: dict[str, Host], result_sets: tuple[dict[str, ProbeResult], ...],
+    def _merge(self, hosts: dict[str, Host], result_sets: Iterable[dict[str, ProbeResult]],
                skips: list[Skip]) -> dict[str, Host]:
         """Probe results folded into their hosts (their skips into ``skips``), MACs settled, OUI evidence added."""
         neighbours = net.neighbour_macs()
+        result_sets = tuple(result_sets)
         merged: dict[str, Host] = {}
         for ip, host in hosts.items():
             mac = host.mac
@@ -359,6 +331,113 @@ class Scanner:
             merged[ip] = Host(ip=host.ip, mac=mac, seen_by=host.seen_by,
                               evidence=host.evidence, xaddrs=host.xaddrs, endpoint=host.endpoint)
         return oui.with_evidence(merged)  # one pass over the registry for every MAC seen
+
+
+class _ProbeJobs:
+    """The per-host probe jobs of one scan, each started as soon as what it needs is known.
+
+    * ONVIF identity: on a host's first discovery reply with a device-service XAddr (the UDP window).
+    * HTTP/RTSP/TLS evidence: once the host's camera-port check is done and discovery has heard from it
+      (its advertised web ports are then known), while the window and the sweep go on; hosts discovery
+      never heard from wait for the window to close. A web port the host advertised only after its job
+      started gets a job of its own then.
+    * ONVIF on open ports: after the window, for hosts that gave no device-service address; never earlier,
+      or a device whose WS-Discovery reply came late would be asked twice (and a wrong password tried
+      twice).
+
+    Discovery calls :meth:`discovered` (main thread), the sweep :meth:`ports_known` (its thread); the scan
+    calls :meth:`finish` once both are over and :meth:`collect` for the results.
+    """
+
+    def __init__(self, scanner: Scanner, pool: ThreadPoolExecutor, factory: Future[OnvifClientFactory]) -> None:
+        self.scanner = scanner
+        self.pool = pool
+        self.factory = factory
+        self.lock = threading.Lock()
+        self.onvif: dict[str, Future[ProbeResult]] = {}
+        self.evidence: list[tuple[str, Future[ProbeResult]]] = []
+        self.asked: dict[str, set[tuple[str, int]]] = {}  # web services an evidence job covers, per host
+        self.seen: dict[str, Host] = {}
+        self.ports: dict[str, list[int]] = {}
+        self.skips: list[Skip] = []
+
+    def discovered(self, host: Host) -> None:
+        with self.lock:
+            self.seen[host.ip] = host
+            if host.ip not in self.onvif and host.xaddrs:
+                url = device_service_url(host.xaddrs, host.ip)
+                if url is None:
+                    self.skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery "
+                                                             "reply"))
+                else:
+                    self.onvif[host.ip] = self.pool.submit(self.scanner._onvif, self.factory, host.ip, url)
+            self._early(host.ip)
+
+    def ports_known(self, ip: str, ports: list[int]) -> None:
+        with self.lock:
+            self.ports[ip] = ports
+            self._early(ip)
+
+    def _early(self, ip: str) -> None:
+        if ip not in self.asked and ip in self.ports and ip in self.seen:
+            self._submit(ip, self.seen[ip], self.ports[ip])
+
+    def _submit(self, ip: str, host: Host, ports: list[int]) -> None:
+        services = http_services(host, ports)
+        self.asked[ip] = set(services)
+        self.evidence.append((ip, self.pool.submit(self.scanner._evidence, ip, services, ports)))
+
+    def finish(self, hosts: dict[str, Host], open_ports: dict[str, list[int]]) -> None:
+        """Start what is still missing for every host of the scan (IPv6-only rows get no probes)."""
+        with self.lock:
+            for ip, host in hosts.items():
+                if ":" in ip:
+                    continue
+                ports = open_ports.get(ip, [])
+                if ip not in self.asked:
+                    self._submit(ip, host, ports)
+                else:
+                    extra = [s for s in http_services(host, ports) if s not in self.asked[ip]]
+                    if extra:
+                        self.asked[ip].update(extra)
+                        self.evidence.append((ip, self.pool.submit(self.scanner._evidence, ip, extra, [])))
+                if ip not in self.onvif and any(p in ports for p in ONVIF_PORTS):
+                    self.evidence.append((ip, self.pool.submit(self.scanner._onvif_on_ports, self.factory, ip,
+                                                               ports)))
+
+    def collect(self, deadline: float, skips: list[Skip]) -> list[dict[str, ProbeResult]]:
+        """Every job's result, waited for until ``deadline``; one dict per job family (a host may have several
+        evidence jobs: their results are combined). Jobs that fail or run out of time become skips."""
+        with self.lock:
+            skips += self.skips
+            onvif_jobs = list(self.onvif.items())
+            evidence_jobs = list(self.evidence)
+        onvif: dict[str, ProbeResult] = {}
+        for ip, fut in onvif_jobs:
+            got = _result(ip, fut, deadline, skips, "onvif")
+            if got is not None:
+                onvif[ip] = got
+        evidence: dict[str, ProbeResult] = {}
+        for ip, fut in evidence_jobs:
+            got = _result(ip, fut, deadline, skips, "probe")
+            if got is not None:
+                into = evidence.setdefault(ip, ProbeResult())
+                into.evidence += got.evidence
+                into.skips += got.skips
+                into.mac = into.mac or got.mac
+        return [onvif, evidence]
+
+
+def _result(ip: str, fut: Future[ProbeResult], deadline: float, skips: list[Skip], stage: str
+            ) -> ProbeResult | None:
+    try:
+        return fut.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        skips.append(Skip(ip, stage, "scan deadline reached before the device answered"))
+    except Exception as exc:  # noqa: BLE001 - last-resort guard: one device must not end the scan
+        log.debug("%s probe of %s crashed", stage, ip, exc_info=True)
+        skips.append(Skip(ip, stage, f"internal error while probing: {type(exc).__name__}: {exc}"))
+    return None
 
 
 def _seen_by(evidence: Iterable[Evidence]) -> list[str]:

@@ -18,7 +18,7 @@ import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from camscan.discover.feed import Feed
@@ -82,14 +82,25 @@ class PortSweep:
             else connect_timeout
         self.max_inflight = inflight_limit(max_inflight)
 
-    def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float, feed: Feed | None = None
+    def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float, feed: Feed | None = None,
+            on_host: Callable[[str, list[int]], None] | None = None
             ) -> tuple[dict[str, list[int]], list[Coverage], list[Skip]]:
         """{ip: sorted open ports} for the hosts with at least one open port, coverage and skips. With a
         ``feed``, hosts handed over while the sweep runs are checked too, and it ends only once the feed is
-        closed."""
+        closed. ``on_host(ip, open_ports)`` is called (in this thread) as soon as every port of a host has
+        its answer, so the next stage can start on that host while the sweep goes on."""
         hosts: list[str] = []
         skips: list[Skip] = []
         seen: set[str] = set()
+        left: dict[str, int] = {}  # ports of a host still without an answer
+
+        def resolved(ip: str) -> None:
+            left[ip] -= 1
+            if left[ip] == 0 and on_host is not None:
+                try:
+                    on_host(ip, sorted(opened.get(ip, [])))
+                except Exception:  # noqa: BLE001 - the caller's bug must not end the sweep
+                    log.exception("port-sweep on_host callback failed for %s", ip)
 
         def add(items: Iterable[ipaddress.IPv4Address | str]) -> list[str]:
             fresh = []
@@ -103,6 +114,8 @@ class PortSweep:
                 except ValueError:
                     skips.append(Skip(t, "sweep", "not an IPv4 address"))
             hosts.extend(fresh)
+            for ip in fresh:
+                left[ip] = len(self.ports)
             return fresh
 
         queue = deque((ip, port) for ip in add(targets) for port in self.ports)
@@ -137,6 +150,7 @@ class PortSweep:
                             opened.setdefault(ip, []).append(port)
                         elif result not in ("closed", "absent"):
                             local_error = result
+                        resolved(ip)
                 # the earliest timeout among pending connects, or the next start
                 wake = deadline
                 if inflight:
@@ -160,6 +174,7 @@ class PortSweep:
                     done += 1
                     if err == 0:
                         opened.setdefault(pending.ip, []).append(pending.port)
+                    resolved(pending.ip)
                 now = time.monotonic()
                 for fd, pending in list(inflight.items()):
                     if now - pending.started >= self.connect_timeout:
@@ -167,6 +182,7 @@ class PortSweep:
                         sel.unregister(pending.sock)
                         pending.sock.close()
                         done += 1
+                        resolved(pending.ip)
         finally:
             for pending in inflight.values():
                 pending.sock.close()
