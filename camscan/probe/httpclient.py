@@ -210,6 +210,11 @@ class Connection:
         if budget.kind == "deadline" and budget.end <= time.monotonic():
             raise HttpFailure("deadline", "scan deadline reached before the request")
         data = self._encode(method, path, body, headers or {})
+        max_bytes = max(0, max_bytes)
+        if self._sock is not None and _readable(self._sock):
+            # Before being asked, the device closed or reset the connection, or sent bytes past its last answer
+            # (the next answer would be read from them): either way not a connection to ask on.
+            self.close()
         reused = self._sock is not None
         try:
             return self._exchange(method, data, budget, max_bytes)
@@ -283,6 +288,13 @@ class Connection:
             failure = _failure(exc, budget)
             failure.partial = Response(resp.status, headers, b"".join(chunks), truncated=True)
             raise failure from None
+        if not truncated and resp.length:
+            # The connection closed before Content-Length bytes came: http.client returns the short body as
+            # if it were whole (its read(amt) does not raise IncompleteRead), so say it here.
+            self.close()
+            failure = HttpFailure("closed", "the device closed the connection in the middle of the reply")
+            failure.partial = Response(resp.status, headers, b"".join(chunks), truncated=True)
+            raise failure
         body = b"".join(chunks)
         if truncated:
             body = body[:max_bytes]
@@ -319,27 +331,53 @@ class Connection:
             tls = ctx.wrap_socket(raw, server_hostname=None, do_handshake_on_connect=False)
         except (ssl.SSLError, OSError) as exc:
             raise HttpFailure("tls", f"TLS handshake failed: {exc}") from None
-        tls.setblocking(False)
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                wait = ([tls], [])
-            except ssl.SSLWantWriteError:
-                wait = ([], [tls])
-            except (ssl.SSLError, OSError) as exc:
-                raise HttpFailure("tls", "TLS handshake failed") from exc
-            try:
-                left = budget.timeout()
-            except TimeoutError:
-                raise HttpFailure(budget.kind, _slow(budget.kind)) from None
-            ready = select.select(wait[0], wait[1], [], left)
-            if not any(ready):
-                if budget.spent:
-                    raise HttpFailure(budget.kind, _slow(budget.kind))
-                raise HttpFailure("timeout", "TLS handshake timed out")
+        try:
+            tls.setblocking(False)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    write = False
+                except ssl.SSLWantWriteError:
+                    write = True
+                except (ssl.SSLError, OSError) as exc:
+                    raise HttpFailure("tls", "TLS handshake failed") from exc
+                try:
+                    left = budget.timeout()
+                except TimeoutError:
+                    raise HttpFailure(budget.kind, _slow(budget.kind)) from None
+                if not _wait(tls, write, left):
+                    if budget.spent:
+                        raise HttpFailure(budget.kind, _slow(budget.kind))
+                    raise HttpFailure("timeout", "TLS handshake timed out")
+        except BaseException:
+            # wrap_socket detached ``raw``: closing it (as the caller does) no longer closes the descriptor,
+            # and the failure's traceback would hold this socket open for as long as the failure is kept.
+            tls.close()
+            raise
         return tls
+
+
+def _wait(sock: socket.socket, write: bool, timeout: float) -> bool:
+    """Whether ``sock`` is ready to read (or write) within ``timeout`` seconds. poll() where there is one:
+    select() refuses descriptors above FD_SETSIZE (1024), and a scan holds many sockets at once."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT if write else select.POLLIN)
+        return bool(poller.poll(max(0.0, timeout) * 1000))
+    ready = select.select([sock] if not write else [], [sock] if write else [], [], max(0.0, timeout))
+    return any(ready)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle kept-alive connection has anything to say (bytes, a close, a reset, an error)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    try:
+        return _wait(sock, False, 0.0)
+    except (OSError, ValueError):
+        return True
 
 
 class _Stale(Exception):

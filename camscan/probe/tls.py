@@ -281,8 +281,10 @@ def fetch_certificate(ip: str, port: int, timeout: float) -> bytes | str:
             left = deadline - time.monotonic()
             if left <= 0:
                 return f"TLS handshake on port {port} timed out"
-            r, w, _ = select.select([ssock] if wait_read else [], [] if wait_read else [ssock], [], left)
-            if not r and not w:
+            # poll, not select: select() refuses descriptors above 1024, and a scan holds many sockets
+            poller = select.poll()
+            poller.register(ssock, select.POLLIN if wait_read else select.POLLOUT)
+            if not poller.poll(left * 1000):
                 return f"TLS handshake on port {port} timed out"
         der = ssock.getpeercert(binary_form=True)
     except (ssl.SSLError, OSError) as exc:
