@@ -100,6 +100,9 @@ class Scanner:
         self._t0 = time.monotonic()
         deadline = self._t0 + opts.deadline
         self._deadline = deadline  # the probes stop at it too (a worker thread outliving it delays exit)
+        # The sweeps (ARP, the UDP window, the port check) stop early enough to leave the probes time to
+        # identify what they found: a /16 swept up to the deadline would report hosts without identities.
+        sweep_until = deadline - sweep_reserve(opts.deadline, opts.timeout)
         mcast = self._multicast_interfaces()
         attached, routed = self._split_targets(mcast)
         skips: list[Skip] = []
@@ -126,7 +129,7 @@ class Scanner:
 
                 def arp() -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
                     try:
-                        found = self._arp(mcast, attached, deadline, on_reply)
+                        found = self._arp(mcast, attached, sweep_until, on_reply)
                         if found[0] is None:  # no ARP here: directed probes go to every target address
                             udp_feed.put(str(ip) for ip in net.hosts(attached))
                         self._mark(f"ARP sweep done: {len(found[0] or {})} host(s) answered")
@@ -138,24 +141,25 @@ class Scanner:
                 self._mark("ARP sweep and discovery...")
                 arp_job = stages.submit(arp)
                 unicast = list(net.hosts(routed))
-                early_sweep = stages.submit(PortSweep(opts).run, [], deadline, sweep_feed, jobs.ports_known)
+                early_sweep = stages.submit(PortSweep(opts).run, [], sweep_until, sweep_feed, jobs.ports_known)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self._mark("discovering devices...")
-                early_sweep = (stages.submit(PortSweep(opts).run, routed_hosts, deadline, None, jobs.ports_known)
+                early_sweep = (stages.submit(PortSweep(opts).run, routed_hosts, sweep_until, None, jobs.ports_known)
                                if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            v6 = stages.submit(Wsd6Discovery(opts, mcast).run, deadline) if mcast else None
+            v6 = stages.submit(Wsd6Discovery(opts, mcast).run, sweep_until) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
                                on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed)
-            hosts, udp_cov, udp_skips = udp.run(deadline)
+            hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
+            cut_short = time.monotonic() >= sweep_until
             live: dict[str, str] | None = None
             if arp_job is not None:
                 try:
-                    live, arp_cov, arp_skips = arp_job.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+                    live, arp_cov, arp_skips = arp_job.result(timeout=max(0.0, sweep_until - time.monotonic()) + 1.0)
                 except FutureTimeout:
                     arp_cov, arp_skips = [], [Skip(None, "arp", "scan deadline reached during the ARP sweep")]
                 coverage += arp_cov
@@ -167,7 +171,7 @@ class Scanner:
             methods += sorted({c.method for c in udp_cov if c.status != "skipped"})
             if v6 is not None:
                 try:  # its window closes with the IPv4 one; the grace covers a busy machine
-                    hosts6, cov6, skips6 = v6.result(timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+                    hosts6, cov6, skips6 = v6.result(timeout=max(0.0, sweep_until - time.monotonic()) + 1.0)
                 except FutureTimeout:
                     hosts6, cov6, skips6 = {}, [], [Skip(None, "wsd6", "scan deadline reached during IPv6 "
                                                                        "WS-Discovery")]
@@ -189,13 +193,13 @@ class Scanner:
             if early_sweep is not None:
                 try:
                     open_ports, sweep_cov, sweep_skips = early_sweep.result(
-                        timeout=max(0.0, deadline - time.monotonic()) + 1.0)
+                        timeout=max(0.0, sweep_until - time.monotonic()) + 1.0)
                 except FutureTimeout:
                     sweep_skips = [Skip(None, "sweep", "scan deadline reached during the camera-port check")]
             swept = set(routed_hosts) | set(live or {})
             late = [ip for ip in hosts if ":" not in ip and ip not in swept]
             if late:
-                more, more_cov, more_skips = PortSweep(opts).run(late, deadline)
+                more, more_cov, more_skips = PortSweep(opts).run(late, sweep_until)
                 open_ports.update(more)
                 sweep_cov = _merge_coverage(sweep_cov + more_cov)
                 sweep_skips += more_skips
@@ -226,6 +230,10 @@ class Scanner:
             else:
                 others.append(h.ip)
         notes = []
+        if cut_short:
+            notes.append(f"discovery stopped {opts.deadline - sweep_reserve(opts.deadline, opts.timeout):g} s into the "
+                         f"scan to leave the rest of the {opts.deadline:g} s deadline for identifying the hosts "
+                         "found; the skips say which sweeps were cut short (a larger --deadline completes them)")
         if others:
             shown = ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else "")
             notes.append(f"{len(others)} other host(s) answered but showed no camera evidence (not listed): {shown}")
@@ -333,6 +341,12 @@ class Scanner:
         return oui.with_evidence(merged)  # one pass over the registry for every MAC seen
 
 
+def sweep_reserve(deadline: float, timeout: float) -> float:
+    """Seconds at the end of a scan's ``deadline`` kept for probing what the sweeps found: two wall-clock
+    caps of a call plus a margin (14 s at the defaults), at most a quarter of the deadline."""
+    return min(0.25 * deadline, 4 * timeout + 2)
+
+
 class _ProbeJobs:
     """The per-host probe jobs of one scan, each started as soon as what it needs is known.
 
@@ -390,6 +404,8 @@ class _ProbeJobs:
     def finish(self, hosts: dict[str, Host], open_ports: dict[str, list[int]]) -> None:
         """Start what is still missing for every host of the scan (IPv6-only rows get no probes)."""
         with self.lock:
+            log.debug("%d evidence job(s) started during discovery, %d ONVIF identities", len(self.evidence),
+                      len(self.onvif))
             for ip, host in hosts.items():
                 if ":" in ip:
                     continue

@@ -100,3 +100,17 @@ def test_ipv6_discovery_merges_into_the_ipv4_rows(test_site, scan):
         got = scan.devices[dev.ip]
         assert "wsd6" in got["seen_by"], dev.name
         assert any(e["source"] == "wsd6" and e["value"].startswith("fe80::") for e in got["evidence"])
+
+
+def test_a_sweep_that_outruns_the_deadline_leaves_time_to_identify_what_it_found(test_site):
+    """ARP at 20 frames/s needs 13 s for the /24; with --deadline 8 the sweeps stop 2 s early (a quarter of
+    the deadline kept for probing), and the hosts found by then still get their ONVIF identity."""
+    cut = run_scan(test_site, "--no-db", "--format", "json", "--timeout", "2", "--deadline", "8", "--rate", "20",
+                   test_site.spec.subnet)
+    assert cut.data is not None, cut.proc.stderr
+    assert any("discovery stopped 6 s into the scan" in n for n in cut.data["notes"]), cut.data["notes"]
+    assert any(s["stage"] == "arp" and "deadline" in s["reason"] for s in cut.skips), cut.skips
+    assert cut.devices, "multicast discovery found devices before the cut"
+    identified = [d for d in cut.devices.values() if "onvif" in d["seen_by"] and d.get("model")]
+    assert len(identified) >= len(cut.devices) - 2, [(d["ip"], d["seen_by"]) for d in cut.devices.values()]
+    assert not [s for s in cut.skips if s["stage"] in ("onvif", "probe") and "deadline" in s["reason"]]
