@@ -63,7 +63,10 @@ class BadRequest(Exception):
 async def read_request(reader: asyncio.StreamReader, peer: str, timeout: float) -> HttpRequest | None:
     """Read one request; None on a clean EOF before any byte. Raises BadRequest or TimeoutError."""
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        # asyncio.timeout, not wait_for: wait_for wraps the read in a task of its own, a measurable share of the
+        # device server's time when one process answers a whole site.
+        async with asyncio.timeout(timeout):
+            head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
         if not exc.partial.strip():
             return None
@@ -99,7 +102,10 @@ async def read_request(reader: asyncio.StreamReader, peer: str, timeout: float) 
         raise BadRequest(400, "bad Content-Length")
     if length > MAX_BODY_BYTES:
         raise BadRequest(413, f"body of {length} bytes exceeds the cap")
-    body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
+    body = b""
+    if length:
+        async with asyncio.timeout(timeout):
+            body = await reader.readexactly(length)
     return HttpRequest(method=method, target=target, version=version, headers=headers, body=body, peer=peer)
 
 
@@ -297,14 +303,15 @@ class HttpService:
                 await writer.drain()
                 await asyncio.sleep(TRICKLE_INTERVAL_S)
             return
-        writer.write(data)
-        if not head_only:
-            if resp.stream:
-                async for piece in resp.stream():
-                    writer.write(piece)
-                    await writer.drain()
-            else:
-                writer.write(resp.body)
+        if resp.stream and not head_only:
+            writer.write(data)
+            async for piece in resp.stream():
+                writer.write(piece)
+                await writer.drain()
+        else:
+            # Head and body in one write: one send(2) and, with TCP_NODELAY, one segment instead of two. A send
+            # on a veth runs the kernel's whole path to the client (softirq included) on the server's one thread.
+            writer.write(data if head_only or not resp.body else data + resp.body)
         await writer.drain()
 
     # --- connection ---------------------------------------------------------------------------

@@ -10,6 +10,11 @@ stdout means every socket is bound. The server stops on SIGTERM/SIGINT or when s
 
 A protocol is one :class:`Service` subclass registered in :data:`SERVICES`; vendor discovery
 protocols (SADP, DHIP) and RTSP plug in the same way as WS-Discovery and HTTP.
+
+The server shares the machine with the scanner under test, so its per-message work is kept small: a
+multicast datagram is parsed once for all devices (:class:`ParseCache`), a device's ProbeMatches is rendered
+once and only its per-message values filled in. It logs its CPU time when it stops; with
+``CAMSCAN_LAB_SERVER_PROFILE=FILE`` in its environment it runs under cProfile and writes the stats to FILE.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import socket
 import struct
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from camscan.lab.device import Device
 from camscan.lab.httpd import HttpService
@@ -39,6 +45,7 @@ from camscan.lab.vendor import (
     RTSP_PORT,
     SADP_GROUP,
     SADP_PORT,
+    SadpProbe,
     parse_dhip,
     parse_rtsp_head,
     parse_sadp,
@@ -51,12 +58,12 @@ from camscan.lab.wsd_responder import (
     WSD_GROUP_V6,
     WSD_PORT,
     Probe,
+    ProbeMatchTemplate,
     decide,
     parse_probe,
     render_bye,
     render_fault,
     render_hello,
-    render_probe_matches,
 )
 
 _log = logging.getLogger("camscan.lab.server")
@@ -64,6 +71,43 @@ IP_PKTINFO = 8  # <linux/in.h>; not exported by Python's socket module
 SOL_IP = socket.IPPROTO_IP
 # SOAP-over-UDP (2004 draft, App. I): UDP_MIN_DELAY/UDP_MAX_DELAY 50/250 ms, UDP_UPPER_DELAY 500 ms.
 UDP_MIN_DELAY_S, UDP_MAX_DELAY_S, UDP_UPPER_DELAY_S = 0.050, 0.250, 0.500
+# Set to a file name, the server runs under cProfile and writes its stats there on exit (the Site passes
+# its environment on, so `CAMSCAN_LAB_SERVER_PROFILE=/tmp/srv.prof python -m camscan.lab.bench ...` works).
+PROFILE_ENV = "CAMSCAN_LAB_SERVER_PROFILE"
+T = TypeVar("T")
+
+
+class ParseCache(Generic[T]):
+    """The parsed form of the last few distinct datagram payloads.
+
+    Every device on a segment receives the same multicast or broadcast datagram, so without this one Probe
+    is parsed once per device (1,000 times on a 1,000-device site) on the one thread that also has to send
+    the replies. Keyed by the exact bytes, so a hit is the same input as a miss, and bounded twice (entries
+    and payload size) so a flood of distinct datagrams only evicts; larger payloads are parsed every time.
+    ``parse`` must return a value nobody mutates (the callers get the same object).
+    """
+
+    def __init__(self, parse: Callable[[bytes], T], entries: int = 64, max_bytes: int = 8 * 1024) -> None:
+        self._parse = parse
+        self._entries = entries
+        self._max_bytes = max_bytes
+        self._items: OrderedDict[bytes, T] = OrderedDict()
+
+    def __call__(self, data: bytes) -> T:
+        if len(data) > self._max_bytes:
+            return self._parse(data)
+        try:
+            value = self._items[data]
+        except KeyError:
+            pass
+        else:
+            self._items.move_to_end(data)
+            return value
+        value = self._parse(data)
+        self._items[data] = value
+        if len(self._items) > self._entries:
+            self._items.popitem(last=False)
+        return value
 
 
 class RequestLog:
@@ -208,6 +252,8 @@ class WsdService(UdpService):
     name = "wsd"
     family = socket.AF_INET
     group = WSD_GROUP_V4
+    # id(device) -> (device, template); holding the device keeps its id from being reused.
+    _templates: ClassVar[dict[int, tuple[Device, ProbeMatchTemplate]]] = {}
 
     @staticmethod
     def wanted(dev: Device) -> bool:
@@ -222,6 +268,10 @@ class WsdService(UdpService):
 
     async def start(self) -> None:
         await super().start()
+        try:
+            self._probe_match_template()
+        except Exception as exc:  # noqa: BLE001 - a profile that cannot render fails at its first reply, logged
+            _log.error("device %s: %s cannot render a ProbeMatch: %r", self.dev.name, self.name, exc)
         if self.dev["wsd_hello"]:
             delay = random.uniform(0, self.dev["wsd_max_delay_ms"] / 1000.0)
             self.send_later(delay, render_hello(self.dev), self.group_addr())
@@ -236,7 +286,7 @@ class WsdService(UdpService):
         if b"Probe" not in data:
             return
         multicast = dst in (WSD_GROUP_V4, WSD_GROUP_V6) or dst.lower().startswith("ff")
-        probe = parse_probe(data)
+        probe = _parse_probe(data)
         entry: dict[str, Any] = {
             "proto": "wsd" if self.family == socket.AF_INET else "wsd6",
             "src": _fmt_addr(addr),
@@ -262,9 +312,18 @@ class WsdService(UdpService):
             return
         self._answer(probe, addr)
 
+    def _probe_match_template(self) -> ProbeMatchTemplate:
+        """The device's ProbeMatches template, shared by its IPv4 and IPv6 responders. Built before READY, as a
+        camera has its reply ready: otherwise every device renders it at the scan's first probe, all at once,
+        on the one thread, on the CPU the scanner under test needs at that moment."""
+        entry = self._templates.get(id(self.dev))
+        if entry is None or entry[0] is not self.dev:
+            entry = self._templates[id(self.dev)] = (self.dev, ProbeMatchTemplate(self.dev))
+        return entry[1]
+
     def _render(self, probe: Probe) -> bytes:
         dev = self.dev
-        reply = render_probe_matches(dev, probe)
+        reply = self._probe_match_template().render(probe)
         if dev["wsd_pad_bytes"]:
             reply = pad_scopes(reply, int(dev["wsd_pad_bytes"]))
         fault = dev["wsd_fault"]
@@ -396,7 +455,7 @@ class SadpService(UdpService):
     def datagram(self, data: bytes, addr: Any, dst: str) -> None:
         if b"<Probe" not in data:
             return  # other devices' ProbeMatch/announcements
-        probe = parse_sadp(data)
+        probe = _parse_sadp(data)
         entry = {"proto": "sadp", "src": _fmt_addr(addr), "mcast": dst == SADP_GROUP, **_NO_AUTH}
         if isinstance(probe, str):
             self.log(op="ignored", reason=probe, **entry)
@@ -422,17 +481,30 @@ class DhipService(UdpService):
         return 1
 
     def datagram(self, data: bytes, addr: Any, dst: str) -> None:
-        doc = parse_dhip(data)
+        ok, method = _dhip_method(data)
         entry = {"proto": "dhip", "src": _fmt_addr(addr), "mcast": dst == DHIP_GROUP, **_NO_AUTH}
-        if isinstance(doc, str):
-            self.log(op="ignored", reason=doc, **entry)
+        if not ok:
+            self.log(op="ignored", reason=method, **entry)
             return
-        method = str(doc.get("method", ""))
         if method == "client.notifyDevInfo":
             return  # another device's reply or announcement
         self.log(op=method, answered=method == "DHDiscover.search", **entry)
         if method == "DHDiscover.search":
             self.send_later(self.dev.latency_s, render_dhip_reply(self.dev), addr)
+
+
+def _dhip_method_uncached(data: bytes) -> tuple[bool, str]:
+    """(True, method) of a DHIP request, or (False, why it was ignored): immutable, so it can be shared."""
+    doc = parse_dhip(data)
+    if isinstance(doc, str):
+        return False, doc
+    return True, str(doc.get("method", ""))
+
+
+# One cache per protocol, shared by every device: all of them receive the same datagrams.
+_parse_probe: ParseCache[Probe | str] = ParseCache(parse_probe)
+_parse_sadp: ParseCache[SadpProbe | str] = ParseCache(parse_sadp)
+_dhip_method: ParseCache[tuple[bool, str]] = ParseCache(_dhip_method_uncached)
 
 
 class RtspListener(Service):
@@ -467,7 +539,8 @@ class RtspListener(Service):
         peer = writer.get_extra_info("peername") or ("?", 0)
         try:
             while True:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10.0)
+                async with asyncio.timeout(10.0):  # not wait_for: no task per read (see httpd.read_request)
+                    head = await reader.readuntil(b"\r\n\r\n")
                 req = parse_rtsp_head(head)
                 if isinstance(req, str):
                     self.log(proto="rtsp", src=_fmt_addr(peer), op="bad-request", reason=req, **_NO_AUTH)
@@ -513,9 +586,64 @@ def _raise_fd_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
+NEIGH_SYSCTL = "/proc/sys/net/{family}/neigh/default/{name}"
+
+
+def raise_neighbour_limits(devices: int) -> None:
+    """Make room for a site of ``devices`` devices in the kernel's neighbour tables (ARP and IPv6 ND).
+
+    Those tables are shared by every network namespace and sized by the initial namespace's gc_thresh2 and
+    gc_thresh3 (512 and 1,024 by default). A site uses about 3 entries per device and family (each device's
+    for the scanner, the scanner's for each device, ...). Past gc_thresh3 the kernel cannot create the entry
+    a reply needs and sendto(2) fails with EINVAL: the wsd6 replies to the scanner's link-local address at
+    1,000 devices (the destination and its scope id are right). Past gc_thresh2 it collects entries idle for
+    5 s, the devices' entries for the scanner among them, and hundreds of devices then resolve the scanner
+    again at once by broadcast, each broadcast reaching every namespace: the replies to a scan's first probe
+    arrived over seconds, some not at all. So gc_thresh2 is set above one site's need and gc_thresh3 with room
+    for a second site of the same size; only ever raised, never lowered, and only from the initial namespace,
+    where the Site starts this server: elsewhere the files are missing or read-only and this only warns.
+    :func:`restore_neighbour_limits` puts the old values back when the server stops, unless someone (another
+    site) changed them since.
+    """
+    for family in ("ipv4", "ipv6"):
+        # Up to 128 devices this asks for no more than the defaults: small sites leave the host alone.
+        for name, want in (("gc_thresh3", 8 * devices), ("gc_thresh2", 4 * devices)):
+            path = NEIGH_SYSCTL.format(family=family, name=name)
+            try:
+                with open(path, "r+", encoding="ascii") as fh:
+                    have = int(fh.read().strip() or 0)
+                    if have >= want:
+                        continue
+                    fh.seek(0)
+                    fh.write(f"{want}\n")
+            except (OSError, ValueError) as exc:
+                _log.warning("cannot raise %s for %d devices: %s", path, devices, exc)
+                continue
+            _RAISED.append((path, have, want))
+            _log.info("raised %s from %d to %d for %d devices", path, have, want, devices)
+
+
+_RAISED: list[tuple[str, int, int]] = []  # (sysctl file, value before, value set) by raise_neighbour_limits
+
+
+def restore_neighbour_limits() -> None:
+    """Undo :func:`raise_neighbour_limits` where the value is still the one it set (the host is left as found)."""
+    while _RAISED:
+        path, before, raised = _RAISED.pop()
+        try:
+            with open(path, "r+", encoding="ascii") as fh:
+                if int(fh.read().strip() or 0) != raised:
+                    continue  # changed since (another site raised it further): leave it
+                fh.seek(0)
+                fh.write(f"{before}\n")
+        except (OSError, ValueError) as exc:
+            _log.warning("cannot restore %s to %d: %s", path, before, exc)
+
+
 def bind_all(devices: list[Device], log: RequestLog) -> list[Service]:
     """Create every device's sockets inside its namespace; returns the services, not yet started."""
     _raise_fd_limit(len(devices) * 4)
+    raise_neighbour_limits(len(devices))
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     services: list[Service] = []
     try:
@@ -590,6 +718,9 @@ async def serve(spec: dict[str, Any]) -> int:
         except OSError:
             pass
     log.close()
+    restore_neighbour_limits()
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    _log.info("stopping: CPU %.2f s user, %.2f s system", ru.ru_utime, ru.ru_stime)
     return 0
 
 
@@ -601,7 +732,17 @@ def main(argv: list[str] | None = None) -> int:
         _log.error("usage: python -m camscan.lab.server SPEC.json")
         return 2
     spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    return asyncio.run(serve(spec))
+    profile_path = os.environ.get(PROFILE_ENV)
+    if not profile_path:
+        return asyncio.run(serve(spec))
+    import cProfile  # noqa: PLC0415 - only when asked for
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(asyncio.run, serve(spec))
+    finally:
+        profiler.dump_stats(profile_path)
+        _log.info("profile written to %s", profile_path)
 
 
 if __name__ == "__main__":

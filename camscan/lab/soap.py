@@ -11,12 +11,14 @@ decides which prefix each namespace gets and how the text is laid out.
 
 from __future__ import annotations
 
+import re
+import threading
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -141,20 +143,48 @@ def get_style(name: str) -> Style:
         raise KeyError(f"unknown envelope style {name!r}; known: {', '.join(sorted(styles))}") from None
 
 
+def _escape(text: str) -> str:
+    """``xml.sax.saxutils.escape`` without its entity table: the same three replacements, inline."""
+    return text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+
+
+@lru_cache(maxsize=64)
+def _style_namespaces(style: Style, soap_ns: str) -> tuple[tuple[tuple[str, str], ...], dict[str, str], str]:
+    """A style's declarations for one SOAP version: (prefix, uri) pairs, the prefix of each uri (first one wins)
+    and the rendered ``xmlns:`` list. Every reply of a device starts from these; computing them is most of the
+    cost of a small envelope. The dict is copied by each writer before it is extended."""
+    decls: list[tuple[str, str]] = []
+    prefixes: dict[str, str] = {}
+    for prefix, uri in style.namespaces:
+        if uri in (NS_SOAP12, NS_SOAP11):
+            uri = soap_ns  # a SOAP 1.1 profile keeps the style's prefix, swaps the URI
+        decls.append((prefix, uri))
+        prefixes.setdefault(uri, prefix)
+    return tuple(decls), prefixes, _decl_list(style, tuple(decls))
+
+
+def _decl_sep(style: Style) -> str:
+    return "\n" + (style.indent or "") if style.ns_newline else " "
+
+
+def _decl_list(style: Style, decls: Sequence[tuple[str, str]]) -> str:
+    return _decl_sep(style).join(f"xmlns:{p}={quoteattr(u)}" for p, u in decls)
+
+
 class _Writer:
     """Serialises :class:`E` trees with a style's prefixes, collecting undeclared namespaces."""
 
     def __init__(self, style: Style, soap_ns: str) -> None:
         self.style = style
         self.soap_ns = soap_ns
-        self.prefixes: dict[str, str] = {}
-        self.decls: list[tuple[str, str]] = []
-        for prefix, uri in style.namespaces:
-            if uri in (NS_SOAP12, NS_SOAP11):
-                uri = soap_ns  # a SOAP 1.1 profile keeps the style's prefix, swaps the URI
-            self.decls.append((prefix, uri))
-            self.prefixes.setdefault(uri, prefix)
+        decls, prefixes, self.decl_text = _style_namespaces(style, soap_ns)
+        self.decls = list(decls)
+        self.prefixes = dict(prefixes)
         self.extra: list[tuple[str, str]] = []
+        self.qnames: dict[str, str] = {}
+        self._nl = (
+            None if style.indent is None else ["\n" + style.line_prefix + style.indent * level for level in range(8)]
+        )
 
     def prefix(self, uri: str) -> str:
         if uri == NS_XML:
@@ -171,24 +201,31 @@ class _Writer:
         return self.prefixes[uri]
 
     def qname(self, clark: str) -> str:
-        uri, local = split_clark(clark)
-        return f"{self.prefix(uri)}:{local}" if uri else local
+        # Memoised per writer: a prefix, once given, never changes within one envelope.
+        name = self.qnames.get(clark)
+        if name is None:
+            uri, local = split_clark(clark)
+            name = self.qnames[clark] = f"{self.prefix(uri)}:{local}" if uri else local
+        return name
 
     def nl(self, level: int) -> str:
-        if self.style.indent is None:
+        if self._nl is None:
             return ""
-        return "\n" + self.style.line_prefix + self.style.indent * level
+        if level < len(self._nl):
+            return self._nl[level]
+        return "\n" + self.style.line_prefix + (self.style.indent or "") * level
 
     def element(self, el: E, level: int) -> str:
         name = self.qname(el.tag)
-        attrs = "".join(f" {self.qname(k)}={quoteattr(v)}" for k, v in el.attrs.items())
+        attrs = "".join(f" {self.qname(k)}={quoteattr(v)}" for k, v in el.attrs.items()) if el.attrs else ""
         if el.qtext:
             return f"<{name}{attrs}>{' '.join(self.qname(q) for q in el.qtext)}</{name}>"
         if not el.children:
             if el.text is None:
                 return f"<{name}{attrs}/>" if self.style.indent is not None else f"<{name}{attrs}></{name}>"
-            return f"<{name}{attrs}>{escape(el.text)}</{name}>"
-        inner = "".join(self.nl(level + 1) + self.element(c, level + 1) for c in el.children)
+            return f"<{name}{attrs}>{_escape(el.text)}</{name}>"
+        nl = self.nl(level + 1)
+        inner = "".join([nl + self.element(c, level + 1) for c in el.children])
         return f"<{name}{attrs}>{inner}{self.nl(level)}</{name}>"
 
 
@@ -211,13 +248,15 @@ def envelope(
             close = f"</{env}:Header\n>" if style.header_split else f"</{env}:Header>"
             parts.append(w.nl(1) + f"<{env}:Header>{close}")
     else:
-        inner = "".join(w.nl(2) + w.element(h, 2) for h in header)
+        inner = "".join([w.nl(2) + w.element(h, 2) for h in header])
         close = f"</{env}:Header\n>" if style.header_split else f"</{env}:Header>"
         parts.append(w.nl(1) + f"<{env}:Header>{inner}{w.nl(1)}{close}")
-    inner = "".join(w.nl(2) + w.element(b, 2) for b in body)
+    inner = "".join([w.nl(2) + w.element(b, 2) for b in body])
     parts.append(w.nl(1) + f"<{env}:Body>{inner}{w.nl(1)}</{env}:Body>")
-    sep = "\n" + (style.indent or "") if style.ns_newline else " "
-    decls = sep.join(f"xmlns:{p}={quoteattr(u)}" for p, u in (*w.decls, *w.extra))
+    decls = w.decl_text
+    if w.extra:  # namespaces the style does not declare, in order of first use
+        extra = _decl_list(style, w.extra)
+        decls = f"{decls}{_decl_sep(style)}{extra}" if decls else extra
     lead = style.line_prefix if style.indent is not None else ""
     text = (
         style.xml_decl
@@ -296,14 +335,23 @@ def _parser() -> etree.XMLParser:
     )
 
 
+# One parser per thread, reused: building one per request was a measurable share of a small request's cost,
+# and an lxml parser must not be used by two threads at once (the device server has one thread).
+_PARSERS = threading.local()
+_DTD_MARKUP = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
 def parse_xml(data: bytes, limit: int) -> etree._Element:
     """Parse untrusted bytes into an element tree or raise :class:`XmlRejected` with the reason."""
     if len(data) > limit:
         raise XmlRejected(f"document of {len(data)} bytes exceeds the {limit}-byte cap")
-    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+    if _DTD_MARKUP.search(data):
         raise XmlRejected("document carries a DTD")
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _parser()
     try:
-        root = etree.fromstring(data, parser=_parser())
+        root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise XmlRejected(f"not well-formed XML: {exc}") from None
     if root is None:
