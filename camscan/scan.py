@@ -40,6 +40,7 @@ from camscan.discover.wsd import WsdProtocol, device_service_url
 from camscan.discover.wsd6 import Wsd6Discovery, merge_ipv6
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, ScanResult, Skip
 from camscan.policy import Policy, load_policy
+from camscan.probe.gate import GATE
 from camscan.probe.http import HttpProbe, http_services
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe, ProbeResult
 from camscan.probe.rtsp import RtspProbe
@@ -281,7 +282,9 @@ class Scanner:
     def _onvif(self, factory: Future[OnvifClientFactory], ip: str, url: str) -> ProbeResult:
         opts = self.options
         allowed = net.in_scope(ip, opts.scope)
-        probe = OnvifProbe(factory.result(), timeout=opts.timeout, max_bytes=opts.max_reply_bytes,
+        with GATE.waiting():  # the WSDL parse, started with the scan, may still be running
+            parsed = factory.result()
+        probe = OnvifProbe(parsed, timeout=opts.timeout, max_bytes=opts.max_reply_bytes,
                            deadline=self._deadline)
         return probe.probe(ip, url, opts.credentials, credentials_allowed=allowed)
 
@@ -293,16 +296,17 @@ class Scanner:
             res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline).probe(ip, services)
             out.evidence += res.evidence
             out.skips += res.skips
-        for port in RTSP_PORTS:
-            if port in ports:
-                ev, sk = RtspProbe(opts.timeout).probe(ip, port)
-                out.evidence += ev
-                out.skips += sk
-        for port in TLS_PORTS:
-            if port in ports:
-                ev, sk = TlsProbe(opts.timeout).probe(ip, port)
-                out.evidence += ev
-                out.skips += sk
+        with GATE.waiting():  # a few bytes each: waiting on the device is all they do
+            for port in RTSP_PORTS:
+                if port in ports:
+                    ev, sk = RtspProbe(opts.timeout).probe(ip, port)
+                    out.evidence += ev
+                    out.skips += sk
+            for port in TLS_PORTS:
+                if port in ports:
+                    ev, sk = TlsProbe(opts.timeout).probe(ip, port)
+                    out.evidence += ev
+                    out.skips += sk
         return out
 
     def _onvif_on_ports(self, factory: Future[OnvifClientFactory], ip: str, ports: list[int]) -> ProbeResult:
@@ -321,16 +325,13 @@ class Scanner:
         merged: dict[str, Host] = {}
         for ip, host in hosts.items():
             mac = host.mac
-            for results in result_sets:
-                r = results.get(ip)
-                if r is None:
-                    continue
-                seen = _seen_by(r.evidence)
-                host = host.add(evidence=tuple(r.evidence))
-                for s in seen:
-                    host = host.add(seen_by=s)
-                skips.extend(r.skips)
-                mac = mac or r.mac
+            found = [r for r in (results.get(ip) for results in result_sets) if r is not None]
+            if found:  # one merge per host: each re-hashes all of its evidence
+                evidence = tuple(e for r in found for e in r.evidence)
+                host = host.merged(Host(ip=ip, seen_by=tuple(_seen_by(evidence)), evidence=evidence))
+                for r in found:
+                    skips.extend(r.skips)
+                    mac = mac or r.mac
             l2 = neighbours.get(ip)
             if l2 and not mac:
                 host = host.add(evidence=(Evidence("arp.kernel", "mac", l2),))
@@ -384,7 +385,8 @@ class _ProbeJobs:
                     self.skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery "
                                                              "reply"))
                 else:
-                    self.onvif[host.ip] = self.pool.submit(self.scanner._onvif, self.factory, host.ip, url)
+                    self.onvif[host.ip] = self.pool.submit(GATE.run, self.scanner._onvif, self.factory, host.ip,
+                                                           url)
             self._early(host.ip)
 
     def ports_known(self, ip: str, ports: list[int]) -> None:
@@ -399,7 +401,7 @@ class _ProbeJobs:
     def _submit(self, ip: str, host: Host, ports: list[int]) -> None:
         services = http_services(host, ports)
         self.asked[ip] = set(services)
-        self.evidence.append((ip, self.pool.submit(self.scanner._evidence, ip, services, ports)))
+        self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._evidence, ip, services, ports)))
 
     def finish(self, hosts: dict[str, Host], open_ports: dict[str, list[int]]) -> None:
         """Start what is still missing for every host of the scan (IPv6-only rows get no probes)."""
@@ -416,10 +418,11 @@ class _ProbeJobs:
                     extra = [s for s in http_services(host, ports) if s not in self.asked[ip]]
                     if extra:
                         self.asked[ip].update(extra)
-                        self.evidence.append((ip, self.pool.submit(self.scanner._evidence, ip, extra, [])))
+                        self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._evidence, ip, extra,
+                                                                   [])))
                 if ip not in self.onvif and any(p in ports for p in ONVIF_PORTS):
-                    self.evidence.append((ip, self.pool.submit(self.scanner._onvif_on_ports, self.factory, ip,
-                                                               ports)))
+                    self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._onvif_on_ports,
+                                                               self.factory, ip, ports)))
 
     def collect(self, deadline: float, skips: list[Skip]) -> list[dict[str, ProbeResult]]:
         """Every job's result, waited for until ``deadline``; one dict per job family (a host may have several

@@ -7,6 +7,7 @@ byte a second needed a timer to shut its socket. Here the cap is enforced where 
 before every ``recv`` the socket timeout is shrunk to what is left of the call's budget (connect, TLS
 handshake, send and the whole reply included), so no call can outlive it and no thread is needed. That
 also makes keep-alive safe: the connection is reused for the next question, and the cap still holds.
+Every blocking call gives up the probe slot of :data:`camscan.probe.gate.GATE` while it waits.
 
 What it does not do, on purpose: follow redirects, read proxies or netrc from the environment, resolve
 names (addresses only, from the caller's scope), decompress, or verify certificates (camscan reads
@@ -32,6 +33,8 @@ import ssl
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+
+from camscan.probe.gate import GATE
 
 READ_CHUNK = 16384
 MAX_REQUEST_HEADER = 4096  # bytes of one header value we send (a Digest answer is a few hundred)
@@ -125,7 +128,8 @@ class _Reader(io.RawIOBase):
     def readinto(self, buf) -> int:  # type: ignore[no-untyped-def, override]
         if self.budget is not None:
             self.sock.settimeout(self.budget.timeout())
-        return self.sock.recv_into(buf)
+        with GATE.waiting():
+            return self.sock.recv_into(buf)
 
     def close(self) -> None:  # the connection owns the socket: a response finishing must not close it
         super().close()
@@ -252,7 +256,8 @@ class Connection:
         self.requests += 1
         try:
             sock.settimeout(budget.timeout())
-            sock.sendall(data)
+            with GATE.waiting():
+                sock.sendall(data)
             reader.budget = budget
             resp = http.client.HTTPResponse(_SockView(reader), method=method)  # type: ignore[arg-type]
             resp.begin()
@@ -304,7 +309,9 @@ class Connection:
 
     def _connect(self, budget: _Budget) -> None:
         try:
-            sock = socket.create_connection((self.ip, self.port), timeout=budget.timeout())
+            timeout = budget.timeout()
+            with GATE.waiting():
+                sock = socket.create_connection((self.ip, self.port), timeout=timeout)
         except BaseException as exc:
             if isinstance(exc, (TimeoutError, socket.timeout)) and not budget.spent:
                 raise HttpFailure("connect_timeout", "connect timed out") from None
@@ -347,7 +354,9 @@ class Connection:
                     left = budget.timeout()
                 except TimeoutError:
                     raise HttpFailure(budget.kind, _slow(budget.kind)) from None
-                if not _wait(tls, write, left):
+                with GATE.waiting():
+                    ready = _wait(tls, write, left)
+                if not ready:
                     if budget.spent:
                         raise HttpFailure(budget.kind, _slow(budget.kind))
                     raise HttpFailure("timeout", "TLS handshake timed out")
