@@ -96,6 +96,8 @@ class Host:
 
 
 def _union(a: tuple, b: tuple) -> tuple:
+    if not b:  # nothing to add: no need to hash what is there (hosts carry a hundred pieces of evidence)
+        return a
     seen = dict.fromkeys(a)
     seen.update(dict.fromkeys(b))
     return tuple(seen)

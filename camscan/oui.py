@@ -50,9 +50,16 @@ def _manuf_lines() -> Iterator[str]:
         return
 
 
-def _registry_blocks() -> Iterator[tuple[int, int, str]]:
-    """(prefix value, bits, organisation) for each block of the registry, in file order."""
+def _registry_blocks(heads: set[str] | None = None) -> Iterator[tuple[int, int, str]]:
+    """(prefix value, bits, organisation) for each block of the registry, in file order. With ``heads`` (the
+    first 24 bits of the wanted MACs as six upper-case hex digits), only the blocks inside those /24s and any
+    block wider than a /24: a cheap test on the line's first characters skips parsing the rest."""
     for line in _manuf_lines():
+        if heads is not None and line[:8].replace(":", "").replace("-", "").upper() not in heads:
+            first = line.split("\t", 1)[0]
+            if "/" not in first or not first.rsplit("/", 1)[1].strip().isdigit() or int(
+                    first.rsplit("/", 1)[1]) >= 24:
+                continue
         line = line.rstrip("\n")
         if not line or line[0] == "#":
             continue
@@ -104,7 +111,7 @@ def _registry_for(values: Iterable[int]) -> dict[int, dict[int, str]]:
     table: dict[int, dict[int, str]] = {}
     if not values:
         return table
-    for value, bits, org in _registry_blocks():
+    for value, bits, org in _registry_blocks({f"{v >> 24:06X}" for v in values}):
         prefixes = wanted.get(bits)
         if prefixes is None:
             prefixes = wanted[bits] = {v >> (48 - bits) for v in values}
