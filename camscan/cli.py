@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=_positive, default=None, metavar="PPS",
                    help="directed probes per second (default 1000)")
     s.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="devices probed at once (default 16; each costs one TCP connection at a time)")
+                   help="devices probed at once (default 32; each costs one TCP connection at a time)")
     s.add_argument("--allow-large", action="store_true",
                    help="allow targets of more than 65536 addresses")
     s.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (targets, credentials, ...)")
@@ -181,7 +181,7 @@ def build_options(args, cfg) -> ScanOptions:
         deadline=float(pick("deadline", 120.0)),
         wsd_wait=float(pick("wsd_wait", 0.0)),
         rate=float(pick("rate", 1000.0)),
-        workers=int(pick("workers", 16)),
+        workers=int(pick("workers", 32)),
     )
 
 

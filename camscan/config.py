@@ -13,7 +13,7 @@ Config file layout (every key optional)::
     deadline = 120.0       # seconds for the whole scan
     wsd_wait = 0.0         # extra WS-Discovery collection time for slow sites
     rate = 1000            # directed probes per second
-    workers = 16
+    workers = 32
 
     [credentials]
     username = "auditor"

@@ -260,7 +260,7 @@ class ScanOptions:
     deadline: float = 120.0  # whole scan, seconds
     wsd_wait: float = 0.0  # extra WS-Discovery collection time for slow sites, seconds
     rate: float = 1000.0  # directed probes per second
-    workers: int = 16  # concurrent device probes
+    workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: probe.gate)
     max_reply_bytes: int = 1 << 20  # cap on any device reply body
 
 
