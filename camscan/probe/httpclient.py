@@ -205,9 +205,13 @@ class Connection:
         self.requests = 0
 
     def request(self, method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None,
-                max_bytes: int = 1 << 20) -> Response:
+                max_bytes: int = 1 << 20, resend: bool = True) -> Response:
         """Send one request and read its answer (body capped at ``max_bytes``: longer bodies come back
-        ``truncated`` and the connection is closed). Raises :class:`HttpFailure`."""
+        ``truncated`` and the connection is closed). Raises :class:`HttpFailure`.
+
+        A kept-alive connection the device closed before answering is normal HTTP/1.1, and the request is sent
+        again once on a new connection, unless ``resend`` is false: a request carrying credentials must not be,
+        since the device may have read it and counted a failed login before it hung up."""
         if not path.startswith("/") or any(c in path for c in "\r\n ") or any(c in method for c in "\r\n "):
             raise ValueError(f"bad request line: {method!r} {path!r}")
         budget = _Budget(self.wall, self.deadline, self.timeout)
@@ -224,9 +228,9 @@ class Connection:
             return self._exchange(method, data, budget, max_bytes)
         except _Stale:
             # A kept-alive connection the device had already closed: the usual race of HTTP/1.1, and our
-            # requests are reads, so asking again once on a new connection is safe.
+            # requests are reads, so asking again once on a new connection is safe (when ``resend``).
             self.close()
-            if not reused:
+            if not reused or not resend:
                 raise HttpFailure("closed", "the device closed the connection without a reply") from None
             try:
                 return self._exchange(method, data, budget, max_bytes)

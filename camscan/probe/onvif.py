@@ -218,10 +218,10 @@ def _transport_class():
             resp = self._send(conn, path, body, sent)
             if resp.status == 401 and self.digest is not None:
                 challenge = _digest_params(resp.headers)
-                # Answer a challenge once; again only when the device says our nonce went stale or changed
-                # it. The same nonce refused twice is a wrong password: no more attempts (lockout).
-                if challenge is not None and (not auth or challenge.get("stale", "").lower() == "true"
-                                              or challenge.get("nonce") != (self._challenge or {}).get("nonce")):
+                # Answer a challenge when the request carried no answer yet, or when the device says the
+                # nonce we used went stale (RFC 7616 section 3.3). A 401 to an answer without stale=true means
+                # the password is wrong, whatever the new nonce: no more attempts (lockout).
+                if challenge is not None and (not auth or challenge.get("stale", "").lower() == "true"):
                     self._challenge, self._nc = challenge, 0
                     retry = self._authorization(path)
                     if retry:
@@ -232,15 +232,20 @@ def _transport_class():
                 location = clean(resp.headers.get("Location", "?"), 200)
                 raise DeviceError(f"HTTP {resp.status} redirect to {location!r} (not followed)")
             ctype = resp.headers.get("Content-Type", "")
-            if resp.status != 200 and "xml" not in ctype.lower():
+            # 401 is "not authorized" whatever the body: some firmware sends its own XML (not a SOAP fault),
+            # which zeep would turn into an unknown fault and the probe would go on sending credentials.
+            if resp.status == 401 or (resp.status != 200 and "xml" not in ctype.lower()):
                 raise HttpStatus(resp.status, resp.headers)
             if b"<!DOCTYPE" in resp.body or b"<!ENTITY" in resp.body:
                 raise DeviceError("reply carries a DTD (refused: entities are never expanded)")
             return _Reply(resp)
 
         def _send(self, conn: Connection, path: str, body: bytes, headers: dict[str, str]) -> Response:
+            # Never sent twice when it carries credentials (a resend after a hang-up could be a second
+            # failed login): an HTTP Digest answer or a WS-Security token.
+            resend = "Authorization" not in headers and b"UsernameToken" not in body
             try:
-                resp = conn.request("POST", path, body, headers, max_bytes=self.max_bytes)
+                resp = conn.request("POST", path, body, headers, max_bytes=self.max_bytes, resend=resend)
             except HttpFailure as exc:
                 raise DeviceError(self._why(exc)) from None
             except ValueError as exc:  # a header we would have to send with a line break in it

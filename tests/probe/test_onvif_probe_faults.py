@@ -176,3 +176,106 @@ def test_http_probe_respects_the_scan_deadline(device):
     assert time.monotonic() - t0 < 1.5 and result.skips
     late = HttpProbe(timeout=5.0, deadline=time.monotonic() - 1).probe("127.0.0.1", [("http", device.port)])
     assert "scan deadline reached" in late.skips[0].reason
+
+
+# --------------------------------------------------------------- credentials are never tried twice per device
+SDT = (b'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+       b'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema"><s:Body>'
+       b"<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime><tt:DateTimeType>NTP</tt:DateTimeType>"
+       b"<tt:DaylightSavings>false</tt:DaylightSavings><tt:UTCDateTime><tt:Time><tt:Hour>11</tt:Hour>"
+       b"<tt:Minute>5</tt:Minute><tt:Second>7</tt:Second></tt:Time><tt:Date><tt:Year>2025</tt:Year>"
+       b"<tt:Month>3</tt:Month><tt:Day>14</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime>"
+       b"</tds:GetSystemDateAndTimeResponse></s:Body></s:Envelope>")
+
+
+class _KeepAliveDevice:
+    """Loopback HTTP/1.1 with keep-alive: ``answer(request bytes)`` returns the response, or None to hang up
+    without one. Every request is kept in ``requests``."""
+
+    def __init__(self, answer: Callable[[bytes], bytes | None]) -> None:
+        self.answer = answer
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/onvif/device_service"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        with conn:
+            conn.settimeout(5)
+            try:
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        buf += chunk
+                    head, _, buf = buf.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                    while len(buf) < length:
+                        buf += conn.recv(65536)
+                    request, buf = head + b"\r\n\r\n" + buf[:length], buf[length:]
+                    self.requests.append(request)
+                    out = self.answer(request)
+                    if out is None:
+                        return
+                    conn.sendall(out)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _http(status: str, body: bytes = b"", extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/soap+xml\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+            .encode() + body)
+
+
+def test_a_wrong_digest_password_is_sent_once_even_when_every_401_brings_a_new_nonce():
+    nonces = iter(range(1000))
+
+    def answer(request: bytes) -> bytes:
+        return _http("401 Unauthorized", b"<userCheck><statusValue>401</statusValue></userCheck>",
+                     f'WWW-Authenticate: Digest realm="cam", nonce="n{next(nonces)}", qop="auth"\r\n')
+
+    dev = _KeepAliveDevice(answer)
+    try:
+        result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20).probe(
+            "127.0.0.1", dev.url, CREDS, credentials_allowed=True)
+    finally:
+        dev.close()
+    answered = [r for r in dev.requests if b"Authorization: Digest" in r]
+    assert len(answered) == 1, [r.split(b"\r\n", 1)[0] for r in dev.requests]
+    assert not [r for r in dev.requests if b"UsernameToken" in r]
+    assert any("bad credentials" in s.reason or "not authorized" in s.reason for s in result.skips), result.skips
+
+
+def test_a_request_with_credentials_is_not_sent_again_when_the_device_hangs_up():
+    def answer(request: bytes) -> bytes | None:
+        if b"UsernameToken" in request:
+            return None  # read it (a login attempt the device may count), then hang up without a reply
+        return _http("200 OK", SDT)  # the anonymous clock call, on a kept-alive connection
+
+    dev = _KeepAliveDevice(answer)
+    try:
+        result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20).probe(
+            "127.0.0.1", dev.url, CREDS, credentials_allowed=True)
+    finally:
+        dev.close()
+    assert len([r for r in dev.requests if b"UsernameToken" in r]) == 1
+    assert [s.reason for s in result.skips if s.stage == "onvif"] == [
+        "the device closed the connection without a reply"]
