@@ -114,6 +114,8 @@ class Scanner:
         jobs = _ProbeJobs(self, pool, factory)
         stages = ThreadPoolExecutor(max_workers=3, thread_name_prefix="camscan-stage")
         feeds: list[Feed] = []
+        stop = threading.Event()  # ends the sweeps' threads when the scan fails or is interrupted
+        arp_seen: dict[str, str] = {}  # what the ARP sweep handed over, in case its thread misses the deadline
         try:
             # 1. ARP (attached subnets in scope) in its own thread: each answer goes at once to the UDP
             #    window's directed probes and to the camera-port check, which run meanwhile.
@@ -123,14 +125,15 @@ class Scanner:
                 udp_feed, sweep_feed = Feed(), Feed(routed_hosts)
                 feeds += [udp_feed, sweep_feed]
 
-                def on_reply(ip: str, _mac: str) -> None:
+                def on_reply(ip: str, mac: str) -> None:
                     if self._accept(ip):
+                        arp_seen[ip] = mac
                         udp_feed.put((ip,))
                         sweep_feed.put((ip,))
 
                 def arp() -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
                     try:
-                        found = self._arp(mcast, attached, sweep_until, on_reply)
+                        found = self._arp(mcast, attached, sweep_until, on_reply, stop)
                         if found[0] is None:  # no ARP here: directed probes go to every target address
                             udp_feed.put(str(ip) for ip in net.hosts(attached))
                         self._mark(f"ARP sweep done: {len(found[0] or {})} host(s) answered")
@@ -142,13 +145,14 @@ class Scanner:
                 self._mark("ARP sweep and discovery...")
                 arp_job = stages.submit(arp)
                 unicast = list(net.hosts(routed))
-                early_sweep = stages.submit(PortSweep(opts).run, [], sweep_until, sweep_feed, jobs.ports_known)
+                early_sweep = stages.submit(PortSweep(opts, stop=stop).run, [], sweep_until, sweep_feed,
+                                            jobs.ports_known)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self._mark("discovering devices...")
-                early_sweep = (stages.submit(PortSweep(opts).run, routed_hosts, sweep_until, None, jobs.ports_known)
-                               if routed_hosts else None)
+                early_sweep = (stages.submit(PortSweep(opts, stop=stop).run, routed_hosts, sweep_until, None,
+                                             jobs.ports_known) if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
             v6 = stages.submit(Wsd6Discovery(opts, mcast).run, sweep_until) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
@@ -161,7 +165,8 @@ class Scanner:
             if arp_job is not None:
                 try:
                     live, arp_cov, arp_skips = arp_job.result(timeout=max(0.0, sweep_until - time.monotonic()) + 1.0)
-                except FutureTimeout:
+                except FutureTimeout:  # its thread is late: what it handed over still counts
+                    live = dict(arp_seen) or None
                     arp_cov, arp_skips = [], [Skip(None, "arp", "scan deadline reached during the ARP sweep")]
                 coverage += arp_cov
                 skips += arp_skips
@@ -197,7 +202,7 @@ class Scanner:
                         timeout=max(0.0, sweep_until - time.monotonic()) + 1.0)
                 except FutureTimeout:
                     sweep_skips = [Skip(None, "sweep", "scan deadline reached during the camera-port check")]
-            swept = set(routed_hosts) | set(live or {})
+            swept = set(routed_hosts) | set(live or {}) | set(arp_seen)
             late = [ip for ip in hosts if ":" not in ip and ip not in swept]
             if late:
                 more, more_cov, more_skips = PortSweep(opts).run(late, sweep_until)
@@ -215,6 +220,7 @@ class Scanner:
             results = jobs.collect(deadline, skips)
             self._mark("identities read")
         finally:
+            stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
             stages.shutdown(wait=False, cancel_futures=True)
             for f in feeds:
@@ -259,7 +265,7 @@ class Scanner:
         self.progress(message)
 
     def _arp(self, mcast: list[Interface], attached, deadline: float,
-             on_reply: Callable[[str, str], None] | None = None
+             on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None
              ) -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
         """{ip: mac} of live hosts (None when ARP could not run), coverage, skips; ``on_reply`` sees each
         host as it answers."""
@@ -272,7 +278,7 @@ class Scanner:
         skips: list[Skip] = []
         ran = False
         for iface in mcast:
-            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply).run(deadline)
+            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop).run(deadline)
             live.update(found)
             coverage += cov
             skips += sk

@@ -32,6 +32,7 @@ import os
 import selectors
 import socket
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -187,11 +188,12 @@ class ArpSweep:
     name = "arp"
 
     def __init__(self, options: ScanOptions, iface: Interface, networks: Sequence[ipaddress.IPv4Network] = (),
-                 *, on_reply: OnReply | None = None) -> None:
+                 *, on_reply: OnReply | None = None, stop: threading.Event | None = None) -> None:
         self.options = options
         self.iface = iface
         self.networks = tuple(networks)
         self.on_reply = on_reply
+        self.stop = stop  # set by the caller to end the sweep now (the scan failed or was interrupted)
 
     def run(self, deadline: float) -> tuple[dict[str, str], list[Coverage], list[Skip]]:
         """{ip: mac} of every address that answered, coverage per subnet, and skips."""
@@ -306,7 +308,7 @@ class ArpSweep:
         try:
             while True:
                 now = time.monotonic()
-                if now >= deadline:
+                if now >= deadline or (self.stop is not None and self.stop.is_set()):
                     return found, sent, False
                 if next_send < now - SEND_BURST:
                     next_send = now - SEND_BURST

@@ -16,6 +16,7 @@ import logging
 import resource
 import selectors
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -75,8 +76,10 @@ class PortSweep:
     name = "sweep"
 
     def __init__(self, options: ScanOptions, ports: Sequence[int] = CAMERA_PORTS,
-                 connect_timeout: float | None = None, max_inflight: int = MAX_INFLIGHT) -> None:
+                 connect_timeout: float | None = None, max_inflight: int = MAX_INFLIGHT, *,
+                 stop: threading.Event | None = None) -> None:
         self.options = options
+        self.stop = stop  # set by the caller to end the sweep now (the scan failed or was interrupted)
         self.ports = tuple(dict.fromkeys(int(p) for p in ports if 0 < int(p) < 65536))
         self.connect_timeout = min(options.timeout, CONNECT_TIMEOUT) if connect_timeout is None \
             else connect_timeout
@@ -133,7 +136,7 @@ class PortSweep:
         try:
             while queue or inflight or feed_open:
                 now = time.monotonic()
-                if now >= deadline:
+                if now >= deadline or (self.stop is not None and self.stop.is_set()):
                     break
                 if next_start < now - SEND_BURST:
                     next_start = now - SEND_BURST
