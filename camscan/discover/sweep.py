@@ -43,7 +43,10 @@ CAMERA_PORTS: tuple[int, ...] = (
 # How long one connect may take. A LAN handshake takes milliseconds; a host that has not answered after a
 # second is filtered or absent, and waiting longer only slows a sweep of mostly empty addresses.
 CONNECT_TIMEOUT = 1.0
-MAX_INFLIGHT = 256
+# Connects in flight at once. Absent hosts hold theirs for the whole CONNECT_TIMEOUT, so sustaining options.rate
+# through an empty routed subnet needs rate x timeout of them (1,000 at the defaults); fewer, and the sweep
+# crawls at max_inflight / timeout. This bounds sockets, not packets: the rate limit still paces the SYNs.
+MAX_INFLIGHT = 1024
 SEND_BURST = 0.02  # token-bucket depth of the connect rate limiter, seconds
 # Errors that mean "nothing listens / nothing there" rather than a local problem.
 _FEED = object()  # selector key data of the feed
@@ -60,11 +63,20 @@ class _Pending:
 
 
 def inflight_limit(requested: int = MAX_INFLIGHT) -> int:
-    """Concurrent connects that fit the process's file-descriptor limit with room to spare."""
+    """Concurrent connects that fit the process's file-descriptor limit with room to spare; the soft limit is
+    raised towards the hard one first when it is lower than that needs (as nmap does)."""
     try:
-        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (OSError, ValueError):
         return min(requested, 64)
+    want = 2 * (requested + 32)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+            soft = new
+        except (OSError, ValueError):
+            pass
     if soft == resource.RLIM_INFINITY:
         return requested
     return max(1, min(requested, soft // 2 - 32))
@@ -156,8 +168,8 @@ class PortSweep:
                         resolved(ip)
                 # the earliest timeout among pending connects, or the next start
                 wake = deadline
-                if inflight:
-                    wake = min(wake, min(p.started for p in inflight.values()) + self.connect_timeout)
+                if inflight:  # in start order: the first is the oldest
+                    wake = min(wake, next(iter(inflight.values())).started + self.connect_timeout)
                 if queue and len(inflight) < self.max_inflight:
                     wake = min(wake, next_start)
                 for key, _mask in sel.select(max(0.0, wake - time.monotonic())):
@@ -179,13 +191,17 @@ class PortSweep:
                         opened.setdefault(pending.ip, []).append(pending.port)
                     resolved(pending.ip)
                 now = time.monotonic()
-                for fd, pending in list(inflight.items()):
-                    if now - pending.started >= self.connect_timeout:
-                        del inflight[fd]
-                        sel.unregister(pending.sock)
-                        pending.sock.close()
-                        done += 1
-                        resolved(pending.ip)
+                expired = []
+                for fd, pending in inflight.items():
+                    if now - pending.started < self.connect_timeout:
+                        break  # in start order: the rest are younger
+                    expired.append(fd)
+                for fd in expired:
+                    pending = inflight.pop(fd)
+                    sel.unregister(pending.sock)
+                    pending.sock.close()
+                    done += 1
+                    resolved(pending.ip)
         finally:
             for pending in inflight.values():
                 pending.sock.close()
