@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import ssl
-import struct
 import subprocess
 import threading
 import time
@@ -25,111 +24,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tcp_fakes import LOOPBACK, LoopbackDevice, Peer
 
 from camscan.probe.httpclient import Connection, HttpFailure, Response, digest_authorization
 
-LOOPBACK = "127.0.0.1"
-
 
 # ------------------------------------------------------------------------------------------------ devices
-class _Peer:
-    """One accepted connection, as the device's side of it sees it."""
-
-    def __init__(self, sock: socket.socket, device: _Device) -> None:
-        self.sock = sock
-        self.device = device
-        self._buf = b""
-
-    def request(self) -> bytes | None:
-        """The next request (head and body), or None once the client closed."""
-        while b"\r\n\r\n" not in self._buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self._buf += chunk
-        head, _, rest = self._buf.partition(b"\r\n\r\n")
-        m = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-        need = int(m.group(1)) if m else 0
-        while len(rest) < need:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            rest += chunk
-        self._buf = rest[need:]
-        req = head + b"\r\n\r\n" + rest[:need]
-        with self.device.lock:
-            self.device.requests.append(req)
-        return req
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def reset(self) -> None:
-        """Close with an RST instead of a FIN."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
-
-
-class _Device:
-    """A TCP server on 127.0.0.1 that hands every connection to ``serve`` (on its own thread); with a
-    ``tls`` context, after a server-side TLS handshake."""
-
-    def __init__(self, serve: Callable[[_Peer], None], tls: ssl.SSLContext | None = None) -> None:
-        self.serve = serve
-        self.tls = tls
-        self.sock = socket.socket()
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(10)
-            if self.tls is not None:
-                time.sleep(0.1)  # so that the client's handshake always has to wait for the ServerHello
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            self.serve(_Peer(conn, self))
-        except (OSError, ValueError):
-            pass
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def connect(self, **kw) -> Connection:  # type: ignore[no-untyped-def]
-        kw.setdefault("timeout", 3.0)
-        return Connection(LOOPBACK, self.port, tls=self.tls is not None, **kw)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
-def device() -> Iterator[Callable[..., _Device]]:
-    made: list[_Device] = []
+def device() -> Iterator[Callable[..., LoopbackDevice]]:
+    made: list[LoopbackDevice] = []
 
-    def make(serve: Callable[[_Peer], None], tls: ssl.SSLContext | None = None) -> _Device:
-        made.append(_Device(serve, tls))
+    def make(serve: Callable[[Peer], None], tls: ssl.SSLContext | None = None) -> LoopbackDevice:
+        made.append(LoopbackDevice(serve, tls))
         return made[-1]
 
     yield make
@@ -141,9 +47,9 @@ def answer(body: bytes = b"hello", status: str = "200 OK", extra: str = "") -> b
     return f"HTTP/1.1 {status}\r\n{extra}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
-def keep_answering(body: bytes = b"hello") -> Callable[[_Peer], None]:
+def keep_answering(body: bytes = b"hello") -> Callable[[Peer], None]:
     """A well-behaved keep-alive server: every request on the connection gets ``body``."""
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         while peer.request() is not None:
             peer.send(answer(body))
     return serve
@@ -183,7 +89,7 @@ def test_two_requests_share_one_connection(device):
 
 
 def test_server_closing_after_the_first_answer_is_a_transparent_reconnect(device):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(answer(b"one"))  # then closes, though it did not say Connection: close
 
@@ -198,7 +104,7 @@ def test_server_closing_after_the_first_answer_is_a_transparent_reconnect(device
 @pytest.mark.parametrize("how", ["close", "reset"])
 def test_reused_connection_dropped_after_the_request_is_asked_again_once(device, how):
     """The race the retry is for: the device takes the second request, then drops the connection."""
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(answer(b"one"))
         if peer.request() is not None:
@@ -225,7 +131,7 @@ def test_fresh_connection_closed_without_a_reply_is_not_retried(device):
 def test_a_device_that_drops_every_later_request_costs_one_retry_not_a_loop(device):
     answered = threading.Event()
 
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         while peer.request() is not None:
             if answered.is_set():
                 return  # closed without a reply
@@ -244,7 +150,7 @@ def test_connection_close_and_http10_answers_are_not_reused(device):
     replies = iter([answer(b"a", extra="Connection: close\r\n"), b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb",
                     answer(b"c")])
 
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         while peer.request() is not None:
             peer.send(next(replies))
 
@@ -260,7 +166,7 @@ def test_bytes_past_an_answer_do_not_poison_the_next_request(device, later):
     must not read those bytes as its answer."""
     sent = threading.Event()
 
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         first = True
         while peer.request() is not None:
             if first and later:
@@ -284,7 +190,7 @@ def test_head_and_204_answers_have_no_body_and_keep_the_connection(device):
     replies = iter([b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"HTTP/1.1 204 No Content\r\n\r\n",
                     answer(b"after")])
 
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         while peer.request() is not None:
             peer.send(next(replies))
 
@@ -311,8 +217,8 @@ def test_headers_keep_case_order_and_repeats(device):
 
 
 # ------------------------------------------------------------------------------------------- time limits
-def trickle(data: bytes, every: float = 0.2) -> Callable[[_Peer], None]:
-    def serve(peer: _Peer) -> None:
+def trickle(data: bytes, every: float = 0.2) -> Callable[[Peer], None]:
+    def serve(peer: Peer) -> None:
         if peer.request() is None:
             return
         for byte in data:
@@ -332,7 +238,7 @@ def test_a_trickled_head_ends_at_the_wall_clock(device):
 
 
 def test_a_trickled_body_ends_at_the_wall_clock_with_the_head_kept(device):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(b"HTTP/1.1 200 OK\r\nServer: slow\r\nContent-Length: 1000\r\n\r\n")
             for _ in range(1000):
@@ -428,7 +334,7 @@ def test_connect_timeout_when_the_backlog_is_full():
 
 # ---------------------------------------------------------------------------------------------- bodies
 def test_a_huge_body_is_cut_at_the_cap_and_the_connection_dropped(device):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         while peer.request() is not None:
             peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n")
             for _ in range(160):
@@ -447,7 +353,7 @@ def test_a_huge_body_is_cut_at_the_cap_and_the_connection_dropped(device):
 
 def test_the_cap_does_not_wait_for_the_rest_of_the_body(device):
     """The device sends the head and 64 KiB, then hangs: a capped read must not wait for more."""
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 20971520\r\n\r\n" + b"B" * 65536)
             peer.device.stop.wait(10)
@@ -472,7 +378,7 @@ CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6
 
 
 def test_chunked_body_and_keep_alive(device):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         while peer.request() is not None:
             peer.send(CHUNKED)
 
@@ -499,7 +405,7 @@ def test_broken_chunked_bodies_fail_with_the_head_kept(device, reply):
 
 
 def test_body_without_a_length_is_read_to_the_close(device):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n")
             peer.send(b"all of ")
@@ -514,7 +420,7 @@ def test_body_without_a_length_is_read_to_the_close(device):
 
 
 def test_a_body_cut_short_is_a_failure_with_the_head_kept(device):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(b"HTTP/1.1 200 OK\r\nServer: half\r\nContent-Length: 100\r\n\r\n" + b"h" * 40)
 
@@ -538,7 +444,7 @@ def test_a_body_cut_short_is_a_failure_with_the_head_kept(device):
     b"\n" * 200_000,
 ], ids=["ssh", "binary", "status-2000", "1000-headers", "100k-header", "1m-status-line", "blank-lines"])
 def test_replies_that_are_not_http_are_protocol_failures(device, reply):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(reply)
             peer.device.stop.wait(10)  # and keep the connection open: the verdict must not wait for a close
@@ -598,7 +504,7 @@ def test_tls_get_with_keep_alive(device, tls_server_context):
 
 
 def test_tls_body_cap_and_trickle(device, tls_server_context):
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         if peer.request() is not None:
             peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"s" * 5000)
         if peer.request() is not None:
@@ -619,7 +525,7 @@ def test_tls_body_cap_and_trickle(device, tls_server_context):
     assert exc.kind == "wall" and took < 1.5
 
 
-def _never_speaks(peer: _Peer) -> None:
+def _never_speaks(peer: Peer) -> None:
     peer.device.stop.wait(10)
 
 
@@ -641,7 +547,7 @@ def test_tls_handshake_is_bounded_by_the_deadline(device):
 def test_tls_handshake_with_a_plain_http_server_fails_and_closes_the_socket(device):
     closed = threading.Event()
 
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         peer.sock.recv(65536)  # the ClientHello
         peer.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
         peer.sock.settimeout(3)
@@ -663,7 +569,7 @@ def test_tls_handshake_failure_closes_the_socket_at_once(device):
     """Held on to (as a caller logging it might), the failure must not keep the device's socket open."""
     closed = threading.Event()
 
-    def serve(peer: _Peer) -> None:
+    def serve(peer: Peer) -> None:
         peer.sock.settimeout(5)
         try:
             while peer.sock.recv(65536):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from tcp_fakes import LoopbackDevice, Peer
 
 from camscan.models import Credentials
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe
@@ -188,56 +189,19 @@ SDT = (b'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w
        b"</tds:GetSystemDateAndTimeResponse></s:Body></s:Envelope>")
 
 
-class _KeepAliveDevice:
-    """Loopback HTTP/1.1 with keep-alive: ``answer(request bytes)`` returns the response, or None to hang up
-    without one. Every request is kept in ``requests``."""
-
-    def __init__(self, answer: Callable[[bytes], bytes | None]) -> None:
-        self.answer = answer
-        self.requests: list[bytes] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/onvif/device_service"
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        buf = b""
-        with conn:
-            conn.settimeout(5)
-            try:
-                while True:
-                    while b"\r\n\r\n" not in buf:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            return
-                        buf += chunk
-                    head, _, buf = buf.partition(b"\r\n\r\n")
-                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
-                    while len(buf) < length:
-                        buf += conn.recv(65536)
-                    request, buf = head + b"\r\n\r\n" + buf[:length], buf[length:]
-                    self.requests.append(request)
-                    out = self.answer(request)
-                    if out is None:
-                        return
-                    conn.sendall(out)
-            except OSError:
+def _keep_alive(answer: Callable[[bytes], bytes | None]) -> LoopbackDevice:
+    """HTTP/1.1 with keep-alive: ``answer(request)`` gives the response, or None to hang up without one."""
+    def serve(peer: Peer) -> None:
+        while (request := peer.request()) is not None:
+            out = answer(request)
+            if out is None:
                 return
+            peer.send(out)
+    return LoopbackDevice(serve)
 
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.sock.close()
+
+def _url(dev: LoopbackDevice) -> str:
+    return f"http://127.0.0.1:{dev.port}/onvif/device_service"
 
 
 def _http(status: str, body: bytes = b"", extra: str = "") -> bytes:
@@ -252,10 +216,10 @@ def test_a_wrong_digest_password_is_sent_once_even_when_every_401_brings_a_new_n
         return _http("401 Unauthorized", b"<userCheck><statusValue>401</statusValue></userCheck>",
                      f'WWW-Authenticate: Digest realm="cam", nonce="n{next(nonces)}", qop="auth"\r\n')
 
-    dev = _KeepAliveDevice(answer)
+    dev = _keep_alive(answer)
     try:
         result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20).probe(
-            "127.0.0.1", dev.url, CREDS, credentials_allowed=True)
+            "127.0.0.1", _url(dev), CREDS, credentials_allowed=True)
     finally:
         dev.close()
     answered = [r for r in dev.requests if b"Authorization: Digest" in r]
@@ -270,10 +234,10 @@ def test_a_request_with_credentials_is_not_sent_again_when_the_device_hangs_up()
             return None  # read it (a login attempt the device may count), then hang up without a reply
         return _http("200 OK", SDT)  # the anonymous clock call, on a kept-alive connection
 
-    dev = _KeepAliveDevice(answer)
+    dev = _keep_alive(answer)
     try:
         result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20).probe(
-            "127.0.0.1", dev.url, CREDS, credentials_allowed=True)
+            "127.0.0.1", _url(dev), CREDS, credentials_allowed=True)
     finally:
         dev.close()
     assert len([r for r in dev.requests if b"UsernameToken" in r]) == 1
