@@ -185,15 +185,10 @@ def build_options(args, cfg) -> ScanOptions:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename, so a failed or
-    killed run never leaves a half-written report where the last good one was."""
-    write_atomic_with(path, lambda fh: fh.write(text))
-
-
-def write_atomic_with(path: Path, write: Callable[[TextIO], object]) -> None:
-    """:func:`write_atomic` for a report written in pieces: ``write`` writes it to the open temporary file.
-    Whatever ``write`` raises removes the temporary file, so the report at ``path`` stays the last good one."""
+def write_atomic(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Write a report to ``path`` via a temporary file in the same directory and a rename: ``write`` writes it
+    (in pieces, if it likes) to the open temporary file. A failed or killed run, or anything ``write`` raises,
+    never leaves a half-written report where the last good one was."""
     path = path.expanduser()
     directory = path.parent if str(path.parent) else Path(".")
     try:
@@ -228,7 +223,7 @@ def write_report(output: Path | None, result: ScanResult, fmt: OutputFormat, not
         def write(fh: TextIO) -> None:
             fh.write(text)
     if output:
-        write_atomic_with(output, write)
+        write_atomic(output, write)
     else:
         write(sys.stdout)
 
