@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                         "inventory (default: all)")
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
-                        "flagged since the previous scan (new), or never (none)")
+                        "flagged since the previous scan (new), never (none), or as 'any' and also when a "
+                        "device's firmware is listed as known-exploited, exact or possible (kev)")
     s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
 
@@ -136,6 +137,7 @@ class FailOn(StrEnum):
     ANY = "any"
     NEW = "new"
     NONE = "none"
+    KEV = "kev"
 
 
 def _db_options(p: argparse.ArgumentParser) -> None:
@@ -235,6 +237,8 @@ def exit_code(result: ScanResult, fail_on: FailOn = FailOn.ANY) -> int:
     if fail_on is FailOn.NEW:
         new = set(result.diff.new_flagged) if result.diff else {d.key for d in result.flagged}
         return EXIT_FINDINGS if new else EXIT_CLEAN
+    if fail_on is FailOn.KEV and any(d.risks for d in result.devices):
+        return EXIT_FINDINGS
     return EXIT_FINDINGS if result.flagged else EXIT_CLEAN
 
 

@@ -161,6 +161,39 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Risk:
+    """A known-exploited vulnerability (CISA KEV) the device's maker, model and firmware fall under."""
+
+    cve: str
+    kev_date_added: str
+    advisory: str
+    advisory_url: str
+    match: str  # "exact" (model family and firmware in the advisory's range) | "possible" (only part checked)
+    why: str  # the evidence: which family, which firmware, what could not be checked
+    title: str = ""
+
+    def as_dict(self) -> dict:
+        return {"cve": self.cve, "kev_date_added": self.kev_date_added, "advisory": self.advisory,
+                "advisory_url": self.advisory_url, "match": self.match, "why": self.why, "title": self.title}
+
+
+@dataclass(frozen=True)
+class Via:
+    """How camscan learned of a camera it never contacted: the recorder that lists it, and where."""
+
+    recorder_ip: str
+    recorder_key: str
+    channel: str
+    address: str | None  # the camera's address on the recorder's own network, as the recorder reports it
+    protocol: str  # how the recorder reaches it, as reported ("HIKVISION", "ONVIF", "Private"...)
+    source: str = ""  # which recorder interface listed it ("isapi", "dahua.RemoteDevice", "onvif.media")
+
+    def as_dict(self) -> dict:
+        return {"recorder_ip": self.recorder_ip, "recorder_key": self.recorder_key, "channel": self.channel,
+                "address": self.address, "protocol": self.protocol, "source": self.source}
+
+
+@dataclass(frozen=True)
 class Device:
     """An identified device: who made it (``manufacturer``) apart from what it calls itself (``brand``)."""
 
@@ -182,14 +215,19 @@ class Device:
     verdict: Verdict = Verdict.UNKNOWN
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
+    risks: tuple[Risk, ...] = ()  # known-exploited vulnerabilities (information: never changes the verdict)
+    via: Via | None = None  # set for a camera seen only behind a recorder (never contacted)
 
     @property
     def key(self) -> str:
-        """Stable identity across scans: MAC, else serial, else endpoint id, else IP."""
+        """Stable identity across scans: MAC, else serial, else endpoint id (a camera behind a recorder:
+        ``via:<recorder key>/<channel>``), else IP."""
         if self.mac:
             return f"mac:{self.mac}"
         if self.serial:
             return f"serial:{self.serial}"
+        if self.via is not None:
+            return f"via:{self.via.recorder_key}/{self.via.channel}"
         if self.endpoint:
             return f"endpoint:{self.endpoint}"
         return f"ip:{self.ip}"
@@ -215,6 +253,8 @@ class Device:
             "matches": [m.as_dict() for m in self.matches],
             "evidence": [e.as_dict() for e in self.evidence],
             "seen_by": list(self.seen_by),
+            "risks": [r.as_dict() for r in self.risks],
+            "via": self.via.as_dict() if self.via else None,
         }
 
 

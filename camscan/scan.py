@@ -20,6 +20,7 @@ Plan of a scan:
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import threading
@@ -29,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
-from camscan import fingerprint, net, oui
+from camscan import fingerprint, net, oui, risks
 from camscan.discover.arp import ArpSweep, arp_evidence
 from camscan.discover.dhip import DhipProtocol
 from camscan.discover.feed import Feed
@@ -65,6 +66,7 @@ class Scanner:
         self.options = options
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
+        self.risks = risks.default_risks()  # known-exploited firmware (information next to the verdict)
         self.progress = progress or (lambda _message: None)
 
     # ----------------------------------------------------------------------------------------- planning
@@ -232,6 +234,7 @@ class Scanner:
         refused = {s.ip for s in skips if s.ip and s.stage.split(".", 1)[0] in CAMERA_SOURCES}
         for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
             device = self.policy.evaluate(fingerprint.identify(h, self.rules))
+            device = dataclasses.replace(device, risks=risks.match_device(device, self.risks))
             if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by) or h.ip in refused:
                 devices.append(device)
             else:

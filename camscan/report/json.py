@@ -4,7 +4,8 @@ Top-level keys, in order: ``schema_version``, ``scan_id`` (the inventory's id, o
 ``summary``, ``diff`` (what changed since the previous stored scan, ``Diff.as_dict()``; null when there was
 no inventory comparison), ``devices``, ``skips``, ``coverage``, ``notes``, ``legal_note``. ``diff`` comes
 before ``devices`` so a reader meets the changes first. ``scan_id``, ``diff`` and ``summary.new_flagged``
-were added to version 1 without changing any earlier field.
+were added to version 1 without changing any earlier field; so were ``summary.kev_risks`` and, per device,
+``risks`` (known-exploited vulnerabilities) and ``via`` (a camera listed by a recorder, never contacted).
 
 :func:`from_dict` is the exact inverse of :func:`as_dict` (``as_dict(from_dict(d)) == d`` for any document
 this module wrote), so ``camscan report`` can re-render a stored scan in any format without the network.
@@ -26,10 +27,12 @@ from camscan.models import (
     Evidence,
     Finding,
     ListCitation,
+    Risk,
     RuleMatch,
     ScanResult,
     Skip,
     Verdict,
+    Via,
 )
 
 SCHEMA_VERSION = 1
@@ -68,6 +71,8 @@ def _document(result: ScanResult, note: str, devices: Iterable[dict]) -> dict:
             "clear": sum(1 for d in result.devices if d.verdict == "clear"),
             "unknown": sum(1 for d in result.devices if d.verdict == "unknown"),
             "skips": len(result.skips),
+            # devices with a known-exploited (CISA KEV) vulnerability, exact or possible
+            "kev_risks": sum(1 for d in result.devices if d.risks),
             # devices flagged now and not before; null when there was no comparison with a previous scan
             "new_flagged": len(diff.new_flagged) if diff is not None else None,
         },
@@ -258,7 +263,21 @@ def _device(x: dict) -> Device:
         verdict=Verdict(x["verdict"]),
         findings=tuple(_finding(f) for f in x["findings"]),
         warnings=_strs(x.get("warnings", [])),
+        risks=tuple(_risk(r) for r in x.get("risks") or ()),
+        via=_via(x["via"]) if x.get("via") else None,
     )
+
+
+def _risk(x: dict) -> Risk:
+    return Risk(cve=_str(x["cve"]), kev_date_added=_str(x["kev_date_added"]), advisory=_str(x["advisory"]),
+                advisory_url=_str(x.get("advisory_url") or ""), match=_str(x["match"]), why=_str(x["why"]),
+                title=_str(x.get("title") or ""))
+
+
+def _via(x: dict) -> Via:
+    return Via(recorder_ip=_str(x["recorder_ip"]), recorder_key=_str(x["recorder_key"]),
+               channel=_str(x["channel"]), address=_opt(x.get("address")), protocol=_str(x.get("protocol") or ""),
+               source=_str(x.get("source") or ""))
 
 
 def _coverage(x: dict) -> Coverage:

@@ -16,9 +16,12 @@ from camscan.report.common import (
     VERDICT_ORDER,
     counts,
     device_label,
+    grouped,
     has_changes,
     newly_flagged,
     ordered_changes,
+    risk_count,
+    risk_summary,
 )
 from camscan.report.text import clean
 
@@ -48,7 +51,8 @@ def _header(result: ScanResult) -> list[str]:
     scan = f"scan #{result.scan_id} " if result.scan_id is not None else "scan "
     return [
         f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
-        f"{len(result.skips)} skip(s)",
+        f"{len(result.skips)} skip(s)" + (f", {risk_count(result)} with known-exploited firmware (KEV)"
+                                          if risk_count(result) else ""),
         clean(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
               f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
               f"{', '.join(result.methods) or '-'}", 400),
@@ -97,21 +101,44 @@ def _findings(result: ScanResult) -> list[str]:
     return out
 
 
+def _risks(result: ScanResult) -> list[str]:
+    out = ["", "Known-exploited vulnerabilities (CISA KEV; information only, the verdict is unchanged):"]
+    for d in result.devices:
+        if not d.risks:
+            continue
+        out += _wrap(f"{clean(d.ip, 40)} {clean(device_label(d), 80)} [{clean(d.key, 60)}]", "  ")
+        for r in d.risks:
+            out += _wrap(f"{r.cve} ({r.match}), in KEV since {r.kev_date_added}: {clean(r.title, 120)}", "    ")
+            out += _wrap(f"advisory {clean(r.advisory, 40)} {clean(r.advisory_url, 200)}", "      ")
+            out += _wrap(f"why: {clean(r.why, 600)}", "      ")
+    return out
+
+
+def _ip_cell(d: Device, child: bool) -> str:
+    if not child or d.via is None:
+        return clean(d.ip, 15)
+    return f"  `-{clean(d.via.channel, 6)} {clean(d.ip, 15)}"
+
+
 def render(result: ScanResult, note: str = "") -> str:
     """The terminal report; every line ends in a newline and no device control character reaches it."""
     out = _header(result)
     out += _changes(result)
     out.append("")
-    devices = sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict))
-    rows = [[clean(d.ip, 15), clean(d.mac, 17), clean(_maker(d), 22), clean(d.model, 20),
-             clean(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}"] for d in devices]
+    # cameras seen behind a recorder follow it, indented, whatever their own verdict
+    devices = grouped(sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict)))
+    rows = [[_ip_cell(d, child), clean(d.mac, 17), clean(_maker(d), 22), clean(d.model, 20),
+             clean(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}", clean(risk_summary(d), 34)]
+            for d, child in devices]
     if rows:
         out.append(tabulate(rows, headers=["IP", "MAC", "Manufacturer", "Model", "Firmware", "Verdict",
-                                           "Conf"], tablefmt="simple", disable_numparse=True))
+                                           "Conf", "KEV"], tablefmt="simple", disable_numparse=True))
     else:
         out.append("No devices found.")
     if result.flagged:
         out += _findings(result)
+    if risk_count(result):
+        out += _risks(result)
     warned = [d for d in result.devices if d.warnings]
     if warned:
         out += ["", "Warnings:"]
