@@ -1,10 +1,11 @@
 """CSV report for spreadsheets: one row per device, UTF-8, RFC 4180 quoting (every cell quoted).
 
 Columns: ``ip, mac, manufacturer, brand, model, firmware, serial, verdict, confidence, entities, lists,
-evidence, seen_by, key, change, warnings, device_class`` (columns are only ever added at the end). ``entities`` are the flagged entity names, ``lists`` the lists cited with
-their dates, ``evidence`` the decisive rule notes with ``source:field=value``, ``change`` the device's change
-since the previous scan (``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff). Devices
-seen in the previous scan and missing from this one follow as rows with ``change`` = ``gone``. Rows come in
+evidence, seen_by, key, change, warnings, device_class`` (columns are only ever added at the end).
+``entities`` are the flagged entity names, ``lists`` the lists cited with their dates, ``evidence`` the
+decisive rule notes with ``source:field=value``, ``change`` the device's change since the previous scan
+(``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff). Devices seen in the previous
+scan and missing from this one follow as rows with ``change`` = ``gone``. Rows come in
 verdict order (sanctioned, review, clear, unknown), scan order inside a verdict.
 
 A device string is untrusted, and a spreadsheet runs any cell starting with ``=``, ``+``, ``-`` or ``@`` as a
