@@ -205,6 +205,7 @@ class Device:
     verdict: Verdict = Verdict.UNKNOWN
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
+    device_class: str = "unknown"  # camera | recorder | encoder | network | radio | unknown (from the rules)
 
     def __post_init__(self) -> None:
         _coerce(self, "verdict", Verdict)

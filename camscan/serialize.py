@@ -9,7 +9,9 @@ The report is a contract: fields are added, never renamed or removed. Top-level 
 ``schema_version``, ``scan_id`` (the inventory's id, or null), ``scan``, ``summary``, ``diff`` (what changed
 since the previous stored scan; null when there was no inventory comparison), ``devices``, ``skips``,
 ``coverage``, ``notes``, ``legal_note``. ``diff`` comes before ``devices`` so a reader meets the changes first.
-``scan_id``, ``diff`` and ``summary.new_flagged`` were added to version 1 without changing any earlier field.
+``scan_id``, ``diff`` and ``summary.new_flagged`` were added to version 1 without changing any earlier field,
+as was each device's ``device_class`` (camera, recorder, encoder, network, radio or unknown; read as unknown
+from documents that predate it).
 The inventory stores this document per scan and each device's :func:`to_dict` record per sighting, so
 ``camscan report`` re-renders a stored scan in any format without the network.
 
@@ -106,6 +108,7 @@ def _device_dict(d: Device) -> dict:
         "confidence": round(d.confidence, 2),
         "findings": [_finding_dict(f) for f in d.findings],
         "warnings": list(d.warnings),
+        "device_class": d.device_class,
         "matches": [_match_dict(m) for m in d.matches],
         "evidence": [_evidence_dict(e) for e in d.evidence],
         "seen_by": list(d.seen_by),
@@ -322,6 +325,7 @@ def _device(x: dict) -> Device:
         verdict=Verdict(_str(x["verdict"])),
         findings=tuple(_finding(f) for f in x["findings"]),
         warnings=_strs(x.get("warnings", [])),
+        device_class=_str(x.get("device_class", "unknown")),
     )
 
 
