@@ -54,8 +54,8 @@ _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmw
                  "verdict": "verdict", "manufacturer": "manufacturer"}
 
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
-_DEVICE_COLUMNS = (("IP", 9), ("MAC", 10), ("Manufacturer", 9), ("Brand", 8), ("Model", 11),
-                   ("Firmware", 11), ("Serial", 10), ("Conf.", 5), ("Seen by", 7), ("KEV", 10), ("Change", 10))
+_DEVICE_COLUMNS = (("IP", 9), ("MAC", 10), ("Class", 6), ("Manufacturer", 9), ("Brand", 8), ("Model", 10),
+                   ("Firmware", 9), ("Serial", 8), ("Conf.", 5), ("Seen by", 7), ("KEV", 9), ("Change", 10))
 _RISK_COLUMNS = (("CVE", 14), ("Match", 8), ("In KEV since", 10), ("Advisory", 24), ("Why", 44))
 _CHANGE_COLUMNS = (("Change", 9), ("IP", 10), ("Device", 27), ("Before", 17), ("After", 17), ("Key", 20))
 _LIST_COLUMNS = (("List", 36), ("Since", 10), ("Citation", 32), ("Scope", 22))
@@ -340,7 +340,7 @@ class _Page:
         new = ' <span class="badge new">new</span>' if d.key in self.fresh else ""
         self.add(f'<article class="device {d.verdict}" id="{self.ids[id(d)]}">',
                  f"<h3>{_badge(d.verdict)}{new} <code>{_e(d.ip)}</code> {_e(device_label(d))}</h3>")
-        facts = [("Manufacturer", d.manufacturer), ("Brand", d.brand), ("Model", d.model),
+        facts = [("Class", d.device_class), ("Manufacturer", d.manufacturer), ("Brand", d.brand), ("Model", d.model),
                  ("Firmware", d.firmware), ("Serial", d.serial), ("MAC", d.mac),
                  ("Hardware id", d.hardware_id), ("Hostname", d.hostname),
                  ("Confidence", f"{d.confidence:.2f}"), ("Seen by", ", ".join(d.seen_by)), ("Key", d.key),
@@ -426,7 +426,7 @@ class _Page:
 
     def _device_row(self, d: Device, child: bool = False) -> str:
         anchor = self.ids[id(d)] if d.verdict.flagged else ""  # flagged: link the address to its findings
-        cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac)]
+        cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac), f"<td>{_or_dash(d.device_class)}</td>"]
         if child and d.via is not None:  # behind a recorder: say so in the first cell, and its own verdict
             cells[0] = (f'<td class="mono via" data-sort="{_e(_ip_sort(d.via.recorder_ip))}">&#8627; channel '
                         f"{_e(d.via.channel)} {_badge(d.verdict)}<br>{_e(d.ip)}</td>")

@@ -21,7 +21,6 @@ from camscan.report.common import (
     newly_flagged,
     ordered_changes,
     risk_count,
-    risk_summary,
 )
 from camscan.report.text import clean
 
@@ -117,7 +116,13 @@ def _risks(result: ScanResult) -> list[str]:
 def _ip_cell(d: Device, child: bool) -> str:
     if not child or d.via is None:
         return clean(d.ip, 15)
-    return f"  `-{clean(d.via.channel, 6)} {clean(d.ip, 15)}"
+    return f"`-{clean(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
+
+
+def _kev_cell(d: Device) -> str:
+    if not d.risks:
+        return ""
+    return str(len(d.risks)) + ("" if any(r.match == "exact" for r in d.risks) else "?")
 
 
 def render(result: ScanResult, note: str = "") -> str:
@@ -125,14 +130,18 @@ def render(result: ScanResult, note: str = "") -> str:
     out = _header(result)
     out += _changes(result)
     out.append("")
-    # cameras seen behind a recorder follow it, indented, whatever their own verdict
+    # cameras seen behind a recorder follow it, indented, whatever their own verdict; a KEV column (count of
+    # known-exploited vulnerabilities, "?" when only possible) only when a device has one, details below
     devices = grouped(sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict)))
-    rows = [[_ip_cell(d, child), clean(d.mac, 17), clean(_maker(d), 22), clean(d.model, 20),
-             clean(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}", clean(risk_summary(d), 34)]
+    kev = risk_count(result) > 0
+    fw = 16 if kev else 20
+    rows = [[_ip_cell(d, child), clean(d.mac, 17), d.device_class, clean(_maker(d), 22), clean(d.model, 20),
+             clean(d.firmware, fw), _verdict(d), f"{d.confidence:.2f}"] + ([_kev_cell(d)] if kev else [])
             for d, child in devices]
     if rows:
-        out.append(tabulate(rows, headers=["IP", "MAC", "Manufacturer", "Model", "Firmware", "Verdict",
-                                           "Conf", "KEV"], tablefmt="simple", disable_numparse=True))
+        out.append(tabulate(rows, headers=["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict",
+                                           "Conf"] + (["KEV"] if kev else []), tablefmt="simple",
+                            disable_numparse=True))
     else:
         out.append("No devices found.")
     if result.flagged:
