@@ -35,12 +35,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from camscan.codec.datagram import MAX_DATAGRAM, Parsed
 from camscan.discover.feed import Feed
-from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
+from camscan.models import Coverage, Host, Interface, ScanOptions, Skip
 
 log = logging.getLogger(__name__)
 
-MAX_DATAGRAM = 65535
 SNDBUF = 4 << 20
 RCVBUF = 8 << 20
 # SOAP-over-UDP (2004 draft, appendix I): a repeat goes UDP_MIN_DELAY..UDP_MAX_DELAY (50-250 ms) after the
@@ -63,16 +63,6 @@ MAX_PER_SOURCE = 64
 _FEED = object()  # selector key data of the feed (sockets carry their protocol index)
 # Addresses named in one "shares its endpoint id with" skip.
 MAX_NAMED = 5
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What one valid reply says: evidence, and what the engine keeps on the Host beside it."""
-
-    evidence: tuple[Evidence, ...]
-    mac: str | None = None
-    xaddrs: tuple[str, ...] = ()
-    endpoint: str | None = None
 
 
 class UdpProtocol(Protocol):

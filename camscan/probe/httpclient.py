@@ -23,10 +23,8 @@ variants, ``qop=auth``) for the ONVIF probe's Digest fallback.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
-import os
 import select
 import socket
 import ssl
@@ -427,53 +425,3 @@ def _failure(exc: BaseException, budget: _Budget) -> HttpFailure:
     if isinstance(exc, Exception):
         return HttpFailure("other", f"{type(exc).__name__}: {exc}"[:160])
     raise exc  # KeyboardInterrupt, SystemExit: not ours to turn into a skip
-
-
-# ----------------------------------------------------------------------------------------- HTTP Digest
-_DIGEST_HASHES = {"md5": hashlib.md5, "sha-256": hashlib.sha256}
-
-
-def digest_authorization(challenge: Mapping[str, str], method: str, uri: str, username: str, password: str,
-                         nc: int = 1, cnonce: str | None = None) -> str | None:
-    """The ``Authorization`` value answering a Digest challenge (params with lower-case names, as
-    :func:`camscan.probe.http.parse_challenges` gives them), per RFC 7616 section 3.4; None when the
-    challenge asks for something this client does not do (an unknown algorithm, ``auth-int`` only)."""
-    algorithm = challenge.get("algorithm", "MD5").strip()
-    base = algorithm.lower().removesuffix("-sess")
-    factory = _DIGEST_HASHES.get(base)
-    if factory is None:
-        return None
-    realm = challenge.get("realm", "")
-    nonce = challenge.get("nonce", "")
-    if not nonce:
-        return None
-    if any(c in v for v in challenge.values() for c in "\r\n\x00"):
-        return None  # a device's challenge never reaches our request's header block with line breaks in it
-    qops = [q.strip().lower() for q in challenge.get("qop", "").split(",") if q.strip()]
-    if qops and "auth" not in qops:
-        return None
-
-    def h(text: str) -> str:
-        return factory(text.encode("utf-8")).hexdigest()
-
-    cnonce = cnonce or os.urandom(8).hex()
-    ha1 = h(f"{username}:{realm}:{password}")
-    if algorithm.lower().endswith("-sess"):
-        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-    ha2 = h(f"{method}:{uri}")
-    ncv = f"{nc:08x}"
-    if qops:
-        response = h(f"{ha1}:{nonce}:{ncv}:{cnonce}:auth:{ha2}")
-    else:
-        response = h(f"{ha1}:{nonce}:{ha2}")
-    parts = [f'username="{_quote(username)}"', f'realm="{_quote(realm)}"', f'nonce="{_quote(nonce)}"',
-             f'uri="{_quote(uri)}"', f"algorithm={algorithm}", f'response="{response}"']
-    if "opaque" in challenge:
-        parts.append(f'opaque="{_quote(challenge["opaque"])}"')
-    if qops:
-        parts += ["qop=auth", f"nc={ncv}", f'cnonce="{cnonce}"']
-    return "Digest " + ", ".join(parts)
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')

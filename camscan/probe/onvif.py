@@ -22,12 +22,13 @@ from urllib.parse import urlsplit
 import requests
 from lxml import etree
 
-from camscan import xmlsafe
-from camscan.discover.text import clean
-from camscan.discover.wsd import split_scope
+from camscan.codec import xmlsafe
+from camscan.codec.auth import digest_authorization, digest_params
+from camscan.codec.scopes import split_scope
+from camscan.codec.text import strip_controls
 from camscan.models import Credentials, Evidence, Skip
 from camscan.net import normalise_mac
-from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response, digest_authorization
+from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def _transport_class():
         def _connection(self, address: str) -> tuple[Connection, str]:
             parts = urlsplit(address)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise DeviceError(f"not an HTTP address: {clean(address, 80)!r}")
+                raise DeviceError(f"not an HTTP address: {strip_controls(address, 80)!r}")
             port = parts.port or (443 if parts.scheme == "https" else 80)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             c = self._conn
@@ -217,7 +218,7 @@ def _transport_class():
                 sent["Authorization"] = auth
             resp = self._send(conn, path, body, sent)
             if resp.status == 401 and self.digest is not None:
-                challenge = _digest_params(resp.headers)
+                challenge = digest_params(resp.headers.all("WWW-Authenticate"))
                 # Answer a challenge when the request carried no answer yet, or when the device says the
                 # nonce we used went stale (RFC 7616 section 3.3). A 401 to an answer without stale=true means
                 # the password is wrong, whatever the new nonce: no more attempts (lockout).
@@ -229,7 +230,7 @@ def _transport_class():
                         resp = self._send(conn, path, body, sent)
             self.last_headers = resp.headers
             if 300 <= resp.status < 400:
-                location = clean(resp.headers.get("Location", "?"), 200)
+                location = strip_controls(resp.headers.get("Location", "?"), 200)
                 raise DeviceError(f"HTTP {resp.status} redirect to {location!r} (not followed)")
             ctype = resp.headers.get("Content-Type", "")
             # 401 is "not authorized" whatever the body: some firmware sends its own XML (not a SOAP fault),
@@ -266,17 +267,6 @@ def _transport_class():
             return f"HTTP error: {exc.reason}"
 
     return SafeTransport
-
-
-def _digest_params(headers: Headers) -> dict[str, str] | None:
-    """The parameters of the first Digest challenge among the ``WWW-Authenticate`` headers, or None."""
-    from camscan.probe.http import parse_challenges
-
-    for value in headers.all("WWW-Authenticate"):
-        for scheme, params in parse_challenges(value):
-            if scheme == "digest":
-                return params
-    return None
 
 
 def _digest_challenge(exc: BaseException) -> bool:
@@ -456,7 +446,7 @@ class _Session:
         self.result.skips.append(Skip(self.ip, f"onvif.{op}", reason))
 
     def _note_fault(self, op: str, exc: BaseException) -> None:
-        msg = clean(getattr(exc, "message", None) or str(exc), 200)  # device text: no control characters
+        msg = strip_controls(getattr(exc, "message", None) or str(exc), 200)  # device text: no control characters
         log.debug("%s %s: %s", self.ip, op, msg)
         self.faults[op] = _short(Exception(msg))
         self.result.evidence.append(Evidence(f"onvif.{op}", "error", self.faults[op]))

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from camscan.discover.text import clean
+from camscan.codec.auth import parse_challenges
+from camscan.codec.text import strip_controls
 from camscan.models import Evidence, Skip
-from camscan.probe.http import parse_challenges
 
 RTSP_PORT = 554
 MAX_HEAD = 16 << 10  # status line + headers of one reply
@@ -65,11 +65,11 @@ def parse_rtsp_response(data: bytes) -> RtspResponse | str:
     status_line = lines[0].strip()
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].upper().startswith("RTSP/"):
-        return f"not an RTSP reply: {clean(status_line, 60)!r}"
+        return f"not an RTSP reply: {strip_controls(status_line, 60)!r}"
     # isascii: latin-1 decoding turns bytes B2/B3/B9 into superscript digits, which isdigit() accepts and
     # int() refuses
     if not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) == 3):
-        return f"bad status code {clean(parts[1], 20)!r}"
+        return f"bad status code {strip_controls(parts[1], 20)!r}"
     headers: list[list[str]] = []
     for line in lines[1:]:
         if not line.strip():
@@ -83,9 +83,9 @@ def parse_rtsp_response(data: bytes) -> RtspResponse | str:
         headers.append([name.strip(), value.strip()])
         if len(headers) > MAX_HEADERS:
             return "too many headers"
-    return RtspResponse(version=clean(parts[0], 16), status=int(parts[1]),
-                        reason=clean(parts[2] if len(parts) > 2 else "", 80),
-                        headers=tuple((clean(k, 64), v) for k, v in headers), body=rest[:MAX_BODY])
+    return RtspResponse(version=strip_controls(parts[0], 16), status=int(parts[1]),
+                        reason=strip_controls(parts[2] if len(parts) > 2 else "", 80),
+                        headers=tuple((strip_controls(k, 64), v) for k, v in headers), body=rest[:MAX_BODY])
 
 
 def _head_end(data: bytes) -> tuple[int, int] | None:
@@ -116,18 +116,18 @@ def rtsp_evidence(options: RtspResponse | None, describe: RtspResponse | None) -
         if resp is None:
             continue
         for v in resp.header("server"):
-            ev.append(Evidence("rtsp", "server", clean(v)))
+            ev.append(Evidence("rtsp", "server", strip_controls(v)))
         for v in resp.header("public"):
-            ev.append(Evidence("rtsp", "public", clean(v, 512)))
+            ev.append(Evidence("rtsp", "public", strip_controls(v, 512)))
         for v in resp.header("www-authenticate"):
             for scheme, params in parse_challenges(v):
-                realm = clean(params.get("realm", ""))
+                realm = strip_controls(params.get("realm", ""))
                 if realm:
                     ev.append(Evidence("rtsp.realm", scheme, realm))
     if describe is not None and describe.status == 200 and describe.body:
         for line in describe.body.decode("utf-8", errors="replace").splitlines()[:64]:
             if line.startswith("s="):
-                ev.append(Evidence("rtsp", "sdp_session", clean(line[2:])))
+                ev.append(Evidence("rtsp", "sdp_session", strip_controls(line[2:])))
                 break
     return list(dict.fromkeys(ev))
 

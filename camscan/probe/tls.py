@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from camscan.discover.text import clean
+from camscan.codec.text import strip_controls
 from camscan.models import Evidence, Skip
 
 MAX_CERT = 64 << 10  # one certificate; device certificates are 1-2 KB
@@ -149,7 +149,7 @@ def _name(buf: bytes, start: int, end: int) -> str:
             if encoding is None:
                 text = "#" + raw.hex()[:MAX_VALUE]  # not a string type: hex, in the spirit of RFC 4514 2.4
             else:
-                text = _escape(clean(raw.decode(encoding, errors="replace"), MAX_VALUE, collapse=False))
+                text = _escape(strip_controls(raw.decode(encoding, errors="replace"), MAX_VALUE, collapse=False))
             parts.append(f"{_ATTRIBUTES.get(oid, oid)}={text}")
         rdns.append("+".join(parts))
     return ",".join(reversed(rdns))
@@ -189,7 +189,7 @@ def _time(buf: bytes, tag: int, s: int, e: int) -> str:
         text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
     if len(text) == 15 and text[:14].isdigit() and text.endswith("Z"):
         return f"{text[:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}Z"
-    return clean(text, 40)
+    return strip_controls(text, 40)
 
 
 def parse_certificate(der: bytes) -> CertInfo | str:
@@ -288,7 +288,7 @@ def fetch_certificate(ip: str, port: int, timeout: float) -> bytes | str:
                 return f"TLS handshake on port {port} timed out"
         der = ssock.getpeercert(binary_form=True)
     except (ssl.SSLError, OSError) as exc:
-        return f"TLS handshake on port {port} failed: {clean(exc, 160)}"
+        return f"TLS handshake on port {port} failed: {strip_controls(exc, 160)}"
     finally:
         ssock.close()
     if not der:
