@@ -111,7 +111,7 @@ def collect(folder: Path, spec: dict, server, factory) -> Host:
     if (folder / "onvif").is_dir():
         _OnvifFromFolder.folder = folder
         url = f"http://127.0.0.1:{server.server_address[1]}/onvif/device_service"
-        result = OnvifProbe(factory, timeout=5, max_bytes=1 << 20).probe(ip, url, None, False)
+        result = OnvifProbe(factory, timeout=5, max_bytes=1 << 20).probe(ip, url)
         evidence.extend(result.evidence)
         mac = mac or result.mac
         seen_by.append("onvif")

@@ -38,6 +38,7 @@ from typing import NamedTuple, Protocol
 from camscan.codec.datagram import MAX_DATAGRAM, Parsed
 from camscan.discover.feed import Feed
 from camscan.models import Coverage, Host, Interface, ScanOptions, Skip
+from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,10 @@ class UdpDiscovery:
     def __init__(self, options: ScanOptions, interfaces: Sequence[Interface],
                  unicast: Iterable[ipaddress.IPv4Address], accept: Callable[[str], bool],
                  protocols: Sequence[UdpProtocol], on_host: Callable[[Host], None] | None = None,
-                 on_update: Callable[[Host], None] | None = None, feed: Feed | None = None) -> None:
+                 on_update: Callable[[Host], None] | None = None, feed: Feed | None = None,
+                 transport: Transport = DIRECT) -> None:
         self.options = options
+        self.transport = transport  # opens the sockets
         self.interfaces = list(interfaces)
         self.unicast = list(dict.fromkeys(unicast))
         self.feed = feed  # more unicast targets while the window runs (the ARP sweep's answers)
@@ -243,7 +246,7 @@ class UdpDiscovery:
         return skips
 
     def _open(self, broadcast: bool) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        sock = self.transport.udp_socket()
         try:
             # A burst of hundreds of replies (WS-Discovery ProbeMatches are 1-3 KB) must fit while the loop
             # drains: ask for a big buffer, forcing past rmem_max when privileged (needs CAP_NET_ADMIN).

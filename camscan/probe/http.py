@@ -30,7 +30,6 @@ import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -40,7 +39,7 @@ from camscan.codec.text import strip_controls
 from camscan.errors import DataError
 from camscan.models import Evidence, Host, Skip
 from camscan.probe.httpclient import Connection, HttpFailure
-from camscan.probe.tls import permissive_context
+from camscan.transport import DIRECT, Transport, shared_context
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +278,9 @@ class HttpProbe:
     """
 
     def __init__(self, timeout: float, max_bytes: int = MAX_BODY, plan: HttpPlan | None = None,
-                 wall: float | None = None, deadline: float | None = None) -> None:
+                 wall: float | None = None, deadline: float | None = None, transport: Transport = DIRECT) -> None:
         self.timeout = timeout
+        self.transport = transport
         self.max_bytes = max(0, min(max_bytes, MAX_BODY))
         self.plan = plan or default_plan()
         self.wall = wall if wall is not None else 2 * timeout  # connect + read budget of one request
@@ -302,8 +302,8 @@ class HttpProbe:
 
     def _connection(self, ip: str, scheme: str, port: int) -> Connection:
         return Connection(ip, port, tls=scheme == "https", timeout=self.timeout, wall=self.wall,
-                          deadline=self.deadline, context=_tls_context() if scheme == "https" else None,
-                          user_agent=USER_AGENT)
+                          deadline=self.deadline, context=shared_context() if scheme == "https" else None,
+                          user_agent=USER_AGENT, transport=self.transport)
 
     def _service(self, conn: Connection, ip: str, scheme: str, port: int, result: HttpResult) -> None:
         for entry in self.plan.paths:
@@ -360,11 +360,6 @@ class HttpProbe:
                 return RawResponse(exc.partial.status, exc.partial.headers.items_raw, exc.partial.body)
             return _reason(exc)
         return RawResponse(resp.status, resp.headers.items_raw, resp.body)
-
-
-@lru_cache(maxsize=1)
-def _tls_context():  # one context for every probe: building one per connection costs more than the handshake
-    return permissive_context()
 
 
 def _reason(exc: HttpFailure) -> str:

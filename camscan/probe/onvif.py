@@ -29,6 +29,7 @@ from camscan.codec.text import strip_controls
 from camscan.models import Credentials, Evidence, Skip
 from camscan.net import normalise_mac
 from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response
+from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def _transport_class():
             self.deadline: float | None = None  # the scan's (monotonic): no call outlives it
             self.last_headers = None
             self.digest: Credentials | None = None  # answer HTTP Digest challenges with these
+            self.link: Transport = DIRECT  # opens the device connection (the scan's transport)
             self._conn: Connection | None = None
             self._challenge: dict[str, str] | None = None
             self._nc = 0
@@ -197,7 +199,7 @@ def _transport_class():
                 self.close()
                 c = self._conn = Connection(parts.hostname, port, tls=parts.scheme == "https",
                                             timeout=self.operation_timeout, wall=self.wall,
-                                            deadline=self.deadline)
+                                            deadline=self.deadline, transport=self.link)
             return c, path
 
         def _authorization(self, path: str) -> str | None:
@@ -324,22 +326,29 @@ class ProbeResult:
 class OnvifProbe:
     """Ask one device's ONVIF device service for its identity.
 
-    Credentials are used only when ``credentials_allowed`` (the address is in the user's scope); they are
-    tried once per device: a rejection stops their use on that device, since failures count towards lockout.
+    Credentials come from the transport's credential seam (:meth:`camscan.transport.Transport.credentials_for`
+    for the device-service address and port), never from anywhere else; they are tried once per device: a
+    rejection stops their use on that device, since failures count towards lockout.
     """
 
     READ_SYSTEM = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces")
 
     def __init__(self, factory: OnvifClientFactory, timeout: float, max_bytes: int,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, transport: Transport = DIRECT) -> None:
         self.factory = factory
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.deadline = deadline  # the scan's deadline (time.monotonic()): no call starts or runs past it
+        self.transport = transport
 
-    def probe(self, ip: str, url: str, credentials: Credentials | None, credentials_allowed: bool) -> ProbeResult:
-        return _Session(self, ip, url, credentials if credentials_allowed else None,
-                        credentials_given=credentials is not None).run()
+    def probe(self, ip: str, url: str) -> ProbeResult:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = 80  # the session refuses the address itself
+        return _Session(self, ip, url, self.transport.credentials_for(ip, port),
+                        credentials_given=self.transport.credentials_given).run()
 
 
 class _Session:
@@ -356,6 +365,7 @@ class _Session:
         self.credentials_given = credentials_given
         self.client = probe.factory.client(probe.timeout, probe.max_bytes)
         self.client.transport.deadline = probe.deadline
+        self.client.transport.link = probe.transport
         self.service = self.client.create_service(BINDING, url)
         self.result = ProbeResult()
         self.offset: float | None = None
