@@ -40,3 +40,6 @@ def escape(value: object, limit: int = 200) -> str:
     if not (text.isascii() and text.isprintable()):
         text = "".join(_safe_char(ch) for ch in text)
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+clean = escape  # transition alias for branches written before the rename (issue #11); removed once merged
