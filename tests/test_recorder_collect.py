@@ -26,6 +26,7 @@ from camscan.recorders.collect import (
 )
 from camscan.recorders.parse import Channel
 from camscan.risks import match_device
+from camscan.transport import CredentialPolicy, Transport
 
 sys.path.insert(0, str(Path(__file__).parent / "probe"))
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,6 +36,13 @@ from test_recorder_parse import ISAPI_STATUS as STATUS_XML  # noqa: E402
 from test_recorder_parse import SECRET  # noqa: E402
 
 USER, PASSWORD, REALM, NONCE = "auditor", "user-pw-1", "DS-7608NI", "n0nce"
+
+
+LOOP = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+def link(credentials: Credentials | None = None, scope=LOOP) -> Transport:
+    return Transport(credentials=CredentialPolicy(credentials, scope))
 
 
 def dev(ip="198.51.100.30", model="DS-7608NI-K2/8P", maker="Hikvision", device_class="recorder", ports=(80,),
@@ -104,7 +112,7 @@ def hik():
 
 
 def test_channels_read_with_digest_only_after_the_challenge(hik):
-    client = RecorderClient("127.0.0.1", hik.port, Credentials(USER, PASSWORD), timeout=2, deadline=None)
+    client = RecorderClient("127.0.0.1", hik.port, link(Credentials(USER, PASSWORD)), timeout=2, deadline=None)
     channels, reason = read_channels("hikvision", client)
     client.close()
     assert reason == "" and [c.channel for c in channels] == ["1", "2"]
@@ -118,8 +126,7 @@ def test_channels_read_with_digest_only_after_the_challenge(hik):
 def test_wrong_password_is_tried_once():
     device = recorder({ISAPI_CHANNELS: CHANNELS_XML})
     try:
-        inv = RecorderInventory(Credentials(USER, "wrong"), (ipaddress.ip_network("127.0.0.0/8"),), 2, None,
-                                lambda d: d)
+        inv = RecorderInventory(link(Credentials(USER, "wrong")), 2, None, lambda d: d)
         rows, skip = inv._one(dev(ip="127.0.0.1"), "hikvision", device.port)
     finally:
         device.close()
@@ -130,8 +137,7 @@ def test_wrong_password_is_tried_once():
 def test_basic_only_recorder_never_gets_the_password():
     device = recorder({ISAPI_CHANNELS: CHANNELS_XML}, scheme="Basic")
     try:
-        inv = RecorderInventory(Credentials(USER, PASSWORD), (ipaddress.ip_network("127.0.0.0/8"),), 2, None,
-                                lambda d: d)
+        inv = RecorderInventory(link(Credentials(USER, PASSWORD)), 2, None, lambda d: d)
         rows, skip = inv._one(dev(ip="127.0.0.1"), "hikvision", device.port)
     finally:
         device.close()
@@ -139,15 +145,17 @@ def test_basic_only_recorder_never_gets_the_password():
     assert not any(b"Authorization" in r for r in device.requests)
 
 
-def test_inventory_skips_without_credentials_or_out_of_scope():
+def test_inventory_skips_without_credentials_or_out_of_scope(hik):
     rec = dev()
-    inv = RecorderInventory(None, (), 2, None, lambda d: d)
+    inv = RecorderInventory(link(None), 2, None, lambda d: d)
     rows, skips = inv.run([rec])
     assert rows == [] and "needs credentials" in skips[0].reason
-    inv = RecorderInventory(Credentials(USER, PASSWORD), (ipaddress.ip_network("203.0.113.0/24"),), 2, None,
+    # credentials given, but not for this address: asked without them, so never sent
+    inv = RecorderInventory(link(Credentials(USER, PASSWORD), (ipaddress.ip_network("203.0.113.0/24"),)), 2, None,
                             lambda d: d)
-    rows, skips = inv.run([rec])
-    assert rows == [] and "outside the credential scope" in skips[0].reason
+    rows, skip = inv._one(dev(ip="127.0.0.1"), "hikvision", hik.port)
+    assert rows == [] and "credential scope" in skip.reason
+    assert not any(b"Authorization" in r for r in hik.requests)
     rows, skips = inv.run([dev(device_class="camera", model="DS-2CD2032F-I")])
     assert rows == [] and skips == []
 
@@ -186,8 +194,7 @@ def test_merge_rows_keeps_the_contacted_row_and_one_row_per_camera():
 
 def test_no_secret_in_rows_or_debug_logs(hik, caplog):
     caplog.set_level(logging.DEBUG)
-    inv = RecorderInventory(Credentials(USER, PASSWORD), (ipaddress.ip_network("127.0.0.0/8"),), 2, None,
-                            lambda d: d)
+    inv = RecorderInventory(link(Credentials(USER, PASSWORD)), 2, None, lambda d: d)
     rows, skip = inv._one(dev(ip="127.0.0.1"), "hikvision", hik.port)
     assert skip is None and len(rows) == 2
     assert SECRET not in repr(rows) and SECRET not in caplog.text and PASSWORD not in caplog.text

@@ -8,9 +8,11 @@ when credentials were given and the recorder's address is in the credential scop
 * Hikvision (and OEMs): ``/ISAPI/ContentMgmt/InputProxy/channels`` and ``.../channels/status``;
 * Dahua (and OEMs): ``/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice``.
 
-Credentials follow the same rules as every credentialed call: sent only to the recorder's own address and
-port, only as the answer to that recorder's Digest challenge (never Basic, never unasked), and a rejection
-ends the recorder's inventory at once (a wrong password is tried once per recorder: lockouts). A camera row's
+Credentials follow the same rules as every credentialed call: they come from the scan's transport
+(:meth:`camscan.transport.Transport.credentials_for`, the one place the credential scope is decided) for the
+recorder's own address and port, only as the answer to that recorder's Digest challenge (never Basic, never
+unasked), and a rejection ends the recorder's inventory at once (a wrong password is tried once per recorder:
+lockouts). A camera row's
 ``ip`` is the address the recorder reports (never contacted: it is on the recorder's own network and may
 repeat behind other recorders); its identity comes from what the recorder says (model, serial, firmware), its
 maker from the model number through the same fingerprint rules, its verdict from the same policy.
@@ -27,9 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from camscan import fingerprint, net
-from camscan.models import Credentials, Device, Evidence, Host, Skip, Via
-from camscan.probe.http import parse_challenges
-from camscan.probe.httpclient import Connection, HttpFailure, digest_authorization
+from camscan.codec.auth import digest_authorization, digest_params
+from camscan.models import Device, Evidence, Host, Skip, Via
+from camscan.probe.httpclient import Connection, HttpFailure
 from camscan.recorders.parse import (
     MAX_BODY,
     Channel,
@@ -37,6 +39,7 @@ from camscan.recorders.parse import (
     parse_dahua_remote_devices,
     parse_isapi_channels,
 )
+from camscan.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +86,17 @@ def _web_port(device: Device) -> int | None:
 
 
 class _Denied(Exception):
-    """The recorder rejected the credentials (or asked for something other than Digest)."""
+    """The recorder rejected the credentials, asked for something other than Digest, or may not have them."""
 
 
 class RecorderClient:
-    """Read-only, Digest-authenticated GETs to one recorder (its own address and port only)."""
+    """Read-only, Digest-authenticated GETs to one recorder (its own address and port only), through the
+    scan's transport (which decides whether credentials may go to this address and port)."""
 
-    def __init__(self, ip: str, port: int, credentials: Credentials, timeout: float, deadline: float | None) -> None:
+    def __init__(self, ip: str, port: int, transport: Transport, timeout: float, deadline: float | None) -> None:
         self.ip, self.port = ip, port
-        self.credentials = credentials
-        self.conn = Connection(ip, port, timeout=timeout, deadline=deadline)
+        self.transport = transport
+        self.conn = Connection(ip, port, timeout=timeout, deadline=deadline, transport=transport)
         self.nc = 0
         self.challenge: dict[str, str] | None = None
 
@@ -107,19 +111,21 @@ class RecorderClient:
                 return first.body  # the recorder asked for no credentials
             if first.status != 401:
                 return None
-            self.challenge = _digest_challenge(first.headers.all("WWW-Authenticate"))
+            self.challenge = digest_params(first.headers.all("WWW-Authenticate"))
             if self.challenge is None:
                 raise _Denied("the recorder asks for no HTTP Digest authentication (credentials are sent only "
                               "as a Digest answer)")
+        creds = self.transport.credentials_for(self.ip, self.port, challenged=True)
+        if creds is None:
+            raise _Denied("credentials may not go to this address and port (outside the credential scope)")
         self.nc += 1
-        auth = digest_authorization(self.challenge, "GET", path, self.credentials.username,
-                                    self.credentials.password, nc=self.nc)
+        auth = digest_authorization(self.challenge, "GET", path, creds.username, creds.password, nc=self.nc)
         if auth is None:
             raise _Denied("the recorder's Digest challenge asks for an algorithm camscan does not do")
         # a request carrying credentials is never sent twice: the recorder may have counted a failed login
         resp = self.conn.request("GET", path, headers={"Authorization": auth}, max_bytes=MAX_BODY, resend=False)
         if resp.status == 401:
-            stale = _digest_challenge(resp.headers.all("WWW-Authenticate"))
+            stale = digest_params(resp.headers.all("WWW-Authenticate"))
             if stale_retry and stale is not None and stale.get("stale", "").lower() == "true":
                 self.challenge, self.nc = stale, 0  # an expired nonce, not a wrong password: answer it once
                 return self.get(path, stale_retry=False)
@@ -127,14 +133,6 @@ class RecorderClient:
         if resp.status != 200 or resp.truncated:
             return None
         return resp.body
-
-
-def _digest_challenge(values: Sequence[str]) -> dict[str, str] | None:
-    for value in values:
-        for scheme, params in parse_challenges(value):
-            if scheme == "digest":
-                return params
-    return None
 
 
 def read_channels(family: str, client: RecorderClient) -> tuple[list[Channel] | None, str]:
@@ -176,10 +174,9 @@ class RecorderInventory:
     """The cameras behind every recorder of a scan, each a device row; skips say which recorders could not be
     asked and why."""
 
-    def __init__(self, credentials: Credentials | None, scope, timeout: float, deadline: float | None,
+    def __init__(self, transport: Transport, timeout: float, deadline: float | None,
                  evaluate: Callable[[Device], Device], rules: Sequence[fingerprint.Rule] | None = None) -> None:
-        self.credentials = credentials
-        self.scope = scope
+        self.transport = transport
         self.timeout = timeout
         self.deadline = deadline
         self.evaluate = evaluate
@@ -193,12 +190,9 @@ class RecorderInventory:
         asked = []
         for d, family in recorders[:MAX_RECORDERS]:
             port = _web_port(d)
-            if self.credentials is None:
+            if not self.transport.credentials_given:
                 skips.append(Skip(d.ip, "recorder", "a recorder: its camera list needs credentials "
                                                     "(CAMSCAN_USERNAME/CAMSCAN_PASSWORD), none given"))
-            elif not net.in_scope(d.ip, self.scope):
-                skips.append(Skip(d.ip, "recorder", "a recorder outside the credential scope: its camera list "
-                                                    "was not asked for"))
             elif port is None:
                 skips.append(Skip(d.ip, "recorder", "a recorder with no open web port (80, 8080, 8000): its "
                                                     "camera list was not asked for"))
@@ -224,8 +218,7 @@ class RecorderInventory:
         return rows, skips
 
     def _one(self, recorder: Device, family: str, port: int) -> tuple[list[Device], Skip | None]:
-        assert self.credentials is not None
-        client = RecorderClient(recorder.ip, port, self.credentials, self.timeout, self.deadline)
+        client = RecorderClient(recorder.ip, port, self.transport, self.timeout, self.deadline)
         try:
             channels, reason = read_channels(family, client)
         except _Denied as exc:

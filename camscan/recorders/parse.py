@@ -23,7 +23,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
-from camscan import xmlsafe
+from camscan.codec import xmlsafe
 
 MAX_CHANNELS = 256  # the largest recorders have 128 or 256 IP channels
 MAX_VALUE = 128  # characters kept of any one value

@@ -22,7 +22,7 @@ from camscan.report.common import (
     ordered_changes,
     risk_count,
 )
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 WIDTH = 110  # wrap prose here so a report fits a 120-column terminal with its indents
 
@@ -52,7 +52,7 @@ def _header(result: ScanResult) -> list[str]:
         f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
         f"{len(result.skips)} skip(s)" + (f", {risk_count(result)} with known-exploited firmware (KEV)"
                                           if risk_count(result) else ""),
-        clean(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
+        escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
               f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
               f"{', '.join(result.methods) or '-'}", 400),
     ]
@@ -64,7 +64,7 @@ def _changes(result: ScanResult) -> list[str]:
         return []
     if diff.previous_scan is None:
         return ["", "First scan in the inventory: nothing to compare with."]
-    since = f"scan #{diff.previous_scan}" + (f" ({clean(diff.previous_started, 40)})" if diff.previous_started
+    since = f"scan #{diff.previous_scan}" + (f" ({escape(diff.previous_started, 40)})" if diff.previous_started
                                               else "")
     if not has_changes(diff):
         return ["", f"No changes since {since}."]
@@ -74,13 +74,13 @@ def _changes(result: ScanResult) -> list[str]:
         out += ["", f"NEWLY FLAGGED since {since}:"]
         for d in fresh:
             who = "; ".join(dict.fromkeys(f.entity_name for f in d.findings)) or "-"
-            out += _wrap(f"{_verdict(d):<10}  {clean(d.ip, 40):<15}  {clean(device_label(d), 60)}: "
-                         f"{clean(who, 200)}", "  ")
+            out += _wrap(f"{_verdict(d):<10}  {escape(d.ip, 40):<15}  {escape(device_label(d), 60)}: "
+                         f"{escape(who, 200)}", "  ")
     changes = ordered_changes(diff)
     if changes:
         out += ["", f"Changes since {since}:"]
-        rows = [[c.kind, clean(c.ip, 18) or "-", clean(c.device, 36) or clean(c.key, 36),
-                 clean(c.before, 24), clean(c.after, 24)] for c in changes]
+        rows = [[c.kind, escape(c.ip, 18) or "-", escape(c.device, 36) or escape(c.key, 36),
+                 escape(c.before, 24), escape(c.after, 24)] for c in changes]
         out.append(tabulate(rows, headers=["Change", "IP", "Device", "Before", "After"], tablefmt="simple"))
     return out
 
@@ -88,15 +88,15 @@ def _changes(result: ScanResult) -> list[str]:
 def _findings(result: ScanResult) -> list[str]:
     out = ["", "Findings:"]
     for d in sorted(result.flagged, key=lambda d: VERDICT_ORDER.index(d.verdict)):
-        title = f"{_verdict(d)} {clean(d.ip, 40)} {clean(device_label(d), 80)} [{clean(d.key, 60)}]"
+        title = f"{_verdict(d)} {escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]"
         out += _wrap(title, "  ")
         for f in d.findings:
-            out += _wrap(f"{clean(f.entity_name, 120)} ({f.verdict}): {clean(f.summary, 600)}", "    ")
+            out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
             for c in f.lists:
                 cite = f", {c.citation}" if c.citation else ""
-                out += _wrap(f"- {clean(c.name, 160)}: since {clean(c.date, 20)}{clean(cite, 200)}", "      ")
+                out += _wrap(f"- {escape(c.name, 160)}: since {escape(c.date, 20)}{escape(cite, 200)}", "      ")
             if f.check:
-                out += _wrap(f"check: {clean(f.check, 400)}", "    ")
+                out += _wrap(f"check: {escape(f.check, 400)}", "    ")
     return out
 
 
@@ -105,18 +105,18 @@ def _risks(result: ScanResult) -> list[str]:
     for d in result.devices:
         if not d.risks:
             continue
-        out += _wrap(f"{clean(d.ip, 40)} {clean(device_label(d), 80)} [{clean(d.key, 60)}]", "  ")
+        out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]", "  ")
         for r in d.risks:
-            out += _wrap(f"{r.cve} ({r.match}), in KEV since {r.kev_date_added}: {clean(r.title, 120)}", "    ")
-            out += _wrap(f"advisory {clean(r.advisory, 40)} {clean(r.advisory_url, 200)}", "      ")
-            out += _wrap(f"why: {clean(r.why, 600)}", "      ")
+            out += _wrap(f"{r.cve} ({r.match}), in KEV since {r.kev_date_added}: {escape(r.title, 120)}", "    ")
+            out += _wrap(f"advisory {escape(r.advisory, 40)} {escape(r.advisory_url, 200)}", "      ")
+            out += _wrap(f"why: {escape(r.why, 600)}", "      ")
     return out
 
 
 def _ip_cell(d: Device, child: bool) -> str:
     if not child or d.via is None:
-        return clean(d.ip, 15)
-    return f"`-{clean(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
+        return escape(d.ip, 15)
+    return f"`-{escape(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
 
 
 def _kev_cell(d: Device) -> str:
@@ -135,8 +135,8 @@ def render(result: ScanResult, note: str = "") -> str:
     devices = grouped(sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict)))
     kev = risk_count(result) > 0
     fw = 16 if kev else 20
-    rows = [[_ip_cell(d, child), clean(d.mac, 17), d.device_class, clean(_maker(d), 22), clean(d.model, 20),
-             clean(d.firmware, fw), _verdict(d), f"{d.confidence:.2f}"] + ([_kev_cell(d)] if kev else [])
+    rows = [[_ip_cell(d, child), escape(d.mac, 17), d.device_class, escape(_maker(d), 22), escape(d.model, 20),
+             escape(d.firmware, fw), _verdict(d), f"{d.confidence:.2f}"] + ([_kev_cell(d)] if kev else [])
             for d, child in devices]
     if rows:
         out.append(tabulate(rows, headers=["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict",
@@ -153,25 +153,25 @@ def render(result: ScanResult, note: str = "") -> str:
         out += ["", "Warnings:"]
         for d in warned:
             for w in d.warnings:
-                out += _wrap(f"{clean(d.ip, 40)} {clean(device_label(d), 80)}: {clean(w, 300)}", "  ")
+                out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)}: {escape(w, 300)}", "  ")
     if result.skips:
         out += ["", "Skips:"]
-        out.append(tabulate([[clean(s.ip, 18) or "-", clean(s.stage, 12), clean(s.reason, 80)]
+        out.append(tabulate([[escape(s.ip, 18) or "-", escape(s.stage, 12), escape(s.reason, 80)]
                              for s in result.skips],
                             headers=["IP", "Stage", "Reason"], tablefmt="simple", disable_numparse=True))
     if result.coverage:
         out += ["", "Coverage:"]
-        rows = [[clean(c.subnet, 20), clean(c.method, 16), clean(c.status, 10), c.tried, c.answered,
-                 clean(c.note, 40)] for c in result.coverage]
+        rows = [[escape(c.subnet, 20), escape(c.method, 16), escape(c.status, 10), c.tried, c.answered,
+                 escape(c.note, 40)] for c in result.coverage]
         out.append(tabulate(rows, headers=["Subnet", "Method", "Status", "Tried", "Answered", "Note"],
                             tablefmt="simple"))
         # What could not be looked at matters more than any count: say it in full, not in a cut cell.
         for c in result.coverage:
             if c.status != "done" and c.note:
-                out += _wrap(f"{clean(c.subnet, 20)} {clean(c.method, 16)} {c.status}: {clean(c.note, 300)}", "  ")
+                out += _wrap(f"{escape(c.subnet, 20)} {escape(c.method, 16)} {c.status}: {escape(c.note, 300)}", "  ")
     for n in result.notes:
-        out += _wrap(f"note: {clean(n, 300)}", "")
+        out += _wrap(f"note: {escape(n, 300)}", "")
     if result.flagged and note:
         out.append("")
-        out += _wrap(f"Note: {clean(note, 600)}", "")
+        out += _wrap(f"Note: {escape(note, 600)}", "")
     return "\n".join(out) + "\n"
