@@ -344,6 +344,9 @@ def cmd_demo(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
+        from camscan.fsafe import restrict_umask
+
+        restrict_umask()  # reports, the inventory and their directories: owner only
         args = parser.parse_args(argv)
         _setup_logging(args)
         if args.command == "scan":
