@@ -16,6 +16,7 @@ Config file layout (every key optional)::
     wsd_wait = 0.0         # extra WS-Discovery collection time for slow sites
     rate = 1000            # directed probes per second
     workers = 32
+    user = "nobody"        # as root: the unprivileged user that probes and parses (camscan.privsep)
 
     [credentials]
     username = "auditor"
@@ -44,7 +45,8 @@ from camscan.models import Credentials
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
-             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool},
+             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool,
+             "user": str},
     "credentials": {"username": str, "password": str, "password_file": str},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},

@@ -48,6 +48,8 @@ def check_trusted(path: Path, what: str, private: bool = False) -> None:
         raise ConfigError(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"cannot read {what} {path}: Is a directory")
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"{what} {path} is not a regular file")
     mode = stat.S_IMODE(st.st_mode)

@@ -253,25 +253,8 @@ class UdpDiscovery:
         return skips
 
     def _open(self, broadcast: bool) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        sock = _PREOPENED.pop() if _PREOPENED else _buffered_socket()
         try:
-            # A burst of hundreds of replies (WS-Discovery ProbeMatches are 1-3 KB) must fit while the loop
-            # drains: ask for a big buffer, forcing past rmem_max when privileged (needs CAP_NET_ADMIN).
-            for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
-                    break
-                except OSError:
-                    continue
-            # Unicast probes to absent hosts on an attached subnet sit in the kernel's neighbour queue, charged
-            # to this socket's send buffer, until ARP gives up (about 3 s): a default-sized buffer fills after
-            # a few dozen and stalls the sweep. Room for a /24's worth of probes keeps it flowing.
-            for opt in (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, opt, SNDBUF)
-                    break
-                except OSError:
-                    continue
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # the groups are link-local here
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             if broadcast:
@@ -489,6 +472,39 @@ class UdpDiscovery:
                 cov.append(Coverage("outside targets", f"{proto.name}-multicast", "done", answered=st.ignored,
                                     note="replies from addresses outside the targets were ignored"))
         return cov
+
+
+# Sockets opened (with their forced buffer sizes) by the privileged parent of a scan whose probing runs
+# unprivileged (camscan.privsep): taken by UdpDiscovery._open before it makes its own.
+_PREOPENED: list[socket.socket] = []
+
+
+def preopen(count: int) -> None:
+    """Open ``count`` discovery sockets now, while the buffer sizes can still be forced (CAP_NET_ADMIN)."""
+    while len(_PREOPENED) < count:
+        _PREOPENED.append(_buffered_socket())
+
+
+def _buffered_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    # A burst of hundreds of replies (WS-Discovery ProbeMatches are 1-3 KB) must fit while the loop
+    # drains: ask for a big buffer, forcing past rmem_max when privileged (needs CAP_NET_ADMIN).
+    for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
+            break
+        except OSError:
+            continue
+    # Unicast probes to absent hosts on an attached subnet sit in the kernel's neighbour queue, charged
+    # to this socket's send buffer, until ARP gives up (about 3 s): a default-sized buffer fills after
+    # a few dozen and stalls the sweep. Room for a /24's worth of probes keeps it flowing.
+    for opt in (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, SNDBUF)
+            break
+        except OSError:
+            continue
+    return sock
 
 
 def _is_multicast(dst: str) -> bool:
