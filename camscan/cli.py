@@ -258,7 +258,6 @@ def cmd_scan(args) -> int:
     from camscan import config, inventory, privsep
     from camscan.lock import RunLock
     from camscan.policy import load_policy
-    from camscan.report import json as json_report
     from camscan.scan import Scanner
 
     cfg = config.load(args.config)
@@ -282,9 +281,7 @@ def cmd_scan(args) -> int:
         if db_path is not None:
             with inventory.Inventory(db_path) as inv:
                 result = dataclasses.replace(result, diff=inv.diff_against_latest(result))
-                scan_id = inv.store(result, lambda i: json_report.as_dict(dataclasses.replace(result, scan_id=i),
-                                                                          note=policy.note),
-                                    keep=args.keep)
+                scan_id = inv.store(result, note=policy.note, keep=args.keep)
                 result = dataclasses.replace(result, scan_id=scan_id)
         write_report(output, result, fmt, note=policy.note)
     return exit_code(result, fail_on)
@@ -293,8 +290,7 @@ def cmd_scan(args) -> int:
 def cmd_report(args) -> int:
     import dataclasses
 
-    from camscan import inventory
-    from camscan.report import json as json_report
+    from camscan import inventory, serialize
 
     with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
         found = inv.report(args.scan)
@@ -302,7 +298,7 @@ def cmd_report(args) -> int:
             raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
         _scan_id, data = found
     try:
-        result = json_report.from_dict(data)
+        result = serialize.report_from_dict(data)
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     if args.no_diff:

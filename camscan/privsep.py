@@ -15,7 +15,7 @@ none:
   and dies with its parent (``PR_SET_PDEATHSIG``);
 * the child runs the whole scan (discovery, probing, parsing, identification) and writes the result back as a
   JSON report document over a pipe; the parent reads it with the standard library's JSON parser, rebuilds the
-  result (:func:`camscan.report.json.from_dict`) and writes the inventory and the reports.
+  result (:func:`camscan.serialize.report_from_dict`) and writes the inventory and the reports.
 
 A process without root and without capabilities beyond CAP_NET_RAW runs the scan itself: there is nothing to
 drop. One that is not root but holds more capabilities (a systemd unit with ``AmbientCapabilities=CAP_NET_RAW
@@ -236,7 +236,7 @@ def _read_all(fd: int) -> bytes:
 
 
 def _decode(data: bytes, status: int) -> ScanResult:
-    from camscan.report import json as json_report
+    from camscan import serialize
 
     if not data:
         why = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
@@ -247,7 +247,7 @@ def _decode(data: bytes, status: int) -> ScanResult:
         if "error" in message:
             exc = (UsageError if message.get("exit_code") == UsageError.exit_code else RunError)(str(message["error"]))
             raise exc
-        return json_report.from_dict(message["result"])
+        return serialize.report_from_dict(message["result"])
     except (ValueError, KeyError, TypeError) as exc:
         raise RunError(f"the probing process sent an unreadable result: {str(exc)[:200]}") from None
 
@@ -260,9 +260,9 @@ def _child(scan: Callable[[], ScanResult], ids: tuple[int | None, int | None], f
             drop(*ids)
             caps = capabilities()
             log.info("probing in process %d as uid %d (capabilities %#x)", os.getpid(), caps["Uid"], caps["CapEff"])
-            from camscan.report import json as json_report
+            from camscan import serialize
 
-            message = {"result": json_report.as_dict(scan())}
+            message = {"result": serialize.report_dict(scan())}
         except CamscanError as exc:
             message = {"error": str(exc), "exit_code": exc.exit_code}
         except KeyboardInterrupt:

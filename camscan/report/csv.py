@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 
-from camscan.models import Device, ScanResult
+from camscan.models import ChangeKind, Device, ScanResult
 from camscan.report.common import (
     VERDICT_ORDER,
     change_label,
@@ -71,7 +71,7 @@ def render(result: ScanResult, note: str = "") -> str:
             if d.verdict == verdict:
                 writer.writerow([neutralise(v) for v in _row(d, result)])
     if result.diff is not None:
-        for c in result.diff.of_kind("gone"):
+        for c in result.diff.of_kind(ChangeKind.GONE):
             cells = dict.fromkeys(COLUMNS, "")
             last = f"; last seen as {c.device}" if c.device else ""
             cells.update(ip=c.ip or "", key=c.key, change="gone", evidence=f"not seen in this scan{last}")
