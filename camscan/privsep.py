@@ -203,11 +203,9 @@ def run(scan: Callable[[], ScanResult], user: str | None = None) -> ScanResult:
         os.close(read_fd)
         _child(scan, ids, write_fd)
     os.close(write_fd)
-    from camscan.discover import udp
+    from camscan.transport import close_preopened
 
-    for s in udp._PREOPENED:  # the child has them; the parent never reads from them
-        s.close()
-    udp._PREOPENED.clear()
+    close_preopened()  # the child has them; the parent never reads from them
     try:
         data = _read_all(read_fd)
         _, status = os.waitpid(pid, 0)

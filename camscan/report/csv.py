@@ -30,7 +30,7 @@ from camscan.report.common import (
     entities,
     list_names,
 )
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
            "entities", "lists", "evidence", "seen_by", "key", "change", "warnings", "device_class")
@@ -49,7 +49,7 @@ _LEADING_BLANKS = " \t\r\n\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u
 def neutralise(value: object) -> str:
     """A safe spreadsheet cell: control characters escaped, a formula character at the start, or after leading
     blanks (spaces, non-breaking and zero-width spaces), defused with ``'``."""
-    text = clean(value, _CELL_LIMIT)
+    text = escape(value, _CELL_LIMIT)
     return "'" + text if text.lstrip(_LEADING_BLANKS).startswith(_FORMULA_START) else text
 
 
