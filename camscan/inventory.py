@@ -175,9 +175,12 @@ class Inventory:
                                               (key,))]
 
     # --------------------------------------------------------------------------------------------- writes
-    def store(self, result: ScanResult, report: Callable[[ScanResult], dict], keep: int | None = None) -> int:
+    def store(self, result: ScanResult, report: Callable[[ScanResult], dict], keep: int | None = None,
+              before_commit: Callable[[int], object] | None = None) -> int:
         """Store a scan in one transaction; returns its id. ``report`` renders the JSON dict to keep (it is
-        called with the result that carries the new id and the diff)."""
+        called with the result that carries the new id and the diff). ``before_commit(scan_id)`` runs last
+        inside the transaction (the CLI writes the report there): if it raises, the scan is not stored, so its
+        findings still count as new next time."""
         started = result.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         with self.transaction() as db:
             cur = db.execute("INSERT INTO scans (started, finished, targets, devices, flagged, report) "
@@ -199,6 +202,8 @@ class Inventory:
             if keep:
                 db.execute("DELETE FROM scans WHERE id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)",
                            (int(keep),))
+            if before_commit is not None:
+                before_commit(scan_id)
         return scan_id
 
     def diff_against_latest(self, result: ScanResult) -> Diff:
