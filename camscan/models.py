@@ -182,6 +182,7 @@ class Device:
     verdict: Verdict = Verdict.UNKNOWN
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
+    device_class: str = "unknown"  # camera | recorder | encoder | network | radio | unknown (from the rules)
 
     @property
     def key(self) -> str:
@@ -212,6 +213,7 @@ class Device:
             "confidence": round(self.confidence, 2),
             "findings": [f.as_dict() for f in self.findings],
             "warnings": list(self.warnings),
+            "device_class": self.device_class,
             "matches": [m.as_dict() for m in self.matches],
             "evidence": [e.as_dict() for e in self.evidence],
             "seen_by": list(self.seen_by),

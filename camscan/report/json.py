@@ -4,7 +4,8 @@ Top-level keys, in order: ``schema_version``, ``scan_id`` (the inventory's id, o
 ``summary``, ``diff`` (what changed since the previous stored scan, ``Diff.as_dict()``; null when there was
 no inventory comparison), ``devices``, ``skips``, ``coverage``, ``notes``, ``legal_note``. ``diff`` comes
 before ``devices`` so a reader meets the changes first. ``scan_id``, ``diff`` and ``summary.new_flagged``
-were added to version 1 without changing any earlier field.
+were added to version 1 without changing any earlier field, as was each device's ``device_class`` (camera,
+recorder, encoder, network, radio or unknown; read as unknown from documents that predate it).
 
 :func:`from_dict` is the exact inverse of :func:`as_dict` (``as_dict(from_dict(d)) == d`` for any document
 this module wrote), so ``camscan report`` can re-render a stored scan in any format without the network.
@@ -258,6 +259,7 @@ def _device(x: dict) -> Device:
         verdict=Verdict(x["verdict"]),
         findings=tuple(_finding(f) for f in x["findings"]),
         warnings=_strs(x.get("warnings", [])),
+        device_class=_str(x.get("device_class", "unknown")),
     )
 
 
