@@ -277,7 +277,6 @@ def cmd_scan(args) -> int:
     from camscan.lock import RunLock
     from camscan.notify import send
     from camscan.policy import load_policy
-    from camscan.report import json as json_report
     from camscan.scan import Scanner
 
     cfg = config.load(args.config)
@@ -309,9 +308,7 @@ def cmd_scan(args) -> int:
 
                 def deliver(scan_id: int) -> None:  # inside the store's transaction: no report, not stored
                     write_report(output, dataclasses.replace(result, scan_id=scan_id), fmt, note=policy.note)
-                scan_id = inv.store(result, lambda i: json_report.as_dict(dataclasses.replace(result, scan_id=i),
-                                                                          note=policy.note),
-                                    keep=args.keep, before_commit=deliver)
+                scan_id = inv.store(result, note=policy.note, keep=args.keep, before_commit=deliver)
                 result = dataclasses.replace(result, scan_id=scan_id)
     devices = alerting(result, fail_on)
     if args.quiet:
@@ -328,8 +325,7 @@ def cmd_scan(args) -> int:
 def cmd_report(args) -> int:
     import dataclasses
 
-    from camscan import inventory
-    from camscan.report import json as json_report
+    from camscan import inventory, serialize
 
     with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
         found = inv.report(args.scan)
@@ -337,7 +333,7 @@ def cmd_report(args) -> int:
             raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
         _scan_id, data = found
     try:
-        result = json_report.from_dict(data)
+        result = serialize.report_from_dict(data)
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     if args.no_diff:

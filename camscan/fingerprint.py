@@ -30,11 +30,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from camscan.errors import DataError
-from camscan.models import Device, Evidence, Host, RuleMatch
+from camscan.models import Device, Evidence, Host, RuleMatch, RuleStrength
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
-WEIGHTS = {"firmware": 0.9, "identity": 0.8, "medium": 0.5, "hint": 0.3}
-STRONG = ("firmware", "identity")
+WEIGHTS = {RuleStrength.FIRMWARE: 0.9, RuleStrength.IDENTITY: 0.8, RuleStrength.MEDIUM: 0.5,
+           RuleStrength.HINT: 0.3}
+STRONG = (RuleStrength.FIRMWARE, RuleStrength.IDENTITY)
 # What kind of device a rule says it is (its ``class`` key); a device none of whose rules says is "unknown".
 DEVICE_CLASSES = ("camera", "recorder", "encoder", "network", "radio", "unknown")
 _RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "source", "model", "family",
@@ -56,7 +57,7 @@ class Rule:
     id: str
     evidence: tuple[str, ...]
     pattern: re.Pattern[str]
-    strength: str
+    strength: RuleStrength
     manufacturer: str
     note: str
     source: str
@@ -94,7 +95,7 @@ def _rule(raw: dict, where: str) -> Rule:
     if raw.get("class", "camera") not in DEVICE_CLASSES:
         raise DataError(f"{where}: rule {raw['id']!r} class must be one of {', '.join(DEVICE_CLASSES)}")
     if raw["strength"] not in WEIGHTS:
-        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(WEIGHTS)}")
+        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(map(str, WEIGHTS))}")
     sels = raw["evidence"]
     sels = (sels,) if isinstance(sels, str) else tuple(sels)
     if not sels or not all(isinstance(s, str) and ":" in s for s in sels):
@@ -104,7 +105,7 @@ def _rule(raw: dict, where: str) -> Rule:
         pattern = re.compile(raw["pattern"], flags)
     except re.error as exc:
         raise DataError(f"{where}: rule {raw['id']!r} has a bad pattern: {exc}") from None
-    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=raw["strength"],
+    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=RuleStrength(raw["strength"]),
                 manufacturer=raw["manufacturer"], note=raw.get("note", ""), source=raw["source"],
                 model=raw.get("model"), family=raw.get("family"), warning=raw.get("warning"),
                 device_class=raw.get("class"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 
-from camscan.models import Device, ScanResult
+from camscan.models import ChangeKind, Device, ScanResult
 from camscan.report.common import (
     VERDICT_ORDER,
     change_label,
@@ -29,7 +29,7 @@ from camscan.report.common import (
     entities,
     list_names,
 )
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
            "entities", "lists", "evidence", "seen_by", "key", "change", "warnings", "device_class")
@@ -42,7 +42,7 @@ _CELL_LIMIT = 2000  # long enough for any honest value, short of the 32767-chara
 
 def neutralise(value: object) -> str:
     """A safe spreadsheet cell: control characters escaped, a leading formula character defused with ``'``."""
-    text = clean(value, _CELL_LIMIT)
+    text = escape(value, _CELL_LIMIT)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -64,7 +64,7 @@ def render(result: ScanResult, note: str = "") -> str:
             if d.verdict == verdict:
                 writer.writerow([neutralise(v) for v in _row(d, result)])
     if result.diff is not None:
-        for c in result.diff.of_kind("gone"):
+        for c in result.diff.of_kind(ChangeKind.GONE):
             cells = dict.fromkeys(COLUMNS, "")
             last = f"; last seen as {c.device}" if c.device else ""
             cells.update(ip=c.ip or "", key=c.key, change="gone", evidence=f"not seen in this scan{last}")
