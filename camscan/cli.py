@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous scan (new), or never (none)")
+    s.add_argument("--user", default=None, metavar="NAME",
+                   help="run as root: the user the probing and parsing of device replies runs as, with no "
+                        "privileges but the ARP socket's (default: [scan] user, else nobody)")
     s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
 
@@ -273,7 +276,7 @@ def run_summary(result: ScanResult, stored: Path | None, output: Path | None) ->
 def cmd_scan(args) -> int:
     import dataclasses
 
-    from camscan import config, inventory, notify, progress
+    from camscan import config, inventory, notify, privsep, progress
     from camscan.lock import RunLock
     from camscan.notify import send
     from camscan.policy import load_policy
@@ -294,12 +297,15 @@ def cmd_scan(args) -> int:
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
     with RunLock(db_path, wait=args.lock_wait):
         scanner = Scanner(options, policy=policy)
-        if progress.wanted(args.quiet):
+
+        def scan() -> ScanResult:  # progress runs where the scan runs (the unprivileged child, as root)
+            if not progress.wanted(args.quiet):
+                return scanner.run()
             with progress.ScanProgress(options.deadline) as shown:
                 shown.scanner, scanner.progress = scanner, shown
-                result = scanner.run()
-        else:
-            result = scanner.run()
+                return scanner.run()
+        # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
+        result = privsep.run(scan, user=args.user or cfg.scan.get("user"))
         if db_path is None:
             write_report(output, result, fmt, note=policy.note)
         else:
@@ -380,6 +386,9 @@ def cmd_demo(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
+        from camscan.fsafe import restrict_umask
+
+        restrict_umask()  # reports, the inventory and their directories: owner only
         args = parser.parse_args(argv)
         _setup_logging(args)
         if args.command == "scan":

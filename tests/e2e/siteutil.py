@@ -64,6 +64,7 @@ def localise(text: str, tmp: Path) -> str:
     venv = Path(sys.executable).parent.parent
     return (
         text.replace("/opt/camscan/.venv", str(venv))
+        .replace("${CREDENTIALS_DIRECTORY}/camscan.toml", str(tmp / "camscan.toml"))
         .replace("/etc/camscan/camscan.toml", str(tmp / "camscan.toml"))
         .replace("/var/lib/camscan/", f"{tmp}/")
     )
