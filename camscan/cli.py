@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous scan (new), or never (none)")
+    s.add_argument("--user", default=None, metavar="NAME",
+                   help="run as root: the user the probing and parsing of device replies runs as, with no "
+                        "privileges but the ARP socket's (default: [scan] user, else nobody)")
     s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
 
@@ -252,10 +255,9 @@ def _progress(args):
 def cmd_scan(args) -> int:
     import dataclasses
 
-    from camscan import config, inventory
+    from camscan import config, inventory, privsep
     from camscan.lock import RunLock
     from camscan.policy import load_policy
-    from camscan.report import json as json_report
     from camscan.scan import Scanner
 
     cfg = config.load(args.config)
@@ -271,15 +273,15 @@ def cmd_scan(args) -> int:
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
     progress = _progress(args)
     with RunLock(db_path, wait=args.lock_wait):
-        result = Scanner(options, policy=policy, progress=progress).run()
+        # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
+        scanner = Scanner(options, policy=policy, progress=progress)
+        result = privsep.run(scanner.run, user=args.user or cfg.scan.get("user"))
         if progress:
             sys.stderr.write("\r\x1b[K")
         if db_path is not None:
             with inventory.Inventory(db_path) as inv:
                 result = dataclasses.replace(result, diff=inv.diff_against_latest(result))
-                scan_id = inv.store(result, lambda i: json_report.as_dict(dataclasses.replace(result, scan_id=i),
-                                                                          note=policy.note),
-                                    keep=args.keep)
+                scan_id = inv.store(result, note=policy.note, keep=args.keep)
                 result = dataclasses.replace(result, scan_id=scan_id)
         write_report(output, result, fmt, note=policy.note)
     return exit_code(result, fail_on)
@@ -288,8 +290,7 @@ def cmd_scan(args) -> int:
 def cmd_report(args) -> int:
     import dataclasses
 
-    from camscan import inventory
-    from camscan.report import json as json_report
+    from camscan import inventory, serialize
 
     with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
         found = inv.report(args.scan)
@@ -297,7 +298,7 @@ def cmd_report(args) -> int:
             raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
         _scan_id, data = found
     try:
-        result = json_report.from_dict(data)
+        result = serialize.report_from_dict(data)
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     if args.no_diff:
@@ -344,6 +345,9 @@ def cmd_demo(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
+        from camscan.fsafe import restrict_umask
+
+        restrict_umask()  # reports, the inventory and their directories: owner only
         args = parser.parse_args(argv)
         _setup_logging(args)
         if args.command == "scan":

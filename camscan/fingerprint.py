@@ -34,11 +34,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from camscan.errors import DataError
-from camscan.models import Device, Evidence, Host, RuleMatch
+from camscan.models import Device, Evidence, Host, RuleMatch, RuleStrength
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
-WEIGHTS = {"firmware": 0.9, "identity": 0.8, "medium": 0.5, "hint": 0.3}
-STRONG = ("firmware", "identity")
+WEIGHTS = {RuleStrength.FIRMWARE: 0.9, RuleStrength.IDENTITY: 0.8, RuleStrength.MEDIUM: 0.5,
+           RuleStrength.HINT: 0.3}
+STRONG = (RuleStrength.FIRMWARE, RuleStrength.IDENTITY)
 # What kind of device a rule says it is (its ``class`` key); a device none of whose rules says is "unknown".
 DEVICE_CLASSES = ("camera", "recorder", "encoder", "network", "radio", "unknown")
 _RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "source", "model", "family",
@@ -60,7 +61,7 @@ class Rule:
     id: str
     evidence: tuple[str, ...]
     pattern: re.Pattern[str]
-    strength: str
+    strength: RuleStrength
     manufacturer: str
     note: str
     source: str
@@ -108,7 +109,7 @@ def _rule(raw: dict, where: str) -> Rule:
     if raw.get("class", "camera") not in DEVICE_CLASSES:
         raise DataError(f"{where}: rule {raw['id']!r} class must be one of {', '.join(DEVICE_CLASSES)}")
     if raw["strength"] not in WEIGHTS:
-        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(WEIGHTS)}")
+        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(map(str, WEIGHTS))}")
     flags = 0 if raw.get("case_sensitive") else re.IGNORECASE
     sels, pattern = _condition(raw, where, flags)
     conditions = {}
@@ -119,7 +120,7 @@ def _rule(raw: dict, where: str) -> Rule:
             raise DataError(f"{where}: rule {raw['id']!r} {key} must be a list of {{evidence, pattern}} tables")
         conditions[key] = tuple(_condition({"id": raw["id"], "pattern": ".", **c}, f"{where} {key}", flags)
                                 for c in items)
-    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=raw["strength"],
+    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=RuleStrength(raw["strength"]),
                 manufacturer=raw["manufacturer"], note=raw.get("note", ""), source=raw["source"],
                 model=raw.get("model"), family=raw.get("family"), warning=raw.get("warning"),
                 device_class=raw.get("class"), also=conditions["also"], absent=conditions["absent"])

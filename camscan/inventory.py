@@ -12,16 +12,18 @@ seen, every address seen, and each scan's full record (evidence included) as his
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from camscan import fsafe, serialize
 from camscan.errors import StoreError
-from camscan.models import Change, Device, Diff, ScanResult
+from camscan.models import Change, ChangeKind, Device, Diff, ScanResult, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -88,7 +90,8 @@ class Inventory:
             raise StoreError(f"no inventory at {self.path} (run 'camscan scan' first, or pass --db)")
         try:
             if not readonly:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fsafe.prepare_database(self.path, readonly)  # no symlink followed; created 0600
             uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
             self.db = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -103,11 +106,6 @@ class Inventory:
             raise StoreError(f"inventory {self.path} is unusable: {exc} (move it aside to start a new one)") from None
         except OSError as exc:
             raise StoreError(f"cannot open inventory {self.path}: {exc.strerror}") from None
-        if not readonly:
-            try:
-                os.chmod(self.path, 0o600)  # the inventory names every camera on the site
-            except OSError:
-                pass
 
     def __enter__(self) -> Inventory:
         return self
@@ -175,9 +173,10 @@ class Inventory:
                                               (key,))]
 
     # --------------------------------------------------------------------------------------------- writes
-    def store(self, result: ScanResult, report: Callable[[ScanResult], dict], keep: int | None = None) -> int:
-        """Store a scan in one transaction; returns its id. ``report`` renders the JSON dict to keep (it is
-        called with the result that carries the new id and the diff)."""
+    def store(self, result: ScanResult, note: str = "", keep: int | None = None) -> int:
+        """Store a scan in one transaction; returns its id. The scan's JSON report (with ``note`` as its
+        ``legal_note`` and the new id as its ``scan_id``) and each device's record are written through
+        :mod:`camscan.serialize`, so ``camscan report`` reads back what the JSON report would have said."""
         started = result.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         with self.transaction() as db:
             cur = db.execute("INSERT INTO scans (started, finished, targets, devices, flagged, report) "
@@ -186,7 +185,7 @@ class Inventory:
                               json.dumps(list(result.targets)), len(result.devices), len(result.flagged)))
             scan_id = cur.lastrowid
             for d in result.devices:
-                rec = d.as_dict()
+                rec = serialize.to_dict(d)
                 db.execute("INSERT OR REPLACE INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (scan_id, d.key, d.ip, d.mac, d.manufacturer, d.brand, d.model, d.firmware,
                             str(d.verdict), json.dumps(rec)))
@@ -195,7 +194,8 @@ class Inventory:
                            (d.key, started, started, scan_id, scan_id))
                 db.execute("INSERT INTO addresses VALUES (?, ?, ?, ?) ON CONFLICT(key, ip) DO UPDATE SET "
                            "last_seen = excluded.last_seen", (d.key, d.ip, started, started))
-            db.execute("UPDATE scans SET report = ? WHERE id = ?", (json.dumps(report(scan_id)), scan_id))
+            report = serialize.report_dict(dataclasses.replace(result, scan_id=scan_id), note)
+            db.execute("UPDATE scans SET report = ? WHERE id = ?", (json.dumps(report), scan_id))
             if keep:
                 db.execute("DELETE FROM scans WHERE id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)",
                            (int(keep),))
@@ -207,6 +207,14 @@ class Inventory:
         if row is None:
             return Diff(previous_scan=None, previous_started=None)
         return diff(self.sightings(row[0]), result.devices, previous_scan=row[0], previous_started=row[1])
+
+
+def _flagged(rec: dict) -> bool:
+    """Whether a stored device record's verdict is a flagged one (a record from an unknown version: no)."""
+    try:
+        return Verdict(rec.get("verdict")).flagged
+    except ValueError:
+        return False
 
 
 def _label(rec: dict) -> str:
@@ -221,24 +229,25 @@ def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], 
     new_flagged: list[str] = []
     current = {d.key: d for d in devices}
     for key, d in current.items():
-        rec = d.as_dict()
+        rec = serialize.to_dict(d)
         old = previous.get(key)
         if old is None:
-            changes.append(Change("new", key, d.ip, after=str(d.verdict), device=_label(rec)))
+            changes.append(Change(ChangeKind.NEW, key, d.ip, after=str(d.verdict), device=_label(rec)))
             if d.verdict.flagged:
                 new_flagged.append(key)
             continue
-        for kind, field in (("ip", "ip"), ("firmware", "firmware"), ("manufacturer", "manufacturer"),
-                            ("verdict", "verdict")):
-            before, after = old.get(field), rec.get(field)
-            if before != after and not (kind == "firmware" and after is None):
+        for kind in (ChangeKind.IP, ChangeKind.FIRMWARE, ChangeKind.MANUFACTURER, ChangeKind.VERDICT):
+            before, after = old.get(kind), rec.get(kind)  # each of these kinds is named after its field
+            if before != after and not (kind is ChangeKind.FIRMWARE and after is None):
                 changes.append(Change(kind, key, d.ip, before=before, after=after, device=_label(rec)))
-        if d.verdict.flagged and old.get("verdict") not in ("sanctioned", "review"):
+        if d.verdict.flagged and not _flagged(old):
             new_flagged.append(key)
     for key, old in previous.items():
         if key not in current:
-            changes.append(Change("gone", key, old.get("ip"), before=old.get("verdict"), device=_label(old)))
-    order = {"new": 0, "verdict": 1, "gone": 2, "ip": 3, "firmware": 4, "manufacturer": 5}
-    changes.sort(key=lambda c: (c.key not in new_flagged, order.get(c.kind, 9), c.ip or ""))
+            changes.append(Change(ChangeKind.GONE, key, old.get("ip"), before=old.get("verdict"),
+                                  device=_label(old)))
+    order = (ChangeKind.NEW, ChangeKind.VERDICT, ChangeKind.GONE, ChangeKind.IP, ChangeKind.FIRMWARE,
+             ChangeKind.MANUFACTURER)
+    changes.sort(key=lambda c: (c.key not in new_flagged, order.index(c.kind), c.ip or ""))
     return Diff(previous_scan=previous_scan, previous_started=previous_started, changes=tuple(changes),
                 new_flagged=tuple(new_flagged))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
+from camscan import serialize
 from camscan.errors import StoreError
 from camscan.inventory import Inventory, diff
-from camscan.models import Device, ScanResult, Verdict
+from camscan.models import ChangeKind, Device, ScanResult, Verdict
 
 
 def dev(ip, mac, firmware="1.0", verdict=Verdict.CLEAR, manufacturer="Axis"):
@@ -30,41 +32,46 @@ def test_store_diff_and_history(tmp_path):
     with Inventory(path) as inv:
         first = result(a, b)
         assert inv.diff_against_latest(first).previous_scan is None
-        s1 = inv.store(first, lambda i: {"scan_id": i})
+        s1 = inv.store(first, note="legal")
     c = dev("198.51.100.12", "58:50:ed:00:00:03", verdict=Verdict.SANCTIONED, manufacturer="Hikvision")
     a2 = dev("198.51.100.20", "00:40:8c:00:00:01", firmware="2.0")
     with Inventory(path) as inv:
         second = result(a2, c)
         d = inv.diff_against_latest(second)
         kinds = {(ch.kind, ch.key) for ch in d.changes}
-        assert ("new", c.key) in kinds and ("gone", b.key) in kinds
-        assert ("ip", a.key) in kinds and ("firmware", a.key) in kinds
+        assert (ChangeKind.NEW, c.key) in kinds and (ChangeKind.GONE, b.key) in kinds
+        assert (ChangeKind.IP, a.key) in kinds and (ChangeKind.FIRMWARE, a.key) in kinds
         assert d.new_flagged == (c.key,) and d.changes[0].key == c.key  # new sanctioned finding leads
-        s2 = inv.store(second, lambda i: {"scan_id": i})
+        s2 = inv.store(second, note="legal")
         assert [r.id for r in inv.scans()] == [s2, s1]
-        assert inv.report()[1] == {"scan_id": s2}
+        stored_id, doc = inv.report()
+        assert stored_id == s2 and doc["scan_id"] == s2 and doc["legal_note"] == "legal"
+        assert doc == serialize.report_dict(replace(second, scan_id=s2), "legal")
+        assert inv.sightings(s2) == {x.key: serialize.to_dict(x) for x in (a2, c)}
         assert inv.addresses(a.key) == ["198.51.100.10", "198.51.100.20"]
         assert [h[0] for h in inv.device_history(a.key)] == [s1, s2]
 
 
-def test_failed_store_leaves_previous_scan_intact(tmp_path):
+def test_failed_store_leaves_previous_scan_intact(tmp_path, monkeypatch):
     path = tmp_path / "inv.sqlite3"
     with Inventory(path) as inv:
-        inv.store(result(dev("198.51.100.10", "00:40:8c:00:00:01")), lambda i: {"ok": i})
+        inv.store(result(dev("198.51.100.10", "00:40:8c:00:00:01")))
 
-    def boom(_i):
+    def boom(_result, _note=""):
         raise RuntimeError("killed mid-scan")
 
     with Inventory(path) as inv, pytest.raises(RuntimeError):
-        inv.store(result(dev("198.51.100.11", "00:40:8c:00:00:02")), boom)
+        monkeypatch.setattr(serialize, "report_dict", boom)  # fails after the devices were written
+        inv.store(result(dev("198.51.100.11", "00:40:8c:00:00:02")))
     with Inventory(path) as inv:
-        assert len(inv.scans()) == 1 and inv.report()[1] == {"ok": 1}
+        assert len(inv.scans()) == 1 and inv.report()[1]["scan_id"] == 1
+        assert list(inv.sightings(1)) == ["mac:00:40:8c:00:00:01"]
 
 
 def test_retention(tmp_path):
     with Inventory(tmp_path / "i.db") as inv:
         for _ in range(4):
-            inv.store(result(dev("198.51.100.10", "00:40:8c:00:00:01")), lambda i: {}, keep=2)
+            inv.store(result(dev("198.51.100.10", "00:40:8c:00:00:01")), keep=2)
         assert [r.id for r in inv.scans()] == [4, 3]
 
 
@@ -87,3 +94,17 @@ def test_newer_schema_refused(tmp_path):
 def test_diff_without_previous():
     d = diff({}, [dev("198.51.100.1", "00:40:8c:00:00:09")])
     assert [c.kind for c in d.changes] == ["new"]
+
+
+@pytest.mark.parametrize(("before", "newly_flagged"), [
+    (Verdict.REVIEW, False),  # flagged before, flagged now: not new
+    (Verdict.CLEAR, True),
+    ("a-word-from-a-later-version", True),  # an unreadable verdict never counted as flagged
+])
+def test_newly_flagged_reads_the_stored_verdict(before, newly_flagged):
+    old = serialize.to_dict(dev("198.51.100.1", "00:40:8c:00:00:09", verdict=Verdict.CLEAR))
+    old["verdict"] = str(before)
+    now = dev("198.51.100.1", "00:40:8c:00:00:09", verdict=Verdict.SANCTIONED)
+    d = diff({now.key: old}, [now])
+    assert d.new_flagged == ((now.key,) if newly_flagged else ())
+    assert [(c.kind, c.before, c.after) for c in d.changes] == [(ChangeKind.VERDICT, str(before), "sanctioned")]

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
+from camscan import serialize
 from camscan.report import OutputFormat, render
-from camscan.report import json as json_report
 
 
 def test_every_format_shows_the_device_class(normal_result):
@@ -24,7 +24,7 @@ def test_every_format_shows_the_device_class(normal_result):
 
 
 def test_a_report_from_before_device_class_reads_as_unknown(normal_result):
-    doc = json_report.as_dict(normal_result)
+    doc = serialize.report_dict(normal_result)
     for d in doc["devices"]:
         del d["device_class"]
-    assert {d.device_class for d in json_report.from_dict(doc).devices} == {"unknown"}
+    assert {d.device_class for d in serialize.report_from_dict(doc).devices} == {"unknown"}
