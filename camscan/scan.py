@@ -45,6 +45,7 @@ from camscan.probe.http import HttpProbe, http_services
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe, ProbeResult
 from camscan.probe.rtsp import RtspProbe
 from camscan.probe.tls import TlsProbe
+from camscan.transport import CredentialPolicy, Transport
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Scanner:
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
         self.progress = progress or (lambda _message: None)
+        # Every socket of the scan, with the CPU gate and the one place credentials are attached.
+        self.transport = Transport(gate=GATE, credentials=CredentialPolicy(options.credentials, options.scope))
 
     # ----------------------------------------------------------------------------------------- planning
     def _multicast_interfaces(self) -> list[Interface]:
@@ -145,19 +148,21 @@ class Scanner:
                 self._mark("ARP sweep and discovery...")
                 arp_job = stages.submit(arp)
                 unicast = list(net.hosts(routed))
-                early_sweep = stages.submit(PortSweep(opts, stop=stop).run, [], sweep_until, sweep_feed,
-                                            jobs.ports_known)
+                sweeper = PortSweep(opts, stop=stop, transport=self.transport)
+                early_sweep = stages.submit(sweeper.run, [], sweep_until, sweep_feed, jobs.ports_known)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self._mark("discovering devices...")
-                early_sweep = (stages.submit(PortSweep(opts, stop=stop).run, routed_hosts, sweep_until, None,
-                                             jobs.ports_known) if routed_hosts else None)
+                sweeper = PortSweep(opts, stop=stop, transport=self.transport)
+                early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, jobs.ports_known)
+                               if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            v6 = stages.submit(Wsd6Discovery(opts, mcast).run, sweep_until) if mcast else None
+            v6 = stages.submit(Wsd6Discovery(opts, mcast, self.transport).run, sweep_until) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
-                               on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed)
+                               on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed,
+                               transport=self.transport)
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -205,7 +210,7 @@ class Scanner:
             swept = set(routed_hosts) | set(live or {}) | set(arp_seen)
             late = [ip for ip in hosts if ":" not in ip and ip not in swept]
             if late:
-                more, more_cov, more_skips = PortSweep(opts).run(late, sweep_until)
+                more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(late, sweep_until)
                 open_ports.update(more)
                 sweep_cov = _merge_coverage(sweep_cov + more_cov)
                 sweep_skips += more_skips
@@ -278,7 +283,8 @@ class Scanner:
         skips: list[Skip] = []
         ran = False
         for iface in mcast:
-            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop).run(deadline)
+            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop,
+                                     transport=self.transport).run(deadline)
             live.update(found)
             coverage += cov
             skips += sk
@@ -287,30 +293,30 @@ class Scanner:
 
     def _onvif(self, factory: Future[OnvifClientFactory], ip: str, url: str) -> ProbeResult:
         opts = self.options
-        allowed = net.in_scope(ip, opts.scope)
         with GATE.waiting():  # the WSDL parse, started with the scan, may still be running
             parsed = factory.result()
         probe = OnvifProbe(parsed, timeout=opts.timeout, max_bytes=opts.max_reply_bytes,
-                           deadline=self._deadline)
-        return probe.probe(ip, url, opts.credentials, credentials_allowed=allowed)
+                           deadline=self._deadline, transport=self.transport)
+        return probe.probe(ip, url)
 
     def _evidence(self, ip: str, services: list[tuple[str, int]], ports: list[int]) -> ProbeResult:
         """HTTP(S) evidence from ``services``, RTSP and TLS evidence from the open ``ports``."""
         opts = self.options
         out = ProbeResult()
         if services:
-            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline).probe(ip, services)
+            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline,
+                            transport=self.transport).probe(ip, services)
             out.evidence += res.evidence
             out.skips += res.skips
         with GATE.waiting():  # a few bytes each: waiting on the device is all they do
             for port in RTSP_PORTS:
                 if port in ports:
-                    ev, sk = RtspProbe(opts.timeout).probe(ip, port)
+                    ev, sk = RtspProbe(opts.timeout, transport=self.transport).probe(ip, port)
                     out.evidence += ev
                     out.skips += sk
             for port in TLS_PORTS:
                 if port in ports:
-                    ev, sk = TlsProbe(opts.timeout).probe(ip, port)
+                    ev, sk = TlsProbe(opts.timeout, transport=self.transport).probe(ip, port)
                     out.evidence += ev
                     out.skips += sk
         return out

@@ -29,7 +29,7 @@ from camscan.report.common import (
     entities,
     list_names,
 )
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
            "entities", "lists", "evidence", "seen_by", "key", "change", "warnings", "device_class")
@@ -42,7 +42,7 @@ _CELL_LIMIT = 2000  # long enough for any honest value, short of the 32767-chara
 
 def neutralise(value: object) -> str:
     """A safe spreadsheet cell: control characters escaped, a leading formula character defused with ``'``."""
-    text = clean(value, _CELL_LIMIT)
+    text = escape(value, _CELL_LIMIT)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
