@@ -2,6 +2,7 @@
 
 import sys
 
-from camscan.cli import main
+if __name__ == "__main__":  # importing this module (e.g. to load every module) runs nothing
+    from camscan.cli import main
 
-sys.exit(main())
+    sys.exit(main())
