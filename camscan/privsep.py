@@ -137,7 +137,10 @@ def prepare() -> None:
     for info in pkgutil.walk_packages(camscan.__path__, "camscan."):
         if info.name.startswith("camscan.lab"):
             continue
-        importlib.import_module(info.name)
+        try:
+            importlib.import_module(info.name)
+        except ImportError as exc:  # an optional module whose dependency is not installed: not the scan's
+            log.debug("not preloaded: %s (%s)", info.name, exc)
     from camscan import oui
     from camscan.discover import udp
     from camscan.probe import http, onvif
