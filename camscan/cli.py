@@ -100,9 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", type=Path, action="append", default=[], metavar="FILE",
                    help="site policy file to apply on top of the default (repeatable)")
     _db_options(s)
+    s.add_argument("--site", type=_site, default=None, metavar="NAME",
+                   help="the site this scan is of ([scan] site; default 'default'): diffs, device keys and "
+                        "--keep are per site, so many sites can share one (PostgreSQL) inventory")
     s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
-    s.add_argument("--keep", type=_positive_int, default=None, metavar="N", help="keep only the newest N scans in the "
-                                                                        "inventory (default: all)")
+    s.add_argument("--keep", type=_positive_int, default=None, metavar="N",
+                   help="keep only the site's newest N scans in the inventory ([output] keep; default: all)")
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous scan (new), or never (none)")
@@ -114,11 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
     r.add_argument("-o", "--output", type=Path, metavar="FILE")
     r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
-    _db_options(r)
+    _db_options(r, reader=True)
 
-    h = sub.add_parser("history", help="list stored scans")
+    h = sub.add_parser("history", help="list stored scans (of every site, or of --site)")
     h.add_argument("--limit", type=_positive_int, default=20, metavar="N")
-    _db_options(h)
+    _db_options(h, reader=True)
+
+    db = sub.add_parser("db", help="inventory tools")
+    dbsub = db.add_subparsers(dest="db_command", parser_class=_Parser, metavar="ACTION", required=True)
+    up = dbsub.add_parser("upgrade", help="migrate the inventory to this version's schema now (scans do it "
+                                          "themselves; run this ahead of a cron window)")
+    _db_options(up)
+    up.add_argument("--config", type=Path, metavar="FILE", help="TOML config file ([output] db)")
 
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_command", parser_class=_Parser, metavar="ACTION", required=True)
@@ -128,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="build an emulated site in network namespaces, scan it, tear it down "
                                     "(root, Linux)")
     d.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
-    d.add_argument("--site", default="demo", help="site name under camscan/lab/sites or a path (default demo)")
+    d.add_argument("--site-file", default="demo", metavar="NAME",
+                   help="lab site: a name under camscan/lab/sites or a path (default demo)")
+    d.add_argument("--site", dest="site_file", help=argparse.SUPPRESS)  # the old spelling of --site-file
     return p
 
 
@@ -138,10 +150,24 @@ class FailOn(StrEnum):
     NONE = "none"
 
 
-def _db_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, default=None, metavar="PATH",
-                   help="inventory database (default: $CAMSCAN_DB, /var/lib/camscan/inventory.sqlite3 as root, "
-                        "else ~/.local/state/camscan/inventory.sqlite3)")
+def _site(text: str) -> str:
+    from camscan.store import site_name
+
+    try:
+        return site_name(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--site: ")) from None
+
+
+def _db_options(p: argparse.ArgumentParser, reader: bool = False) -> None:
+    p.add_argument("--db", default=None, metavar="PATH|URL",
+                   help="inventory: a SQLite file or a postgresql:// URL without a password (default: $CAMSCAN_DB, "
+                        "[output] db, /var/lib/camscan/inventory.sqlite3 as root, else "
+                        "~/.local/state/camscan/inventory.sqlite3)")
+    if reader:
+        p.add_argument("--site", type=_site, default=None, metavar="NAME",
+                       help="only this site (default: every site in the inventory)")
+        p.add_argument("--config", type=Path, metavar="FILE", help="TOML config file ([output] db)")
 
 
 def _setup_logging(args) -> None:
@@ -250,10 +276,9 @@ def _progress(args):
 
 
 def cmd_scan(args) -> int:
-    import dataclasses
+    import contextlib
 
-    from camscan import config, inventory
-    from camscan.lock import RunLock
+    from camscan import config, store
     from camscan.policy import load_policy
     from camscan.report import json as json_report
     from camscan.scan import Scanner
@@ -264,23 +289,21 @@ def cmd_scan(args) -> int:
     fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
     output = args.output or (Path(cfg.output["file"]) if cfg.output.get("file") else None)
     fail_on = args.fail_on or FailOn(cfg.output.get("fail_on", "any"))
-    db_path = None if args.no_db else (args.db or (Path(cfg.output["db"]) if cfg.output.get("db")
-                                                   else inventory.default_path()))
+    site = args.site or store.site_name(cfg.scan.get("site", store.DEFAULT_SITE), "[scan] site")
+    keep = args.keep or cfg.output.get("keep")
+    where = None if args.no_db else store.resolve(args.db, cfg.output.get("db"))
     if not options.targets:
         log.warning("no targets given: scanning %s on %s",
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
     progress = _progress(args)
-    with RunLock(db_path, wait=args.lock_wait):
+    with (store.run_lock(where, site, wait=args.lock_wait) if where else contextlib.nullcontext(),
+          store.open(where) if where else contextlib.nullcontext() as inv):  # migrated (or refused) before scanning
         result = Scanner(options, policy=policy, progress=progress).run()
         if progress:
             sys.stderr.write("\r\x1b[K")
-        if db_path is not None:
-            with inventory.Inventory(db_path) as inv:
-                result = dataclasses.replace(result, diff=inv.diff_against_latest(result))
-                scan_id = inv.store(result, lambda i: json_report.as_dict(dataclasses.replace(result, scan_id=i),
-                                                                          note=policy.note),
-                                    keep=args.keep)
-                result = dataclasses.replace(result, scan_id=scan_id)
+        if inv is not None:
+            # one transaction: the diff against the site's previous scan, the scan, retention
+            result = inv.record(result, lambda r: json_report.as_dict(r, note=policy.note), site=site, keep=keep)
         write_report(output, result, fmt, note=policy.note)
     return exit_code(result, fail_on)
 
@@ -288,14 +311,15 @@ def cmd_scan(args) -> int:
 def cmd_report(args) -> int:
     import dataclasses
 
-    from camscan import inventory
     from camscan.report import json as json_report
 
-    with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
-        found = inv.report(args.scan)
+    with _open_reader(args) as inv:
+        found = inv.report(args.scan, site=args.site)
         if found is None:
-            raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
-        _scan_id, data = found
+            where = f" of site {args.site!r}" if args.site else ""
+            raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
+                           else f"no scans{where} stored in {inv.location}")
+        _scan_id, _site, data = found
     try:
         result = json_report.from_dict(data)
     except ValueError as exc:
@@ -309,16 +333,43 @@ def cmd_report(args) -> int:
 def cmd_history(args) -> int:
     from tabulate import tabulate
 
-    from camscan import inventory
-
-    with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
-        rows = inv.scans(limit=args.limit)
+    with _open_reader(args) as inv:
+        rows = inv.scans(site=args.site, limit=args.limit)
     if not rows:
-        sys.stdout.write("No scans stored.\n")
+        sys.stdout.write(f"No scans of site {args.site!r} stored.\n" if args.site else "No scans stored.\n")
         return EXIT_CLEAN
-    sys.stdout.write(tabulate([[r.id, r.started, r.finished, ", ".join(r.targets), r.devices, r.flagged]
-                               for r in rows], headers=["Scan", "Started (UTC)", "Finished (UTC)", "Targets",
+    sys.stdout.write(tabulate([[r.id, r.site, r.started, r.finished, ", ".join(r.targets), r.devices, r.flagged]
+                               for r in rows], headers=["Scan", "Site", "Started (UTC)", "Finished (UTC)", "Targets",
                                                         "Devices", "Flagged"], tablefmt="simple") + "\n")
+    return EXIT_CLEAN
+
+
+def _where(args):
+    """The inventory named by --db, $CAMSCAN_DB, the config's [output] db, or the default file."""
+    from camscan import config, store
+
+    cfg = config.load(args.config)
+    return store.resolve(args.db, cfg.output.get("db"))
+
+
+def _open_reader(args):
+    from camscan import store
+
+    return store.open(_where(args), readonly=True)
+
+
+def cmd_db(args) -> int:
+    from camscan import store
+
+    with store.open(_where(args), migrate=False) as inv:
+        before, after = inv.upgrade()
+        location = inv.location
+    if before == 0:
+        sys.stdout.write(f"{location}: created at schema {after}\n")
+    elif before == after:
+        sys.stdout.write(f"{location}: schema {after}, up to date\n")
+    else:
+        sys.stdout.write(f"{location}: migrated from schema {before} to {after}\n")
     return EXIT_CLEAN
 
 
@@ -338,7 +389,7 @@ def cmd_config_check(args) -> int:
 def cmd_demo(args) -> int:
     from camscan.lab.demo import run_demo
 
-    return run_demo(args.site, args.format)
+    return run_demo(args.site_file, args.format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -356,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_history(args)
         if args.command == "config":
             return cmd_config_check(args)
+        if args.command == "db":
+            return cmd_db(args)
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     except CamscanError as exc:

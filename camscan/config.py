@@ -14,6 +14,7 @@ Config file layout (every key optional)::
     wsd_wait = 0.0         # extra WS-Discovery collection time for slow sites
     rate = 1000            # directed probes per second
     workers = 32
+    site = "hq"            # this scanner's site in a shared inventory (default "default")
 
     [credentials]
     username = "auditor"
@@ -25,6 +26,8 @@ Config file layout (every key optional)::
     [output]
     format = "table"
     file = "/var/lib/camscan/report.json"
+    db = "postgresql://camscan@db.example.org/camscan?sslmode=verify-full"   # or a SQLite path; no password
+    keep = 30              # keep only the site's newest 30 scans
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ from typing import Any
 
 from camscan.errors import ConfigError
 from camscan.models import Credentials
+from camscan.store.location import valid_site
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
-             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool},
+             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool, "site": str},
     "credentials": {"username": str, "password": str, "password_file": str},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
@@ -99,6 +103,9 @@ def validate(data: dict, path: Path) -> list[str]:
                     math.isfinite(v) and (v >= 0 if (section, key) in _NON_NEGATIVE else v > 0)):
                 low = "0 or more" if (section, key) in _NON_NEGATIVE else "greater than 0"
                 problems.append(f"{path}: [{section}] {key} must be a finite number {low} (got {v!r})")
+            elif (section, key) == ("scan", "site") and not valid_site(v):
+                problems.append(f"{path}: [scan] site {v!r} is not a valid site name (letters, digits, '.', '_' "
+                                "and '-', up to 63, starting with a letter or digit)")
             elif (section, key) in _CHOICES and v not in _CHOICES[section, key]:
                 problems.append(f"{path}: [{section}] {key} must be one of {', '.join(_CHOICES[section, key])} "
                                 f"(got {v!r})")
