@@ -280,7 +280,6 @@ def cmd_scan(args) -> int:
 
     from camscan import config, store
     from camscan.policy import load_policy
-    from camscan.report import json as json_report
     from camscan.scan import Scanner
 
     cfg = config.load(args.config)
@@ -303,7 +302,7 @@ def cmd_scan(args) -> int:
             sys.stderr.write("\r\x1b[K")
         if inv is not None:
             # one transaction: the diff against the site's previous scan, the scan, retention
-            result = inv.record(result, lambda r: json_report.as_dict(r, note=policy.note), site=site, keep=keep)
+            result = inv.record(result, site=site, note=policy.note, keep=keep)
         write_report(output, result, fmt, note=policy.note)
     return exit_code(result, fail_on)
 
@@ -311,7 +310,7 @@ def cmd_scan(args) -> int:
 def cmd_report(args) -> int:
     import dataclasses
 
-    from camscan.report import json as json_report
+    from camscan import serialize
 
     with _open_reader(args) as inv:
         found = inv.report(args.scan, site=args.site)
@@ -321,7 +320,7 @@ def cmd_report(args) -> int:
                            else f"no scans{where} stored in {inv.location}")
         _scan_id, _site, data = found
     try:
-        result = json_report.from_dict(data)
+        result = serialize.report_from_dict(data)
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     if args.no_diff:

@@ -13,6 +13,10 @@ or ``*:model``) against a regular expression and asserts a manufacturer with a s
 Independent sources combine into a confidence (1 - product of (1 - weight)), counting each evidence source
 family (wsd, onvif, http, rtsp, sadp, dhip, oui, tls) once per maker, so one talkative protocol cannot
 outvote the others. The matches that decided it stay on the Device.
+
+A rule's optional ``class`` (camera, recorder, encoder, network, radio) says what kind of device its evidence
+shows; the Device's ``device_class`` comes from the strongest such rule of the identified maker. A rule with a
+``class`` and no ``manufacturer`` only classifies (it names no maker and adds nothing to any confidence).
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from camscan.errors import DataError
-from camscan.models import Device, Evidence, Host, RuleMatch
+from camscan.models import Device, Evidence, Host, RuleMatch, RuleStrength
 
 RULES_DIR = Path(__file__).resolve().parent / "data" / "rules"
-WEIGHTS = {"firmware": 0.9, "identity": 0.8, "medium": 0.5, "hint": 0.3}
-STRONG = ("firmware", "identity")
+WEIGHTS = {RuleStrength.FIRMWARE: 0.9, RuleStrength.IDENTITY: 0.8, RuleStrength.MEDIUM: 0.5,
+           RuleStrength.HINT: 0.3}
+STRONG = (RuleStrength.FIRMWARE, RuleStrength.IDENTITY)
+# What kind of device a rule says it is (its ``class`` key); a device none of whose rules says is "unknown".
+DEVICE_CLASSES = ("camera", "recorder", "encoder", "network", "radio", "unknown")
 _RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "source", "model", "family",
-              "case_sensitive", "warning"}
+              "case_sensitive", "warning", "class"}
 
 # Which evidence answers "what does the device call itself / what model / which firmware", best first.
 # These are protocol field names, not vendor strings.
@@ -50,13 +57,14 @@ class Rule:
     id: str
     evidence: tuple[str, ...]
     pattern: re.Pattern[str]
-    strength: str
+    strength: RuleStrength
     manufacturer: str
     note: str
     source: str
     model: str | None = None  # template using the pattern's groups, e.g. "\\1"
     family: str | None = None
     warning: str | None = None  # an audit warning rule: asserts no maker, adds this text to the device
+    device_class: str | None = None  # camera | recorder | encoder | network | radio (the rule's ``class``)
 
     def matches(self, ev: Evidence) -> re.Match[str] | None:
         if not _selects(self.evidence, f"{ev.source}:{ev.field}"):
@@ -75,14 +83,19 @@ def _rule(raw: dict, where: str) -> Rule:
     unknown = set(raw) - _RULE_KEYS
     if unknown:
         raise DataError(f"{where}: unknown key(s) {sorted(unknown)}")
-    required = ("id", "evidence", "pattern", "source") + (() if "warning" in raw else ("strength", "manufacturer"))
+    # A warning rule asserts no maker; a rule with a class and no manufacturer only says what kind of device.
+    classifier = "class" in raw and "manufacturer" not in raw
+    required = ("id", "evidence", "pattern", "source") + (
+        () if "warning" in raw else ("strength",) if classifier else ("strength", "manufacturer"))
     for key in required:
         if key not in raw:
             raise DataError(f"{where}: rule {raw.get('id', '?')!r} lacks {key!r}")
-    if "warning" in raw:
+    if "warning" in raw or classifier:
         raw = {"strength": "hint", "manufacturer": "", **raw}
+    if raw.get("class", "camera") not in DEVICE_CLASSES:
+        raise DataError(f"{where}: rule {raw['id']!r} class must be one of {', '.join(DEVICE_CLASSES)}")
     if raw["strength"] not in WEIGHTS:
-        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(WEIGHTS)}")
+        raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(map(str, WEIGHTS))}")
     sels = raw["evidence"]
     sels = (sels,) if isinstance(sels, str) else tuple(sels)
     if not sels or not all(isinstance(s, str) and ":" in s for s in sels):
@@ -92,9 +105,10 @@ def _rule(raw: dict, where: str) -> Rule:
         pattern = re.compile(raw["pattern"], flags)
     except re.error as exc:
         raise DataError(f"{where}: rule {raw['id']!r} has a bad pattern: {exc}") from None
-    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=raw["strength"],
+    return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=RuleStrength(raw["strength"]),
                 manufacturer=raw["manufacturer"], note=raw.get("note", ""), source=raw["source"],
-                model=raw.get("model"), family=raw.get("family"), warning=raw.get("warning"))
+                model=raw.get("model"), family=raw.get("family"), warning=raw.get("warning"),
+                device_class=raw.get("class"))
 
 
 def load_rules(paths: Iterable[Path] | None = None) -> tuple[Rule, ...]:
@@ -165,6 +179,17 @@ def scores(matches: Sequence[RuleMatch]) -> dict[str, float]:
     return out
 
 
+def _device_class(found: Sequence[tuple[Rule, RuleMatch, re.Match]], manufacturer: str | None) -> str:
+    """The class the strongest classifying rule of the identified maker gives (ties: the first in rule order),
+    else the strongest of any other rule (a maker's or a maker-less classifier); "unknown" when no matched rule
+    has a ``class``."""
+    order = {s: i for i, s in enumerate(WEIGHTS)}
+    classed = [r for r, _m, _rx in found if r.device_class]
+    own = [r for r in classed if r.manufacturer == manufacturer]
+    pick = sorted(own or classed, key=lambda r: order[r.strength])
+    return pick[0].device_class if pick else "unknown"
+
+
 def identify(host: Host, rules: Sequence[Rule] | None = None) -> Device:
     """Turn what was observed about a host into a Device (no verdict yet: that is policy's job)."""
     rules = default_rules() if rules is None else rules
@@ -172,7 +197,7 @@ def identify(host: Host, rules: Sequence[Rule] | None = None) -> Device:
     hits = match_rules(ev, rules)
     warnings = tuple(dict.fromkeys(r.warning for r, _m, _rx in hits if r.warning))
     found = [h for h in hits if not h[0].warning]
-    matches = tuple(m for _r, m, _ in found)
+    matches = tuple(m for r, m, _ in found if r.manufacturer)
     sc = scores(matches)
     manufacturer = None
     confidence = 0.0
@@ -188,11 +213,12 @@ def identify(host: Host, rules: Sequence[Rule] | None = None) -> Device:
     model = _first(ev, MODEL_FIELDS)
     if model is None:
         for rule, _m, rx in found:
-            if rule.model and rule.manufacturer == manufacturer:
+            if rule.model and rule.manufacturer and rule.manufacturer == manufacturer:
                 model = rx.expand(rule.model)
                 break
     return Device(
         ip=host.ip,
+        device_class=_device_class(found, manufacturer),
         mac=host.mac,
         manufacturer=manufacturer,
         brand=brand,

@@ -2,6 +2,9 @@
 
 Everything here is a frozen dataclass: stages build new values instead of mutating shared ones, which keeps
 the concurrent probe workers honest. Every conclusion camscan reports points back to :class:`Evidence`.
+Closed sets of words (verdicts, rule strengths, coverage status, change kinds) are StrEnums: they compare and
+serialise as their plain strings, and a value built from a string outside the set raises ``ValueError``.
+Turning these values into JSON types and back is :mod:`camscan.serialize`'s job, not theirs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,41 @@ class Verdict(StrEnum):
         return self in (Verdict.SANCTIONED, Verdict.REVIEW)
 
 
+class RuleStrength(StrEnum):
+    """How much a fingerprint rule's match says about who made a device (``fingerprint.WEIGHTS``)."""
+
+    FIRMWARE = "firmware"  # a firmware build string only that maker's firmware carries
+    IDENTITY = "identity"  # the device's own statement of its maker (ONVIF, SADP, DHIP)
+    MEDIUM = "medium"  # a distinctive trait
+    HINT = "hint"  # a weak hint (an OUI, a relabel's brand)
+
+
+class CoverageStatus(StrEnum):
+    """Whether a discovery method ran over a subnet."""
+
+    DONE = "done"
+    PARTIAL = "partial"  # started, cut short (deadline, rate, limits): the note says why
+    SKIPPED = "skipped"  # not run: the note says why
+
+
+class ChangeKind(StrEnum):
+    """What changed for one device between two stored scans."""
+
+    NEW = "new"
+    GONE = "gone"
+    IP = "ip"
+    FIRMWARE = "firmware"
+    VERDICT = "verdict"
+    MANUFACTURER = "manufacturer"
+
+
+def _coerce(obj: object, name: str, kind: type[StrEnum]) -> None:
+    """Store a frozen dataclass field given as a plain string as its enum member (ValueError if not one)."""
+    value = getattr(obj, name)
+    if type(value) is not kind:
+        object.__setattr__(obj, name, kind(value))
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Username and password for ONVIF/HTTP. The password never appears in repr, logs or reports."""
@@ -44,8 +82,6 @@ class Evidence:
     field: str
     value: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"source": self.source, "field": self.field, "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -56,8 +92,6 @@ class Skip:
     stage: str
     reason: str
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"ip": self.ip, "stage": self.stage, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -109,13 +143,13 @@ class RuleMatch:
 
     rule: str
     manufacturer: str
-    strength: str  # "firmware" | "identity" | "hint"
+    strength: RuleStrength
     evidence: Evidence
     note: str = ""
 
-    def as_dict(self) -> dict:
-        return {"rule": self.rule, "manufacturer": self.manufacturer, "strength": self.strength,
-                "evidence": self.evidence.as_dict(), "note": self.note}
+    def __post_init__(self) -> None:
+        _coerce(self, "strength", RuleStrength)
+
 
 
 @dataclass(frozen=True)
@@ -129,9 +163,6 @@ class ListCitation:
     url: str = ""
     scope: str = ""
 
-    def as_dict(self) -> dict:
-        return {"list": self.list_id, "name": self.name, "date": self.date, "citation": self.citation,
-                "url": self.url, "scope": self.scope}
 
 
 @dataclass(frozen=True)
@@ -147,17 +178,9 @@ class Finding:
     check: str = ""  # what a person should check (review verdicts)
     context: tuple[ListCitation, ...] = ()  # opt-in lists the site has not enabled, shown for context
 
-    def as_dict(self) -> dict:
-        return {
-            "entity": self.entity,
-            "entity_name": self.entity_name,
-            "verdict": str(self.verdict),
-            "summary": self.summary,
-            "check": self.check or None,
-            "lists": [c.as_dict() for c in self.lists],
-            "evidence": [m.as_dict() for m in self.evidence],
-            "context": [c.as_dict() for c in self.context],
-        }
+    def __post_init__(self) -> None:
+        _coerce(self, "verdict", Verdict)
+
 
 
 @dataclass(frozen=True)
@@ -182,6 +205,10 @@ class Device:
     verdict: Verdict = Verdict.UNKNOWN
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
+    device_class: str = "unknown"  # camera | recorder | encoder | network | radio | unknown (from the rules)
+
+    def __post_init__(self) -> None:
+        _coerce(self, "verdict", Verdict)
 
     @property
     def key(self) -> str:
@@ -194,28 +221,6 @@ class Device:
             return f"endpoint:{self.endpoint}"
         return f"ip:{self.ip}"
 
-    def as_dict(self) -> dict:
-        return {
-            "key": self.key,
-            "ip": self.ip,
-            "mac": self.mac,
-            "manufacturer": self.manufacturer,
-            "brand": self.brand,
-            "model": self.model,
-            "firmware": self.firmware,
-            "serial": self.serial,
-            "hardware_id": self.hardware_id,
-            "hostname": self.hostname,
-            "endpoint": self.endpoint,
-            "xaddrs": list(self.xaddrs),
-            "verdict": str(self.verdict),
-            "confidence": round(self.confidence, 2),
-            "findings": [f.as_dict() for f in self.findings],
-            "warnings": list(self.warnings),
-            "matches": [m.as_dict() for m in self.matches],
-            "evidence": [e.as_dict() for e in self.evidence],
-            "seen_by": list(self.seen_by),
-        }
 
 
 @dataclass(frozen=True)
@@ -224,14 +229,14 @@ class Coverage:
 
     subnet: str
     method: str
-    status: str  # "done" | "skipped" | "partial"
+    status: CoverageStatus
     tried: int = 0
     answered: int = 0
     note: str = ""
 
-    def as_dict(self) -> dict:
-        return {"subnet": self.subnet, "method": self.method, "status": self.status, "tried": self.tried,
-                "answered": self.answered, "note": self.note or None}
+    def __post_init__(self) -> None:
+        _coerce(self, "status", CoverageStatus)
+
 
 
 @dataclass(frozen=True)
@@ -289,16 +294,16 @@ class ScanResult:
 class Change:
     """One difference between the previous scan and this one, for one device."""
 
-    kind: str  # "new" | "gone" | "ip" | "firmware" | "verdict" | "manufacturer"
+    kind: ChangeKind
     key: str
     ip: str | None
     before: str | None = None
     after: str | None = None
     device: str = ""  # a short label: manufacturer/brand + model
 
-    def as_dict(self) -> dict:
-        return {"kind": self.kind, "key": self.key, "ip": self.ip, "before": self.before, "after": self.after,
-                "device": self.device}
+    def __post_init__(self) -> None:
+        _coerce(self, "kind", ChangeKind)
+
 
 
 @dataclass(frozen=True)
@@ -310,9 +315,5 @@ class Diff:
     changes: tuple[Change, ...] = ()
     new_flagged: tuple[str, ...] = ()  # keys of devices flagged now and not flagged (or absent) before
 
-    def of_kind(self, kind: str) -> tuple[Change, ...]:
+    def of_kind(self, kind: ChangeKind) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind == kind)
-
-    def as_dict(self) -> dict:
-        return {"previous_scan": self.previous_scan, "previous_started": self.previous_started,
-                "new_flagged": list(self.new_flagged), "changes": [c.as_dict() for c in self.changes]}

@@ -25,7 +25,7 @@ def main(url: str, site: str, writer: str, count: int, use_lock: bool) -> None:
                             methods=("wsd-multicast",), devices=devices, skips=())
         lock = store.run_lock(where, site, wait=120) if use_lock else nullcontext()
         with lock, store.open(where) as inv:
-            stored = inv.record(result, lambda r: {"diff": r.diff.as_dict()}, site=site)
+            stored = inv.record(result, site=site)
         print(stored.scan_id, flush=True)
 
 

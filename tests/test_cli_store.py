@@ -12,7 +12,6 @@ import pytest
 
 from camscan import cli, store
 from camscan.models import Device, ScanResult, Verdict
-from camscan.report import json as json_report
 
 DATA = Path(__file__).parent / "data"
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -37,11 +36,10 @@ def text(where: store.Location) -> str:
 def two_sites(store_location):
     """Site hq: one Axis, then the Axis and a Hikvision. Site branch: one Axis at the same address."""
     with store.open(store_location) as inv:
-        render = json_report.as_dict
-        inv.record(scan(T0, dev("198.51.100.10", None)), render, site="hq")
-        inv.record(scan(T0 + timedelta(minutes=1), dev("198.51.100.10", None)), render, site="branch")
+        inv.record(scan(T0, dev("198.51.100.10", None)), site="hq")
+        inv.record(scan(T0 + timedelta(minutes=1), dev("198.51.100.10", None)), site="branch")
         inv.record(scan(T0 + timedelta(minutes=2), dev("198.51.100.10", None),
-                        dev("198.51.100.11", "58:50:ed:00:00:01", Verdict.SANCTIONED, "Hikvision")), render,
+                        dev("198.51.100.11", "58:50:ed:00:00:01", Verdict.SANCTIONED, "Hikvision")),
                    site="hq")
     return store_location
 

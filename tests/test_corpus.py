@@ -148,7 +148,7 @@ def test_device_identification(folder: Path, onvif_server, factory, policy):
     host = collect(folder, spec, onvif_server, factory)
     device = policy.evaluate(fingerprint.identify(host))
     why = "; ".join(f"{m.rule}({m.strength})" for m in device.matches) or "no rule matched"
-    for key in ("manufacturer", "brand", "model", "firmware", "serial", "mac"):
+    for key in ("manufacturer", "brand", "model", "firmware", "serial", "mac", "device_class"):
         if key in expect:
             assert getattr(device, key) == expect[key], f"{key}: got {getattr(device, key)!r}; rules: {why}"
     assert str(device.verdict) == expect["verdict"], f"verdict {device.verdict}; rules: {why}"

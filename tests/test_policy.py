@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from camscan import fingerprint
-from camscan.errors import ConfigError
+from camscan.errors import ConfigError, DataError
 from camscan.models import Evidence, Host, Verdict
 from camscan.policy import load_policy
 
@@ -91,3 +91,25 @@ def test_bad_site_policy_is_a_config_error(tmp_path, text, msg):
 def test_rules_load_and_validate():
     rules = fingerprint.load_rules()
     assert len({r.id for r in rules}) == len(rules)
+
+
+def test_rule_class_must_be_a_known_device_class(tmp_path):
+    p = tmp_path / "r.toml"
+    p.write_text('[[rule]]\nid = "x"\nevidence = "http.header:server"\npattern = "x"\nstrength = "hint"\n'
+                 'manufacturer = "X"\nsource = "test"\nclass = "toaster"\n')
+    with pytest.raises(DataError, match="class must be one of"):
+        fingerprint.load_rules([p])
+
+
+def test_device_class_from_the_makers_rule_before_maker_less_classifiers():
+    # A Hikvision NVR says video_encoder in its WS-Discovery scopes like a camera; its Server header says recorder.
+    d = verdict_of(("wsd", "scope", "onvif://www.onvif.org/type/video_encoder"),
+                   ("http.header", "server", "DNVRS-Webs"))
+    assert d.manufacturer == "Hikvision" and d.device_class == "recorder"
+    # Maker-less classifiers name no maker and add nothing to a confidence.
+    d = verdict_of(("wsd", "scope", "onvif://www.onvif.org/type/video_encoder"), ("wsd", "scope.name", "NVR"))
+    assert d.device_class == "recorder" and d.manufacturer is None and not d.matches
+    assert d.verdict is Verdict.UNKNOWN
+    d = verdict_of(("wsd", "scope", "onvif://www.onvif.org/type/video_encoder"))
+    assert d.device_class == "camera"
+    assert verdict_of((GDI, "manufacturer", "Acme")).device_class == "unknown"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from camscan import store
+from camscan import serialize, store
 from camscan.errors import StoreError, UsageError
-from camscan.models import Device, ScanResult, Verdict
+from camscan.models import ChangeKind, Device, ScanResult, Verdict
 
 DATA = Path(__file__).parent / "data"
 
@@ -28,14 +28,10 @@ def result(*devices, when=None):
                       methods=("wsd-multicast",), devices=tuple(devices), skips=())
 
 
-def keep_id(r: ScanResult) -> dict:
-    return {"scan_id": r.scan_id, "previous": r.diff.previous_scan if r.diff else None}
-
-
 def test_store_diff_and_history(store_location):
     a, b = dev("198.51.100.10", "00:40:8c:00:00:01"), dev("198.51.100.11", "00:40:8c:00:00:02")
     with store.open(store_location) as inv:
-        first = inv.record(result(a, b), keep_id, site="default")
+        first = inv.record(result(a, b), site="default")
         assert first.diff.previous_scan is None and first.diff.changes == ()  # a first scan has no diff
         s1 = first.scan_id
     c = dev("198.51.100.12", "58:50:ed:00:00:03", verdict=Verdict.SANCTIONED, manufacturer="Hikvision")
@@ -43,7 +39,7 @@ def test_store_diff_and_history(store_location):
     with store.open(store_location) as inv:
         second = result(a2, c)
         preview = inv.diff_against_latest(second, site="default")
-        stored = inv.record(second, keep_id, site="default")
+        stored = inv.record(second, site="default", note="legal")
         assert stored.diff == preview
         d = stored.diff
         kinds = {(ch.kind, ch.key) for ch in d.changes}
@@ -53,35 +49,40 @@ def test_store_diff_and_history(store_location):
         assert d.previous_scan == s1
         s2 = stored.scan_id
         assert [r.id for r in inv.scans()] == [s2, s1]
-        assert inv.report() == (s2, "default", {"scan_id": s2, "previous": s1})
-        assert inv.report(s1)[2] == {"scan_id": s1, "previous": None}
+        stored_id, stored_site, doc = inv.report()
+        assert (stored_id, stored_site) == (s2, "default")
+        assert doc == serialize.report_dict(stored, "legal") and doc["diff"]["previous_scan"] == s1
+        assert inv.report(s1)[2]["scan_id"] == s1
+        assert inv.sightings(s2) == {x.key: serialize.to_dict(x) for x in (a2, c)}
         assert inv.addresses("default", a.key) == ["198.51.100.10", "198.51.100.20"]
         assert [h[0] for h in inv.device_history("default", a.key)] == [s1, s2]
         assert inv.sightings(s2)[c.key]["verdict"] == "sanctioned"
 
 
-def test_failed_store_leaves_previous_scan_intact(store_location):
+def test_failed_store_leaves_previous_scan_intact(store_location, monkeypatch):
     with store.open(store_location) as inv:
-        kept = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), keep_id, site="default").scan_id
+        kept = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), site="default").scan_id
 
-    def boom(_r):
+    def boom(_result, _note=""):
         raise RuntimeError("killed mid-scan")
 
     with store.open(store_location) as inv, pytest.raises(RuntimeError):
-        inv.record(result(dev("198.51.100.11", "00:40:8c:00:00:02")), boom, site="default")
+        with monkeypatch.context() as m:
+            m.setattr(serialize, "report_dict", boom)  # fails after the devices were written
+            inv.record(result(dev("198.51.100.11", "00:40:8c:00:00:02")), site="default")
     with store.open(store_location) as inv:
         assert [r.id for r in inv.scans()] == [kept] and inv.report()[2]["scan_id"] == kept
         assert list(inv.sightings(kept)) == ["mac:00:40:8c:00:00:01"]
         assert inv.addresses("default", "mac:00:40:8c:00:00:02") == []
         # and the next scan still diffs against the one that was kept
-        again = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), keep_id, site="default")
+        again = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), site="default")
         assert again.diff.previous_scan == kept and again.diff.changes == ()
 
 
 def test_retention_is_per_site(store_location):
     with store.open(store_location) as inv:
-        other = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), keep_id, site="branch").scan_id
-        ids = [inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), keep_id, site="hq", keep=2).scan_id
+        other = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), site="branch").scan_id
+        ids = [inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), site="hq", keep=2).scan_id
                for _ in range(4)]
         assert [r.id for r in inv.scans(site="hq")] == ids[:1:-1]
         assert [r.id for r in inv.scans(site="branch")] == [other]  # another site's scans are not counted
@@ -93,14 +94,14 @@ def test_sites_are_separate(store_location):
     same_ip = dev("10.0.0.7", None)  # no MAC: keyed ip:10.0.0.7 on both sites
     t0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
     with store.open(store_location) as inv:
-        a1 = inv.record(result(same_ip, when=t0), keep_id, site="alpha")
-        b1 = inv.record(result(dev("10.0.0.8", None), when=t0 + timedelta(minutes=1)), keep_id, site="bravo")
+        a1 = inv.record(result(same_ip, when=t0), site="alpha")
+        b1 = inv.record(result(dev("10.0.0.8", None), when=t0 + timedelta(minutes=1)), site="bravo")
         assert a1.diff.previous_scan is None and b1.diff.previous_scan is None  # bravo's first scan: no diff
         flagged = dev("10.0.0.7", None, verdict=Verdict.SANCTIONED, manufacturer="Hikvision")
-        b2 = inv.record(result(flagged, when=t0 + timedelta(minutes=2)), keep_id, site="bravo")
+        b2 = inv.record(result(flagged, when=t0 + timedelta(minutes=2)), site="bravo")
         assert b2.diff.previous_scan == b1.scan_id
         assert {(c.kind, c.key) for c in b2.diff.changes} == {("new", "ip:10.0.0.7"), ("gone", "ip:10.0.0.8")}
-        a2 = inv.record(result(same_ip, when=t0 + timedelta(minutes=3)), keep_id, site="alpha")
+        a2 = inv.record(result(same_ip, when=t0 + timedelta(minutes=3)), site="alpha")
         assert a2.diff.previous_scan == a1.scan_id and a2.diff.changes == ()
         assert [h[0] for h in inv.device_history("alpha", "ip:10.0.0.7")] == [a1.scan_id, a2.scan_id]
         assert [h[0] for h in inv.device_history("bravo", "ip:10.0.0.7")] == [b2.scan_id]
@@ -163,10 +164,10 @@ def test_a_schema_1_sqlite_inventory_migrates_into_site_default(tmp_path):
             [(2, "default", 2, 1), (1, "default", 2, 0)]
         assert inv.report()[2]["scan_id"] == 2
         assert inv.addresses("default", "mac:00:40:8c:00:00:01") == ["198.51.100.10"]
-        nxt = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01", firmware="2.0")), keep_id, site="default")
+        nxt = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01", firmware="2.0")), site="default")
         assert nxt.scan_id == 3 and nxt.diff.previous_scan == 2
         assert {(c.kind, c.key) for c in nxt.diff.changes} == {("gone", "mac:58:50:ed:00:00:03")}
-        other = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), keep_id, site="annex")
+        other = inv.record(result(dev("198.51.100.10", "00:40:8c:00:00:01")), site="annex")
         assert other.diff.previous_scan is None
 
 
@@ -229,3 +230,17 @@ def test_bad_site_names(name):
 def test_good_site_names():
     for name in ("default", "hq", "site-03.berlin_2", "x" * 63):
         assert store.site_name(name) == name
+
+
+@pytest.mark.parametrize(("before", "newly_flagged"), [
+    (Verdict.REVIEW, False),  # flagged before, flagged now: not new
+    (Verdict.CLEAR, True),
+    ("a-word-from-a-later-version", True),  # an unreadable verdict never counted as flagged
+])
+def test_newly_flagged_reads_the_stored_verdict(before, newly_flagged):
+    old = serialize.to_dict(dev("198.51.100.1", "00:40:8c:00:00:09", verdict=Verdict.CLEAR))
+    old["verdict"] = str(before)
+    now = dev("198.51.100.1", "00:40:8c:00:00:09", verdict=Verdict.SANCTIONED)
+    d = store.diff({now.key: old}, [now])
+    assert d.new_flagged == ((now.key,) if newly_flagged else ())
+    assert [(c.kind, c.before, c.after) for c in d.changes] == [(ChangeKind.VERDICT, str(before), "sanctioned")]

@@ -5,7 +5,7 @@ Every format leads with what changed since the previous scan (``ScanResult.diff`
 flagged (``common.py`` fixes that order for all of them).
 
     table  terminal table (tabulate); control characters shown as escapes
-    json   schema_version 1 contract (additive only) plus ``diff`` and ``scan_id``; ``from_dict`` inverts it
+    json   schema_version 1 contract (additive only) plus ``diff`` and ``scan_id`` (``camscan.serialize``)
     csv    one row per device for spreadsheets; formula-like cells neutralised
     html   one self-contained page (inline CSS, hashed inline JS, strict CSP); every device string escaped
 """

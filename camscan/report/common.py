@@ -7,13 +7,14 @@ text; each format escapes them for its own medium.
 
 from __future__ import annotations
 
-from camscan.models import Change, Device, Diff, RuleMatch, ScanResult, Verdict
+from camscan.models import Change, ChangeKind, Device, Diff, RuleMatch, ScanResult, Verdict
 
 #: Verdicts from most to least urgent: the order of groups in every report.
 VERDICT_ORDER: tuple[Verdict, ...] = (Verdict.SANCTIONED, Verdict.REVIEW, Verdict.CLEAR, Verdict.UNKNOWN)
 
 #: Change kinds in the order a reader needs them; kinds not listed here follow, in the diff's order.
-CHANGE_ORDER: tuple[str, ...] = ("new", "gone", "verdict", "manufacturer", "ip", "firmware")
+CHANGE_ORDER: tuple[ChangeKind, ...] = (ChangeKind.NEW, ChangeKind.GONE, ChangeKind.VERDICT, ChangeKind.MANUFACTURER,
+                                        ChangeKind.IP, ChangeKind.FIRMWARE)
 
 
 def counts(result: ScanResult) -> dict[Verdict, int]:
@@ -67,9 +68,9 @@ def change_label(device: Device, diff: Diff | None) -> str:
         return ""
     kinds = [c.kind for c in changes_by_key(diff).get(device.key, [])]
     parts: list[str] = []
-    if "new" in kinds:
+    if ChangeKind.NEW in kinds:
         parts.append("new")
-    other = list(dict.fromkeys(k for k in kinds if k != "new"))
+    other = list(dict.fromkeys(k for k in kinds if k is not ChangeKind.NEW))
     if other:
         parts.append("changed: " + ", ".join(other))
     if device.key in diff.new_flagged and device.verdict.flagged:

@@ -1,10 +1,11 @@
 """CSV report for spreadsheets: one row per device, UTF-8, RFC 4180 quoting (every cell quoted).
 
 Columns: ``ip, mac, manufacturer, brand, model, firmware, serial, verdict, confidence, entities, lists,
-evidence, seen_by, key, change``. ``entities`` are the flagged entity names, ``lists`` the lists cited with
-their dates, ``evidence`` the decisive rule notes with ``source:field=value``, ``change`` the device's change
-since the previous scan (``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff). Devices
-seen in the previous scan and missing from this one follow as rows with ``change`` = ``gone``. Rows come in
+evidence, seen_by, key, change, warnings, device_class`` (columns are only ever added at the end).
+``entities`` are the flagged entity names, ``lists`` the lists cited with their dates, ``evidence`` the
+decisive rule notes with ``source:field=value``, ``change`` the device's change since the previous scan
+(``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff). Devices seen in the previous
+scan and missing from this one follow as rows with ``change`` = ``gone``. Rows come in
 verdict order (sanctioned, review, clear, unknown), scan order inside a verdict.
 
 A device string is untrusted, and a spreadsheet runs any cell starting with ``=``, ``+``, ``-`` or ``@`` as a
@@ -19,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 
-from camscan.models import Device, ScanResult
+from camscan.models import ChangeKind, Device, ScanResult
 from camscan.report.common import (
     VERDICT_ORDER,
     change_label,
@@ -31,7 +32,7 @@ from camscan.report.common import (
 from camscan.report.text import clean
 
 COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
-           "entities", "lists", "evidence", "seen_by", "key", "change", "warnings")
+           "entities", "lists", "evidence", "seen_by", "key", "change", "warnings", "device_class")
 
 # OWASP "CSV Injection": first characters that make a spreadsheet evaluate a cell, plus their full-width forms
 # (some spreadsheet input methods fold U+FF1D etc. to ASCII).
@@ -50,7 +51,7 @@ def _row(d: Device, result: ScanResult) -> list[str]:
     return [d.ip, d.mac or "", d.manufacturer or "", d.brand or "", d.model or "", d.firmware or "",
             d.serial or "", str(d.verdict), f"{d.confidence:.2f}", "; ".join(entities(d)),
             "; ".join(list_names(d)), evidence, ", ".join(d.seen_by), d.key, change_label(d, result.diff),
-            "; ".join(d.warnings)]
+            "; ".join(d.warnings), d.device_class]
 
 
 def render(result: ScanResult, note: str = "") -> str:
@@ -63,7 +64,7 @@ def render(result: ScanResult, note: str = "") -> str:
             if d.verdict == verdict:
                 writer.writerow([neutralise(v) for v in _row(d, result)])
     if result.diff is not None:
-        for c in result.diff.of_kind("gone"):
+        for c in result.diff.of_kind(ChangeKind.GONE):
             cells = dict.fromkeys(COLUMNS, "")
             last = f"; last seen as {c.device}" if c.device else ""
             cells.update(ip=c.ip or "", key=c.key, change="gone", evidence=f"not seen in this scan{last}")

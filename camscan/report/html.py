@@ -51,8 +51,8 @@ _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmw
                  "verdict": "verdict", "manufacturer": "manufacturer"}
 
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
-_DEVICE_COLUMNS = (("IP", 9), ("MAC", 11), ("Manufacturer", 10), ("Brand", 9), ("Model", 12),
-                   ("Firmware", 13), ("Serial", 12), ("Conf.", 5), ("Seen by", 8), ("Change", 11))
+_DEVICE_COLUMNS = (("IP", 9), ("MAC", 11), ("Class", 6), ("Manufacturer", 10), ("Brand", 9), ("Model", 12),
+                   ("Firmware", 10), ("Serial", 9), ("Conf.", 5), ("Seen by", 8), ("Change", 11))
 _CHANGE_COLUMNS = (("Change", 9), ("IP", 10), ("Device", 27), ("Before", 17), ("After", 17), ("Key", 20))
 _LIST_COLUMNS = (("List", 36), ("Since", 10), ("Citation", 32), ("Scope", 22))
 _SKIP_COLUMNS = (("IP", 14), ("Stage", 10), ("Reason", 76))
@@ -333,7 +333,7 @@ class _Page:
         new = ' <span class="badge new">new</span>' if d.key in self.fresh else ""
         self.add(f'<article class="device {d.verdict}" id="{self.ids[id(d)]}">',
                  f"<h3>{_badge(d.verdict)}{new} <code>{_e(d.ip)}</code> {_e(device_label(d))}</h3>")
-        facts = [("Manufacturer", d.manufacturer), ("Brand", d.brand), ("Model", d.model),
+        facts = [("Class", d.device_class), ("Manufacturer", d.manufacturer), ("Brand", d.brand), ("Model", d.model),
                  ("Firmware", d.firmware), ("Serial", d.serial), ("MAC", d.mac),
                  ("Hardware id", d.hardware_id), ("Hostname", d.hostname),
                  ("Confidence", f"{d.confidence:.2f}"), ("Seen by", ", ".join(d.seen_by)), ("Key", d.key),
@@ -388,7 +388,7 @@ class _Page:
 
     def _device_row(self, d: Device) -> str:
         anchor = self.ids[id(d)] if d.verdict.flagged else ""  # flagged: link the address to its findings
-        cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac)]
+        cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac), f"<td>{_or_dash(d.device_class)}</td>"]
         cells += [f"<td>{_or_dash(v)}</td>" for v in (d.manufacturer, d.brand, d.model, d.firmware, d.serial)]
         cells += [f"<td>{d.confidence:.2f}</td>", f"<td>{_or_dash(', '.join(d.seen_by))}</td>",
                   f"<td>{_or_dash(change_label(d, self.result.diff))}</td>"]

@@ -103,10 +103,10 @@ def render(result: ScanResult, note: str = "") -> str:
     out += _changes(result)
     out.append("")
     devices = sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict))
-    rows = [[clean(d.ip, 15), clean(d.mac, 17), clean(_maker(d), 22), clean(d.model, 20),
+    rows = [[clean(d.ip, 15), clean(d.mac, 17), d.device_class, clean(_maker(d), 22), clean(d.model, 20),
              clean(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}"] for d in devices]
     if rows:
-        out.append(tabulate(rows, headers=["IP", "MAC", "Manufacturer", "Model", "Firmware", "Verdict",
+        out.append(tabulate(rows, headers=["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict",
                                            "Conf"], tablefmt="simple", disable_numparse=True))
     else:
         out.append("No devices found.")

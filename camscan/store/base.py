@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from camscan.models import Change, Device, Diff, ScanResult
+from camscan import serialize
+from camscan.models import Change, ChangeKind, Device, Diff, ScanResult, Verdict
 
 SCHEMA_VERSION = 2  # 2: every scan, device and address belongs to a site (version 1 scans are site 'default')
 
@@ -154,11 +155,11 @@ class Store(ABC):
                     previous_started=rows[0][1])
 
     # --------------------------------------------------------------------------------------------- writes
-    def record(self, result: ScanResult, render: Callable[[ScanResult], dict], site: str,
-               keep: int | None = None) -> ScanResult:
+    def record(self, result: ScanResult, site: str, note: str = "", keep: int | None = None) -> ScanResult:
         """Store a scan of ``site`` in one transaction, with its diff against the site's previous scan; keep only
-        the site's newest ``keep`` scans. ``render`` gives the JSON report to keep, from the result with its id
-        and diff. Returns that result."""
+        the site's newest ``keep`` scans. The scan's JSON report (with its new id, its diff and ``note`` as the
+        ``legal_note``) and each device's record are written through :mod:`camscan.serialize`, so ``camscan
+        report`` reads back what the JSON report said. Returns the result with its id and diff."""
         started = result.started.strftime(_TS)
         with self._transaction(site) as cur:
             prev = cur.execute("SELECT id, started FROM scans WHERE site = ? ORDER BY id DESC LIMIT 1",
@@ -180,7 +181,7 @@ class Store(ABC):
                 cur.execute("INSERT INTO sightings (scan_id, key, ip, mac, manufacturer, brand, model, firmware, "
                             "verdict, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [scan_id, key, d.ip, d.mac, d.manufacturer, d.brand, d.model, d.firmware,
-                             str(d.verdict), json.dumps(d.as_dict())])
+                             str(d.verdict), json.dumps(serialize.to_dict(d))])
                 cur.execute("INSERT INTO devices (site, key, first_seen, last_seen, first_scan, last_scan) "
                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, key) DO UPDATE SET "
                             "last_seen = excluded.last_seen, last_scan = excluded.last_scan",
@@ -189,11 +190,20 @@ class Store(ABC):
                             "ON CONFLICT (site, key, ip) DO UPDATE SET last_seen = excluded.last_seen",
                             [site, key, d.ip, started, started])
             result = dataclasses.replace(result, diff=changes, scan_id=scan_id)
-            cur.execute("UPDATE scans SET report = ? WHERE id = ?", [json.dumps(render(result)), scan_id])
+            cur.execute("UPDATE scans SET report = ? WHERE id = ?",
+                        [json.dumps(serialize.report_dict(result, note)), scan_id])
             if keep:
                 cur.execute("DELETE FROM scans WHERE site = ? AND id NOT IN "
                             "(SELECT id FROM scans WHERE site = ? ORDER BY id DESC LIMIT ?)", [site, site, int(keep)])
         return result
+
+
+def _flagged(rec: dict) -> bool:
+    """Whether a stored device record's verdict is a flagged one (a record from an unknown version: no)."""
+    try:
+        return Verdict(rec.get("verdict")).flagged
+    except ValueError:
+        return False
 
 
 def _label(rec: dict) -> str:
@@ -208,25 +218,25 @@ def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], 
     new_flagged: list[str] = []
     current = {d.key: d for d in devices}
     for key, d in current.items():
-        rec = d.as_dict()
+        rec = serialize.to_dict(d)
         old = previous.get(key)
         if old is None:
-            changes.append(Change("new", key, d.ip, after=str(d.verdict), device=_label(rec)))
+            changes.append(Change(ChangeKind.NEW, key, d.ip, after=str(d.verdict), device=_label(rec)))
             if d.verdict.flagged:
                 new_flagged.append(key)
             continue
-        for kind, field in (("ip", "ip"), ("firmware", "firmware"), ("manufacturer", "manufacturer"),
-                            ("verdict", "verdict")):
-            before, after = old.get(field), rec.get(field)
-            if before != after and not (kind == "firmware" and after is None):
+        for kind in (ChangeKind.IP, ChangeKind.FIRMWARE, ChangeKind.MANUFACTURER, ChangeKind.VERDICT):
+            before, after = old.get(kind), rec.get(kind)  # each of these kinds is named after its field
+            if before != after and not (kind is ChangeKind.FIRMWARE and after is None):
                 changes.append(Change(kind, key, d.ip, before=before, after=after, device=_label(rec)))
-        if d.verdict.flagged and old.get("verdict") not in ("sanctioned", "review"):
+        if d.verdict.flagged and not _flagged(old):
             new_flagged.append(key)
     for key, old in previous.items():
         if key not in current:
-            changes.append(Change("gone", key, old.get("ip"), before=old.get("verdict"), device=_label(old)))
-    order = {"new": 0, "verdict": 1, "gone": 2, "ip": 3, "firmware": 4, "manufacturer": 5}
-    changes.sort(key=lambda c: (c.key not in new_flagged, order.get(c.kind, 9), c.ip or ""))
+            changes.append(Change(ChangeKind.GONE, key, old.get("ip"), before=old.get("verdict"),
+                                  device=_label(old)))
+    order = (ChangeKind.NEW, ChangeKind.VERDICT, ChangeKind.GONE, ChangeKind.IP, ChangeKind.FIRMWARE,
+             ChangeKind.MANUFACTURER)
+    changes.sort(key=lambda c: (c.key not in new_flagged, order.index(c.kind), c.ip or ""))
     return Diff(previous_scan=previous_scan, previous_started=previous_started, changes=tuple(changes),
                 new_flagged=tuple(new_flagged))
-

@@ -388,6 +388,7 @@ def in_namespace(ns: str, code: str, timeout: float = 30) -> dict:
 
 SWEEP = f"""
     import ipaddress, json, socket, time
+    from camscan import serialize
     from camscan.discover.arp import ArpSweep
     from camscan.models import Interface, ScanOptions
     ifc = Interface("veth0", socket.if_nametoindex("veth0"), (ipaddress.IPv4Interface("{NS_A}/24"),), 0x1 | 0x1000)
@@ -396,7 +397,7 @@ SWEEP = f"""
                      on_reply=lambda ip, mac: calls.append([ip, mac]))
     t0 = time.monotonic()
     found, cov, skips = sweep.run(time.monotonic() + 20)
-    print(json.dumps({{"found": found, "calls": calls, "cov": [c.as_dict() for c in cov],
+    print(json.dumps({{"found": found, "calls": calls, "cov": [serialize.to_dict(c) for c in cov],
                       "skips": [s.reason for s in skips], "seconds": time.monotonic() - t0}}))
 """
 

@@ -60,7 +60,7 @@ def hikvision() -> Device:
                    hardware_id="88", endpoint="urn:uuid:11111111-2222-3333-4444-555555555555",
                    xaddrs=("http://192.168.1.10/onvif/device_service",), seen_by=("wsd", "onvif", "sadp"),
                    evidence=(ev, oui.evidence), matches=(m, oui), confidence=0.97, verdict=Verdict.SANCTIONED,
-                   findings=(finding,))
+                   findings=(finding,), device_class="camera")
 
 
 def amcrest() -> Device:
@@ -73,7 +73,7 @@ def amcrest() -> Device:
                       check="Confirm the maker: run with ONVIF credentials, or inspect the label for Dahua "
                             "firmware.")
     return _device("192.168.1.20", mac="9c:8e:cd:00:11:22", manufacturer="Dahua", brand="Amcrest",
-                   model="IP8M-2496EB", firmware="V2.800.0000000.3.R", seen_by=("wsd", "http"),
+                   device_class="recorder", model="IP8M-2496EB", firmware="V2.800.0000000.3.R", seen_by=("wsd", "http"),
                    evidence=(ev,), matches=(m,), confidence=0.45, verdict=Verdict.REVIEW, findings=(finding,))
 
 

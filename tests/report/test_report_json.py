@@ -1,4 +1,4 @@
-"""JSON: the schema_version 1 contract, the diff, and from_dict as the exact inverse of as_dict."""
+"""JSON: the schema_version 1 contract, the diff, and report_from_dict as the exact inverse of report_dict."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from camscan import cli
+from camscan import cli, serialize
 from camscan.models import Device, Diff, Evidence
 from camscan.report import OutputFormat
 from camscan.report import json as report_json
@@ -53,24 +53,24 @@ def test_from_dict_is_the_exact_inverse(result, variant):
         "first_scan": replace(result, diff=Diff(previous_scan=None, previous_started=None)),
         "empty": replace(result, devices=(), skips=(), coverage=(), notes=(), diff=None),
     }[variant]
-    d = report_json.as_dict(r, note="legal")
-    back = report_json.from_dict(d)
-    assert report_json.as_dict(back, note="legal") == d
+    d = serialize.report_dict(r, note="legal")
+    back = serialize.report_from_dict(d)
+    assert serialize.report_dict(back, note="legal") == d
     # and through the text form, hostile strings (lone surrogates included) and all
-    assert report_json.as_dict(report_json.loads(report_json.render(r, note="legal")), note="legal") == d
+    assert serialize.report_dict(report_json.loads(report_json.render(r, note="legal")), note="legal") == d
 
 
 def test_from_dict_restores_the_objects(result):
-    back = report_json.from_dict(report_json.as_dict(result))
+    back = serialize.report_from_dict(serialize.report_dict(result))
     assert back.devices == result.devices
     assert back.diff == result.diff and back.skips == result.skips and back.coverage == result.coverage
     assert back.started == result.started and back.finished == result.finished
 
 
 def test_from_dict_accepts_a_document_from_before_diff_was_added(result):
-    d = report_json.as_dict(replace(result, diff=None, scan_id=None))
+    d = serialize.report_dict(replace(result, diff=None, scan_id=None))
     del d["diff"], d["scan_id"], d["summary"]["new_flagged"]
-    assert report_json.from_dict(d).diff is None
+    assert serialize.report_from_dict(d).diff is None
 
 
 @pytest.mark.parametrize("mutate", [
@@ -83,10 +83,10 @@ def test_from_dict_accepts_a_document_from_before_diff_was_added(result):
     lambda d: d["diff"].update(changes="x"),
 ])
 def test_from_dict_rejects_malformed_documents_with_valueerror(result, mutate):
-    d = report_json.as_dict(result)
+    d = serialize.report_dict(result)
     mutate(d)
     with pytest.raises(ValueError):
-        report_json.from_dict(d)
+        serialize.report_from_dict(d)
 
 
 @pytest.mark.parametrize("text", ["", "[]", "{", '"x"', "null"])
@@ -119,7 +119,7 @@ def _variants(result):
 @pytest.mark.parametrize("variant", ["full", "many_evidence", "no_diff", "first_scan", "empty"])
 def test_streamed_report_is_byte_identical_to_one_json_dumps(result, variant):
     r = _variants(result)[variant]
-    expected = jsonlib.dumps(report_json.as_dict(r, note="legal \u00a7"), indent=2, ensure_ascii=True) + "\n"
+    expected = jsonlib.dumps(serialize.report_dict(r, note="legal \u00a7"), indent=2, ensure_ascii=True) + "\n"
     assert "".join(report_json.iterencode(r, note="legal \u00a7")) == expected
     assert report_json.render(r, note="legal \u00a7") == expected
     out = io.StringIO()
@@ -130,8 +130,8 @@ def test_streamed_report_is_byte_identical_to_one_json_dumps(result, variant):
 def test_streamed_report_builds_one_device_dict_at_a_time(result, monkeypatch):
     chunks = report_json.iterencode(result)
     built = []
-    original = Device.as_dict
-    monkeypatch.setattr(Device, "as_dict", lambda self: built.append(self.ip) or original(self))
+    original = serialize._WRITERS[Device]
+    monkeypatch.setitem(serialize._WRITERS, Device, lambda d: built.append(d.ip) or original(d))
     text = ""
     while not text.endswith(',\n  "devices": '):
         text += next(chunks)
@@ -147,7 +147,7 @@ def test_cli_writes_the_streamed_json_report(result, tmp_path, capsys, to_file):
     path = tmp_path / "report.json" if to_file else None
     cli.write_report(path, result, OutputFormat.JSON, note="legal")
     written = path.read_bytes() if to_file else capsys.readouterr().out.encode("ascii")
-    expected = jsonlib.dumps(report_json.as_dict(result, note="legal"), indent=2, ensure_ascii=True) + "\n"
+    expected = jsonlib.dumps(serialize.report_dict(result, note="legal"), indent=2, ensure_ascii=True) + "\n"
     assert written == expected.encode("ascii")
 
 
