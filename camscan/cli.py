@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous scan (new), or never (none)")
+    s.add_argument("--user", default=None, metavar="NAME",
+                   help="run as root: the user the probing and parsing of device replies runs as, with no "
+                        "privileges but the ARP socket's (default: [scan] user, else nobody)")
     s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
 
@@ -278,7 +281,7 @@ def _progress(args):
 def cmd_scan(args) -> int:
     import contextlib
 
-    from camscan import config, store
+    from camscan import config, privsep, store
     from camscan.policy import load_policy
     from camscan.scan import Scanner
 
@@ -295,14 +298,20 @@ def cmd_scan(args) -> int:
         log.warning("no targets given: scanning %s on %s",
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
     progress = _progress(args)
-    with (store.run_lock(where, site, wait=args.lock_wait) if where else contextlib.nullcontext(),
-          store.open(where) if where else contextlib.nullcontext() as inv):  # migrated (or refused) before scanning
-        result = Scanner(options, policy=policy, progress=progress).run()
+    with store.run_lock(where, site, wait=args.lock_wait) if where else contextlib.nullcontext():
+        if where:
+            # migrated, or refused (newer schema, unreachable), before the scan; closed again so the probing
+            # child (camscan.privsep) inherits no database connection
+            store.open(where).close()
+        # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
+        scanner = Scanner(options, policy=policy, progress=progress)
+        result = privsep.run(scanner.run, user=args.user or cfg.scan.get("user"))
         if progress:
             sys.stderr.write("\r\x1b[K")
-        if inv is not None:
-            # one transaction: the diff against the site's previous scan, the scan, retention
-            result = inv.record(result, site=site, note=policy.note, keep=keep)
+        if where:
+            with store.open(where) as inv:
+                # one transaction: the diff against the site's previous scan, the scan, retention
+                result = inv.record(result, site=site, note=policy.note, keep=keep)
         write_report(output, result, fmt, note=policy.note)
     return exit_code(result, fail_on)
 
@@ -394,6 +403,9 @@ def cmd_demo(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
+        from camscan.fsafe import restrict_umask
+
+        restrict_umask()  # reports, the inventory and their directories: owner only
         args = parser.parse_args(argv)
         _setup_logging(args)
         if args.command == "scan":

@@ -45,6 +45,7 @@ from camscan.probe.http import HttpProbe, http_services
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe, ProbeResult
 from camscan.probe.rtsp import RtspProbe
 from camscan.probe.tls import TlsProbe
+from camscan.transport import CredentialPolicy, Transport
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 ONVIF_PORTS = (80, 8080, 8000, 8899, 2020)
 RTSP_PORTS = (554,)
 TLS_PORTS = (443, 8443)
+# Evidence items kept per device: an honest device gives a few dozen; one 1 MB GetScopes gave 18,000.
+MAX_EVIDENCE = 512
 # Sources whose answer means "this host is a camera-class device" even when no rule names its maker.
 CAMERA_SOURCES = ("wsd", "sadp", "dhip", "onvif", "rtsp")
 
@@ -66,6 +69,8 @@ class Scanner:
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
         self.progress = progress or (lambda _message: None)
+        # Every socket of the scan, with the CPU gate and the one place credentials are attached.
+        self.transport = Transport(gate=GATE, credentials=CredentialPolicy(options.credentials, options.scope))
 
     # ----------------------------------------------------------------------------------------- planning
     def _multicast_interfaces(self) -> list[Interface]:
@@ -145,19 +150,21 @@ class Scanner:
                 self._mark("ARP sweep and discovery...")
                 arp_job = stages.submit(arp)
                 unicast = list(net.hosts(routed))
-                early_sweep = stages.submit(PortSweep(opts, stop=stop).run, [], sweep_until, sweep_feed,
-                                            jobs.ports_known)
+                sweeper = PortSweep(opts, stop=stop, transport=self.transport)
+                early_sweep = stages.submit(sweeper.run, [], sweep_until, sweep_feed, jobs.ports_known)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self._mark("discovering devices...")
-                early_sweep = (stages.submit(PortSweep(opts, stop=stop).run, routed_hosts, sweep_until, None,
-                                             jobs.ports_known) if routed_hosts else None)
+                sweeper = PortSweep(opts, stop=stop, transport=self.transport)
+                early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, jobs.ports_known)
+                               if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            v6 = stages.submit(Wsd6Discovery(opts, mcast).run, sweep_until) if mcast else None
+            v6 = stages.submit(Wsd6Discovery(opts, mcast, self.transport).run, sweep_until) if mcast else None
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
-                               on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed)
+                               on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed,
+                               transport=self.transport)
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -205,7 +212,7 @@ class Scanner:
             swept = set(routed_hosts) | set(live or {}) | set(arp_seen)
             late = [ip for ip in hosts if ":" not in ip and ip not in swept]
             if late:
-                more, more_cov, more_skips = PortSweep(opts).run(late, sweep_until)
+                more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(late, sweep_until)
                 open_ports.update(more)
                 sweep_cov = _merge_coverage(sweep_cov + more_cov)
                 sweep_skips += more_skips
@@ -278,7 +285,8 @@ class Scanner:
         skips: list[Skip] = []
         ran = False
         for iface in mcast:
-            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop).run(deadline)
+            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop,
+                                     transport=self.transport).run(deadline)
             live.update(found)
             coverage += cov
             skips += sk
@@ -287,30 +295,30 @@ class Scanner:
 
     def _onvif(self, factory: Future[OnvifClientFactory], ip: str, url: str) -> ProbeResult:
         opts = self.options
-        allowed = net.in_scope(ip, opts.scope)
         with GATE.waiting():  # the WSDL parse, started with the scan, may still be running
             parsed = factory.result()
         probe = OnvifProbe(parsed, timeout=opts.timeout, max_bytes=opts.max_reply_bytes,
-                           deadline=self._deadline)
-        return probe.probe(ip, url, opts.credentials, credentials_allowed=allowed)
+                           deadline=self._deadline, transport=self.transport)
+        return probe.probe(ip, url)
 
     def _evidence(self, ip: str, services: list[tuple[str, int]], ports: list[int]) -> ProbeResult:
         """HTTP(S) evidence from ``services``, RTSP and TLS evidence from the open ``ports``."""
         opts = self.options
         out = ProbeResult()
         if services:
-            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline).probe(ip, services)
+            res = HttpProbe(opts.timeout, opts.max_reply_bytes, deadline=self._deadline,
+                            transport=self.transport).probe(ip, services)
             out.evidence += res.evidence
             out.skips += res.skips
         with GATE.waiting():  # a few bytes each: waiting on the device is all they do
             for port in RTSP_PORTS:
                 if port in ports:
-                    ev, sk = RtspProbe(opts.timeout).probe(ip, port)
+                    ev, sk = RtspProbe(opts.timeout, transport=self.transport).probe(ip, port)
                     out.evidence += ev
                     out.skips += sk
             for port in TLS_PORTS:
                 if port in ports:
-                    ev, sk = TlsProbe(opts.timeout).probe(ip, port)
+                    ev, sk = TlsProbe(opts.timeout, transport=self.transport).probe(ip, port)
                     out.evidence += ev
                     out.skips += sk
         return out
@@ -338,6 +346,13 @@ class Scanner:
                 for r in found:
                     skips.extend(r.skips)
                     mac = mac or r.mac
+            kept, cut = cap_evidence(host.evidence)
+            if cut:
+                host = Host(ip=host.ip, mac=host.mac, seen_by=host.seen_by, evidence=kept, xaddrs=host.xaddrs,
+                            endpoint=host.endpoint)
+                skips.append(Skip(ip, "evidence", f"{sum(cut.values())} evidence item(s) left out (at most "
+                                                  f"{MAX_EVIDENCE} per device): " + ", ".join(
+                                                      f"{n} of {source}" for source, n in sorted(cut.items()))))
             l2 = neighbours.get(ip)
             if l2 and not mac:
                 host = host.add(evidence=(Evidence("arp.kernel", "mac", l2),))
@@ -346,6 +361,36 @@ class Scanner:
             merged[ip] = Host(ip=host.ip, mac=mac, seen_by=host.seen_by,
                               evidence=host.evidence, xaddrs=host.xaddrs, endpoint=host.endpoint)
         return oui.with_evidence(merged)  # one pass over the registry for every MAC seen
+
+
+def cap_evidence(evidence: tuple[Evidence, ...], limit: int = MAX_EVIDENCE
+                 ) -> tuple[tuple[Evidence, ...], dict[str, int]]:
+    """At most ``limit`` pieces of evidence, in their order, and how many were left out per source. The most
+    numerous sources give up items first (their last ones), so a device flooding one answer (a 1 MB GetScopes)
+    cannot push out what its other answers say."""
+    if len(evidence) <= limit:
+        return evidence, {}
+    counts: dict[str, int] = {}
+    for e in evidence:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    # the largest per-source share that fits: water-filling over the sources' counts
+    share, left, ordered = 0, limit, sorted(counts.values())
+    for i, n in enumerate(ordered):
+        even = left // (len(ordered) - i)
+        if n > even:
+            share = even
+            break
+        left -= n
+    else:
+        share = max(ordered)
+    taken: dict[str, int] = {}
+    kept = []
+    for e in evidence:
+        if taken.get(e.source, 0) < share:
+            taken[e.source] = taken.get(e.source, 0) + 1
+            kept.append(e)
+    cut = {src: n - taken.get(src, 0) for src, n in counts.items() if n > taken.get(src, 0)}
+    return tuple(kept), cut
 
 
 def sweep_reserve(deadline: float, timeout: float) -> float:

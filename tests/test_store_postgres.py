@@ -3,6 +3,7 @@ lock, many writers at once, credentials kept off the command line, libpq paramet
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,25 @@ def test_unreachable_server_is_a_store_error(tmp_path):
     pytest.importorskip("psycopg")
     with pytest.raises(StoreError, match="cannot connect to inventory postgresql://"):
         store.open(store.parse(f"postgresql://nobody@/db?host={tmp_path}"))
+
+
+def test_a_forked_child_holds_no_database_session(pg_url):
+    """The scan's probing child (camscan.privsep) is forked while the run lock's connection is open: its copy
+    of that socket is closed at once, so code parsing device bytes never holds an authenticated session."""
+    with store.run_lock(store.Location(url=pg_url), "hq", wait=0) as lock:
+        fd = lock.conn.fileno()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report whether the socket is still open, then leave without cleanup
+            try:
+                os.fstat(fd)
+                os.write(write_end, b"open")
+            except OSError:
+                os.write(write_end, b"closed")
+            os._exit(0)
+        os.close(write_end)
+        answer = os.read(read_end, 16)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert answer == b"closed"
+        assert lock.conn.execute("SELECT 1").fetchone() == (1,)  # the parent's session is untouched

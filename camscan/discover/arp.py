@@ -6,11 +6,12 @@ It needs a raw layer-2 socket (root or CAP_NET_RAW): without it :meth:`ArpSweep.
 says so, never an exception.
 
 Frames are built and read by the pure functions at the top (tested on bytes); the standard library gives
-the rest: a Linux ``AF_PACKET`` socket bound to the interface and to the ARP ethertype, and the interface's
-MAC from ``SIOCGIFHWADDR``. (This used to be scapy's L2Socket: its import cost 0.5 s and 21-24 MB of RSS
-per scan for two system calls.) A classic BPF filter on the socket keeps everything but ARP replies in the
-kernel, so the other hosts' who-has broadcasts of a busy segment never wake the sweep, and a 4 MB receive
-buffer holds the burst of replies a fast sweep provokes.
+the rest: a Linux ``AF_PACKET`` socket (opened by :meth:`camscan.transport.Transport.packet_socket`) bound
+to the interface and to the ARP ethertype, and the interface's MAC from ``SIOCGIFHWADDR``. (This used to
+be scapy's L2Socket: its import cost 0.5 s and 21-24 MB of RSS per scan for two system calls.) A classic
+BPF filter on the socket keeps everything but ARP replies in the kernel, so the other hosts' who-has
+broadcasts of a busy segment never wake the sweep, and a 4 MB receive buffer holds the burst of replies a
+fast sweep provokes.
 
 Requests go out only on the given interface, only to addresses inside that interface's own subnets, at
 ``options.rate`` frames per second; the sweep stops :data:`ARP_WAIT` after its last request or at the scan
@@ -39,6 +40,7 @@ from collections.abc import Callable, Sequence
 
 from camscan.models import Coverage, Evidence, Interface, ScanOptions, Skip
 from camscan.net import normalise_mac
+from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +190,10 @@ class ArpSweep:
     name = "arp"
 
     def __init__(self, options: ScanOptions, iface: Interface, networks: Sequence[ipaddress.IPv4Network] = (),
-                 *, on_reply: OnReply | None = None, stop: threading.Event | None = None) -> None:
+                 *, on_reply: OnReply | None = None, stop: threading.Event | None = None,
+                 transport: Transport = DIRECT) -> None:
         self.options = options
+        self.transport = transport  # opens the packet link
         self.iface = iface
         self.networks = tuple(networks)
         self.on_reply = on_reply
@@ -255,7 +259,7 @@ class ArpSweep:
         try:
             # Protocol 0: the socket receives nothing until bind() names the interface and the ethertype, so
             # no other interface's frame is queued in between (packet(7)).
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            sock = self.transport.packet_socket()
         except PermissionError:
             return "ARP sweep needs root or CAP_NET_RAW (raw layer-2 socket refused)"
         except OSError as exc:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from camscan.discover.text import clean
-from camscan.discover.udp import Parsed
+from camscan.codec.datagram import Parsed
+from camscan.codec.text import strip_controls
 from camscan.models import Evidence
 from camscan.net import normalise_mac
 
@@ -94,7 +94,7 @@ def unpack_dhip(data: bytes) -> tuple[DhipHeader, dict[str, Any]] | str:
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        return f"malformed JSON: {clean(exc, 120)}"
+        return f"malformed JSON: {strip_controls(exc, 120)}"
     if not isinstance(obj, dict):
         return "DHIP body is not a JSON object"
     return DhipHeader(header_len, session, request_id, body_len), obj
@@ -150,14 +150,14 @@ def parse_dhip(data: bytes) -> DhipReply | str:
     if not isinstance(info, dict):
         return "DHIP reply without params.deviceInfo"
     mac = normalise_mac(_scalar(obj.get("mac"))) or normalise_mac(_scalar(info.get("MAC")))
-    return DhipReply(method=clean(method, 64) if isinstance(method, str) else "", mac=mac, info=info)
+    return DhipReply(method=strip_controls(method, 64) if isinstance(method, str) else "", mac=mac, info=info)
 
 
 def _scalar(value: Any) -> str:
     """A JSON scalar as evidence text ('' for objects, arrays and null)."""
     if value is None or isinstance(value, dict | list):
         return ""
-    return clean(value)
+    return strip_controls(value)
 
 
 # (deviceInfo key, evidence field) copied when present and non-empty.

@@ -17,9 +17,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from camscan import xmlsafe
-from camscan.discover.text import clean
-from camscan.discover.udp import MAX_DATAGRAM, Parsed
+from camscan.codec import xmlsafe
+from camscan.codec.datagram import MAX_DATAGRAM, Parsed
+from camscan.codec.text import strip_controls
 from camscan.models import Evidence
 from camscan.net import normalise_mac
 
@@ -85,7 +85,7 @@ def parse_sadp(data: bytes) -> SadpReply | str:
     if name == "Probe":
         return "a SADP inquiry, not a reply"
     if name != "ProbeMatch":
-        return f"root element {clean(name, 40)!r} is not ProbeMatch"
+        return f"root element {strip_controls(name, 40)!r} is not ProbeMatch"
     fields: dict[str, str] = {}
     if len(root) > MAX_FIELDS:
         return "too many fields for a SADP reply"
@@ -93,7 +93,7 @@ def parse_sadp(data: bytes) -> SadpReply | str:
         key = xmlsafe.local(child.tag)
         if not key or len(child):  # comments, nested structures
             continue
-        fields.setdefault(clean(key, 64), clean(child.text))
+        fields.setdefault(strip_controls(key, 64), strip_controls(child.text))
     if not any(fields.get(k) for k in ("DeviceSN", "MAC", "DeviceDescription", "IPv4Address")):
         return "ProbeMatch without device fields"
     return SadpReply(fields=fields)

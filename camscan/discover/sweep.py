@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from camscan.discover.feed import Feed
 from camscan.models import Coverage, Evidence, ScanOptions, Skip
+from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,9 @@ class PortSweep:
 
     def __init__(self, options: ScanOptions, ports: Sequence[int] = CAMERA_PORTS,
                  connect_timeout: float | None = None, max_inflight: int = MAX_INFLIGHT, *,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, transport: Transport = DIRECT) -> None:
         self.options = options
+        self.transport = transport  # opens the connects' sockets
         self.stop = stop  # set by the caller to end the sweep now (the scan failed or was interrupted)
         self.ports = tuple(dict.fromkeys(int(p) for p in ports if 0 < int(p) < 65536))
         self.connect_timeout = min(options.timeout, CONNECT_TIMEOUT) if connect_timeout is None \
@@ -220,10 +222,9 @@ class PortSweep:
     def _start(self, ip: str, port: int, now: float) -> _Pending | str:
         """A connect in progress, or its immediate outcome: ``open``, ``closed``, ``absent`` or an error."""
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock = self.transport.tcp_socket()
         except OSError as exc:  # out of descriptors or buffers: a local problem, reported once
             return f"cannot open a socket: {exc}"
-        sock.setblocking(False)
         try:
             err = sock.connect_ex((ip, port))
         except OSError as exc:  # e.g. a malformed address

@@ -14,10 +14,12 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from camscan import xmlsafe
-from camscan.discover.udp import MAX_DATAGRAM, MAX_EXTENSION, REPEAT_GAP, Parsed, UdpDiscovery
+from camscan.codec import xmlsafe
+from camscan.codec.datagram import MAX_DATAGRAM, Parsed
+from camscan.codec.scopes import split_scope
+from camscan.discover.udp import MAX_EXTENSION, REPEAT_GAP, UdpDiscovery
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ MAX_ITEMS = 64
 # live in camscan.discover.udp, shared by every UDP discovery protocol; re-exported here for callers.
 __all__ = ["APP_MAX_DELAY", "MAX_DATAGRAM", "MAX_EXTENSION", "MAX_MESSAGE", "REPEAT_GAP", "WINDOW_MARGIN",
            "WSD_GROUP", "WSD_PORT", "PROBE_TYPES", "WsdMatch", "WsdProtocol", "WsDiscovery", "build_probe",
-           "device_service_url", "match_evidence", "normalise_endpoint", "parse_message", "split_scope"]
+           "device_service_url", "match_evidence", "normalise_endpoint", "parse_message"]
 
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS_SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -179,19 +181,6 @@ def _match(item, kind, message_id, relates_to, soap, namespaces) -> WsdMatch:
         soap=soap,
         namespaces=namespaces,
     )
-
-
-def split_scope(scope: str) -> tuple[str, str] | None:
-    """``onvif://www.onvif.org/name/HIKVISION%20X`` -> (``name``, ``HIKVISION X``); None if not
-    ONVIF-style."""
-    prefix = "onvif://www.onvif.org/"
-    if not scope.lower().startswith(prefix):
-        return None
-    rest = scope[len(prefix):]
-    if "/" not in rest:
-        return rest.lower(), ""
-    cat, value = rest.split("/", 1)
-    return cat.lower(), unquote(value, errors="replace").strip()
 
 
 def match_evidence(m: WsdMatch) -> tuple[Evidence, ...]:

@@ -31,6 +31,7 @@ from camscan.discover.wsd import (
     parse_message,
 )
 from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, Skip
+from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,9 @@ class Wsd6Discovery:
 
     name = "wsd6"
 
-    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface]) -> None:
+    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface], transport: Transport = DIRECT) -> None:
         self.options = options
+        self.transport = transport  # opens the sockets
         self.interfaces = list(interfaces)
 
     def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
@@ -57,7 +59,7 @@ class Wsd6Discovery:
         try:
             for iface in self.interfaces:
                 try:
-                    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+                    s = self.transport.udp_socket(socket.AF_INET6)
                     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, iface.index)
                     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
                     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)

@@ -30,23 +30,22 @@ import time
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from camscan import xmlsafe
-from camscan.discover.text import clean
+from camscan.codec import xmlsafe
+from camscan.codec.auth import parse_challenges
+from camscan.codec.text import strip_controls
 from camscan.errors import DataError
 from camscan.models import Evidence, Host, Skip
 from camscan.probe.httpclient import Connection, HttpFailure
-from camscan.probe.tls import permissive_context
+from camscan.transport import DIRECT, Transport, shared_context
 
 log = logging.getLogger(__name__)
 
 PATHS_FILE = Path(__file__).resolve().parent.parent / "data" / "http_paths.toml"
 MAX_BODY = 256 << 10  # a login page is tens of KB; the title and an XML root need far less
 MAX_HEADER_VALUE = 512
-MAX_CHALLENGE = 4096  # characters of one WWW-Authenticate value parsed
 TITLE_SCAN = 64 << 10  # bytes searched for <title>
 MAX_TITLE = 200
 MAX_SUMMARY = 200
@@ -120,66 +119,6 @@ def default_plan() -> HttpPlan:
 
 
 # ----------------------------------------------------------------------------------------------- codec
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
-    """``WWW-Authenticate`` challenges (RFC 7235 section 4.1) as (lower-case scheme, params), params with
-    lower-case names. Tolerant of what devices send (several challenges in one value, missing commas,
-    unquoted values, stray characters); never raises. A parameter before any scheme goes under ''."""
-    s = value[:MAX_CHALLENGE]
-    out: list[tuple[str, dict[str, str]]] = []
-    current: dict[str, str] | None = None
-    i, n = 0, len(s)
-    while i < n:
-        while i < n and (s[i].isspace() or s[i] == ","):
-            i += 1
-        m = _TOKEN.match(s, i)
-        if not m:
-            i += 1  # a stray character: skip it
-            continue
-        token, i = m.group(), m.end()
-        j = i
-        while j < n and s[j] == " ":
-            j += 1
-        if j < n and s[j] == "=":
-            j += 1
-            while j < n and s[j] == " ":
-                j += 1
-            if j < n and s[j] == '"':
-                val, i = _quoted(s, j)
-            else:
-                k = j
-                while k < n and s[k] != "," and not s[k].isspace():
-                    k += 1
-                val, i = s[j:k], k
-            if current is None:
-                current = {}
-                out.append(("", current))
-            current.setdefault(token.lower(), val)
-        else:
-            current = {}
-            out.append((token.lower(), current))
-    return out
-
-
-def _quoted(s: str, j: int) -> tuple[str, int]:
-    """The quoted-string starting at ``s[j] == '"'``: (unescaped text, index after it)."""
-    buf = []
-    k = j + 1
-    while k < len(s):
-        c = s[k]
-        if c == "\\" and k + 1 < len(s):
-            buf.append(s[k + 1])
-            k += 2
-            continue
-        if c == '"':
-            return "".join(buf), k + 1
-        buf.append(c)
-        k += 1
-    return "".join(buf), k  # unterminated: take the rest
-
-
 _TITLE = re.compile(rb"<title\b[^>]{0,256}>(.{0,4096}?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]{1,40})", re.IGNORECASE)
 
@@ -193,7 +132,7 @@ def extract_title(body: bytes, content_type: str = "") -> str | None:
     raw = m.group(1)
     cm = _CHARSET.search(content_type or "")
     text = _decode(raw, cm.group(1) if cm else "utf-8")
-    title = clean(html.unescape(text), MAX_TITLE)
+    title = strip_controls(html.unescape(text), MAX_TITLE)
     return title or None
 
 
@@ -220,10 +159,10 @@ def summarise_body(body: bytes, content_type: str = "") -> str:
                     break
                 name = xmlsafe.local(child.tag)
                 if name and not len(child):
-                    parts.append(f"{name}={clean(child.text, 40)}")
-            return clean(" ".join(parts), MAX_SUMMARY)
+                    parts.append(f"{name}={strip_controls(child.text, 40)}")
+            return strip_controls(" ".join(parts), MAX_SUMMARY)
     cm = _CHARSET.search(content_type or "")
-    return clean(_decode(head[: MAX_SUMMARY * 4], cm.group(1) if cm else "utf-8"), MAX_SUMMARY)
+    return strip_controls(_decode(head[: MAX_SUMMARY * 4], cm.group(1) if cm else "utf-8"), MAX_SUMMARY)
 
 
 def header_style(names: Sequence[str]) -> str | None:
@@ -264,7 +203,7 @@ def parse_http_response(data: bytes) -> RawResponse | str:
     # isascii: latin-1 turns bytes B2/B3/B9 into superscript digits, which isdigit() accepts and int() refuses
     code = parts[1] if len(parts) > 1 else ""
     if not (parts[0].startswith("HTTP/") and code.isascii() and code.isdigit() and len(code) == 3):
-        return f"not an HTTP status line: {clean(lines[0], 60)!r}"
+        return f"not an HTTP status line: {strip_controls(lines[0], 60)!r}"
     headers = []
     for line in lines[1:201]:
         if ":" in line:
@@ -282,10 +221,10 @@ def response_evidence(path: str, resp: RawResponse, record: Sequence[str], famil
     for name, value in resp.headers:
         low = name.lower()
         if low in wanted:
-            ev.append(Evidence("http.header", low, clean(value, MAX_HEADER_VALUE)))
+            ev.append(Evidence("http.header", low, strip_controls(value, MAX_HEADER_VALUE)))
     for value in resp.header("www-authenticate"):
         for scheme, params in parse_challenges(value):
-            realm = clean(params.get("realm", ""))
+            realm = strip_controls(params.get("realm", ""))
             if realm:
                 ev.append(Evidence("http.realm", scheme, realm))
     style = header_style([k for k, _v in resp.headers])
@@ -300,7 +239,7 @@ def response_evidence(path: str, resp: RawResponse, record: Sequence[str], famil
     if resp.status in REDIRECTS:
         location = (resp.header("location") or [""])[0]
         if location:
-            ev.append(Evidence("http.redirect", path, clean(location, MAX_HEADER_VALUE)))
+            ev.append(Evidence("http.redirect", path, strip_controls(location, MAX_HEADER_VALUE)))
     return ev
 
 
@@ -339,8 +278,9 @@ class HttpProbe:
     """
 
     def __init__(self, timeout: float, max_bytes: int = MAX_BODY, plan: HttpPlan | None = None,
-                 wall: float | None = None, deadline: float | None = None) -> None:
+                 wall: float | None = None, deadline: float | None = None, transport: Transport = DIRECT) -> None:
         self.timeout = timeout
+        self.transport = transport
         self.max_bytes = max(0, min(max_bytes, MAX_BODY))
         self.plan = plan or default_plan()
         self.wall = wall if wall is not None else 2 * timeout  # connect + read budget of one request
@@ -362,8 +302,8 @@ class HttpProbe:
 
     def _connection(self, ip: str, scheme: str, port: int) -> Connection:
         return Connection(ip, port, tls=scheme == "https", timeout=self.timeout, wall=self.wall,
-                          deadline=self.deadline, context=_tls_context() if scheme == "https" else None,
-                          user_agent=USER_AGENT)
+                          deadline=self.deadline, context=shared_context() if scheme == "https" else None,
+                          user_agent=USER_AGENT, transport=self.transport)
 
     def _service(self, conn: Connection, ip: str, scheme: str, port: int, result: HttpResult) -> None:
         for entry in self.plan.paths:
@@ -397,7 +337,7 @@ class HttpProbe:
         new_path = target.path or "/"
         path = new_path + (f"?{target.query}" if target.query else "")
         if any(c.isspace() or not c.isprintable() for c in path) or not path.startswith("/"):
-            result.skips.append(Skip(ip, "http", f"redirect to {clean(new_path, 80)}: not a usable path"))
+            result.skips.append(Skip(ip, "http", f"redirect to {strip_controls(new_path, 80)}: not a usable path"))
             return
         if target.scheme == ("https" if conn.tls else "http") and port == conn.port:
             got = self._get(conn, path)
@@ -420,11 +360,6 @@ class HttpProbe:
                 return RawResponse(exc.partial.status, exc.partial.headers.items_raw, exc.partial.body)
             return _reason(exc)
         return RawResponse(resp.status, resp.headers.items_raw, resp.body)
-
-
-@lru_cache(maxsize=1)
-def _tls_context():  # one context for every probe: building one per connection costs more than the handshake
-    return permissive_context()
 
 
 def _reason(exc: HttpFailure) -> str:

@@ -7,50 +7,49 @@ byte a second needed a timer to shut its socket. Here the cap is enforced where 
 before every ``recv`` the socket timeout is shrunk to what is left of the call's budget (connect, TLS
 handshake, send and the whole reply included), so no call can outlive it and no thread is needed. That
 also makes keep-alive safe: the connection is reused for the next question, and the cap still holds.
-Every blocking call gives up the probe slot of :data:`camscan.probe.gate.GATE` while it waits.
+Connections come from a :class:`camscan.transport.Transport` (``transport=``; the scan's gives up the
+scheduler's CPU slot while a call waits, and records or replays when the scan does).
 
 What it does not do, on purpose: follow redirects, read proxies or netrc from the environment, resolve
 names (addresses only, from the caller's scope), decompress, or verify certificates (camscan reads
-device certificates, it does not trust them; see :func:`camscan.probe.tls.permissive_context`).
+device certificates, it does not trust them; see :func:`camscan.transport.permissive_context`).
 
 Parsing of the status line and headers is the standard library's (:class:`http.client.HTTPResponse`:
 at most 100 headers of at most 64 KiB each, chunked and length-delimited bodies); bodies are read in
 pieces up to the caller's cap. Failures are :class:`HttpFailure` with a ``kind`` and a reason in words.
-
-:func:`digest_authorization` computes an RFC 7616 HTTP Digest answer (MD5, SHA-256, their ``-sess``
-variants, ``qop=auth``) for the ONVIF probe's Digest fallback.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import io
-import os
-import select
-import socket
 import ssl
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from camscan.probe.gate import GATE
+from camscan.transport import DIRECT, Budget, Stream, Transport, TransportError, failure
 
 READ_CHUNK = 16384
 MAX_REQUEST_HEADER = 4096  # bytes of one header value we send (a Digest answer is a few hundred)
+# Bytes of a reply's status line and headers. http.client alone allows 100 header lines of 64 KiB each (6.4 MB);
+# a device's head is a few hundred bytes, a chatty web server's a few KB.
+MAX_HEAD = 64 << 10
 
 
-class HttpFailure(Exception):
-    """A request that produced no usable answer. ``kind`` is one of: ``deadline`` (the scan's deadline),
-    ``wall`` (the call's wall-clock cap), ``connect_timeout``, ``timeout`` (one read or write waited the
-    per-operation timeout), ``refused``, ``reset``, ``closed`` (closed without a reply), ``tls``,
-    ``protocol`` (not HTTP), ``other``."""
+class HttpFailure(TransportError):
+    """A request that produced no usable answer (``kind`` as :class:`camscan.transport.TransportError`;
+    ``protocol``: not HTTP)."""
 
     def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
+        super().__init__(kind, reason)
         self.partial: Response | None = None  # status and headers when the body is what failed
+
+    @classmethod
+    def of(cls, exc: BaseException, budget: Budget) -> HttpFailure:
+        if isinstance(exc, HttpFailure):
+            return exc
+        got = failure(exc, budget)
+        return cls(got.kind, got.reason)
 
 
 class Headers(Mapping[str, str]):
@@ -90,48 +89,19 @@ class Response:
     truncated: bool = False
 
 
-class _Budget:
-    """The time left for one call: the earlier of its wall-clock cap and the scan's deadline."""
-
-    def __init__(self, wall: float, deadline: float | None, op_timeout: float) -> None:
-        now = time.monotonic()
-        self.end = now + max(0.0, wall)
-        self.kind = "wall"
-        if deadline is not None and deadline < self.end:
-            self.end, self.kind = deadline, "deadline"
-        self.op_timeout = op_timeout
-        self.spent = False  # the budget (not the per-operation timeout) ended a wait
-
-    def timeout(self) -> float:
-        """The socket timeout for the next operation; raises TimeoutError once the budget is spent."""
-        left = self.end - time.monotonic()
-        if left <= 0:
-            self.spent = True
-            raise TimeoutError("call budget spent")
-        if left < self.op_timeout:
-            self.spent = True  # if this wait times out, the budget ended it
-            return left
-        self.spent = False
-        return self.op_timeout
-
-
 class _Reader(io.RawIOBase):
-    """The socket as a raw stream whose every read waits at most what the call's budget has left."""
+    """The stream as a raw reader whose every read waits at most what the call's budget has left."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.budget: _Budget | None = None
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buf) -> int:  # type: ignore[no-untyped-def, override]
-        if self.budget is not None:
-            self.sock.settimeout(self.budget.timeout())
-        with GATE.waiting():
-            return self.sock.recv_into(buf)
+        return self.stream.recv_into(buf)
 
-    def close(self) -> None:  # the connection owns the socket: a response finishing must not close it
+    def close(self) -> None:  # the connection owns the stream: a response finishing must not close it
         super().close()
 
 
@@ -142,7 +112,22 @@ class _SockView:
         self._reader = reader
 
     def makefile(self, mode: str = "rb") -> io.BufferedReader:
-        return io.BufferedReader(_Unclosing(self._reader), READ_CHUNK)
+        return _HeadCapped(_Unclosing(self._reader), READ_CHUNK)
+
+
+class _HeadCapped(io.BufferedReader):
+    """The reply stream, whose lines count against :data:`MAX_HEAD` until the head has been read (http.client
+    reads the status line and headers with ``readline``)."""
+
+    head_left: int | None = MAX_HEAD
+
+    def readline(self, size: int | None = -1) -> bytes:  # type: ignore[override]
+        line = super().readline(-1 if size is None else size)
+        if self.head_left is not None:
+            self.head_left -= len(line)
+            if self.head_left < 0:
+                raise HttpFailure("protocol", f"reply head larger than {MAX_HEAD // 1024} KiB (refused)")
+        return line
 
 
 class _Unclosing(io.RawIOBase):
@@ -162,13 +147,13 @@ class Connection:
     """HTTP/1.1 to one ``ip:port`` (``tls`` for HTTPS), reused across requests while the device allows it.
 
     ``timeout`` bounds each connect, send and read; ``wall`` caps each request as a whole (connect to last
-    body byte); ``deadline`` (``time.monotonic()``) is the scan's: no request starts or runs past it. Not
-    thread-safe: one probe, one thread, one connection.
+    body byte); ``deadline`` (``time.monotonic()``) is the scan's: no request starts or runs past it. The
+    connection is opened through ``transport``. Not thread-safe: one probe, one thread, one connection.
     """
 
     def __init__(self, ip: str, port: int, *, tls: bool = False, timeout: float = 3.0, wall: float | None = None,
                  deadline: float | None = None, context: ssl.SSLContext | None = None,
-                 user_agent: str = "camscan") -> None:
+                 user_agent: str = "camscan", transport: Transport = DIRECT) -> None:
         self.ip = ip
         self.port = port
         self.tls = tls
@@ -177,7 +162,8 @@ class Connection:
         self.deadline = deadline
         self.context = context
         self.user_agent = user_agent
-        self._sock: socket.socket | None = None
+        self.transport = transport
+        self._stream: Stream | None = None
         self._reader: _Reader | None = None
         self.requests = 0  # sent on the current connection
         self.connections = 0  # opened so far
@@ -195,12 +181,9 @@ class Connection:
         self.close()
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-        self._sock = None
+        if self._stream is not None:
+            self._stream.close()
+        self._stream = None
         self._reader = None
         self.requests = 0
 
@@ -212,18 +195,18 @@ class Connection:
         A kept-alive connection the device closed before answering is normal HTTP/1.1, and the request is sent
         again once on a new connection, unless ``resend`` is false: a request carrying credentials must not be,
         since the device may have read it and counted a failed login before it hung up."""
-        if not path.startswith("/") or any(c in path for c in "\r\n ") or any(c in method for c in "\r\n "):
+        if not path.startswith("/") or any(c in path for c in "\r\n\x00 ") or any(c in method for c in "\r\n\x00 "):
             raise ValueError(f"bad request line: {method!r} {path!r}")
-        budget = _Budget(self.wall, self.deadline, self.timeout)
-        if budget.kind == "deadline" and budget.end <= time.monotonic():
+        budget = Budget(self.wall, self.deadline, self.timeout)
+        if budget.kind == "deadline" and budget.over():
             raise HttpFailure("deadline", "scan deadline reached before the request")
         data = self._encode(method, path, body, headers or {})
         max_bytes = max(0, max_bytes)
-        if self._sock is not None and _readable(self._sock):
+        if self._stream is not None and self._stream.idle_readable():
             # Before being asked, the device closed or reset the connection, or sent bytes past its last answer
             # (the next answer would be read from them): either way not a connection to ask on.
             self.close()
-        reused = self._sock is not None
+        reused = self._stream is not None
         try:
             return self._exchange(method, data, budget, max_bytes)
         except _Stale:
@@ -244,27 +227,29 @@ class Connection:
                  "Accept-Encoding: identity"]
         for name, value in headers.items():
             value = str(value)
-            if any(c in name for c in "\r\n:") or any(c in value for c in "\r\n") or len(value) > MAX_REQUEST_HEADER:
+            if (any(c in name for c in "\r\n\x00: ") or any(c in value for c in "\r\n\x00")
+                    or len(value) > MAX_REQUEST_HEADER):
                 raise ValueError(f"bad request header {name!r}")
             lines.append(f"{name}: {value}")
         if body or method in ("POST", "PUT"):
             lines.append(f"Content-Length: {len(body)}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
-    def _exchange(self, method: str, data: bytes, budget: _Budget, max_bytes: int) -> Response:
-        if self._sock is None:
+    def _exchange(self, method: str, data: bytes, budget: Budget, max_bytes: int) -> Response:
+        if self._stream is None:
             self._connect(budget)
-        sock, reader = self._sock, self._reader
-        assert sock is not None and reader is not None
+        stream, reader = self._stream, self._reader
+        assert stream is not None and reader is not None
         fresh = self.requests == 0
         self.requests += 1
         try:
-            sock.settimeout(budget.timeout())
-            with GATE.waiting():
-                sock.sendall(data)
-            reader.budget = budget
+            stream.budget = budget
+            stream.send_all(data)
             resp = http.client.HTTPResponse(_SockView(reader), method=method)  # type: ignore[arg-type]
             resp.begin()
+            if isinstance(resp.fp, _HeadCapped):
+                resp.fp.head_left = None  # the head is read: the body has its own cap
+            _check_length(resp)
         except http.client.RemoteDisconnected:
             self.close()
             if fresh:
@@ -277,7 +262,7 @@ class Connection:
             raise HttpFailure("reset", "connection reset by the device") from None
         except BaseException as exc:
             self.close()
-            raise _failure(exc, budget) from None
+            raise HttpFailure.of(exc, budget) from None
         headers = Headers((str(k)[:128], str(v)) for k, v in resp.getheaders()[:200])
         chunks: list[bytes] = []
         size = 0
@@ -294,16 +279,16 @@ class Connection:
                     break
         except BaseException as exc:
             self.close()
-            failure = _failure(exc, budget)
-            failure.partial = Response(resp.status, headers, b"".join(chunks), truncated=True)
-            raise failure from None
+            err = HttpFailure.of(exc, budget)
+            err.partial = Response(resp.status, headers, b"".join(chunks), truncated=True)
+            raise err from None
         if not truncated and resp.length:
             # The connection closed before Content-Length bytes came: http.client returns the short body as
             # if it were whole (its read(amt) does not raise IncompleteRead), so say it here.
             self.close()
-            failure = HttpFailure("closed", "the device closed the connection in the middle of the reply")
-            failure.partial = Response(resp.status, headers, b"".join(chunks), truncated=True)
-            raise failure
+            err = HttpFailure("closed", "the device closed the connection in the middle of the reply")
+            err.partial = Response(resp.status, headers, b"".join(chunks), truncated=True)
+            raise err
         body = b"".join(chunks)
         if truncated:
             body = body[:max_bytes]
@@ -311,169 +296,25 @@ class Connection:
             self.close()
         return Response(resp.status, headers, body, truncated)
 
-    def _connect(self, budget: _Budget) -> None:
+    def _connect(self, budget: Budget) -> None:
         try:
-            timeout = budget.timeout()
-            with GATE.waiting():
-                sock = socket.create_connection((self.ip, self.port), timeout=timeout)
-        except BaseException as exc:
-            if isinstance(exc, (TimeoutError, socket.timeout)) and not budget.spent:
-                raise HttpFailure("connect_timeout", "connect timed out") from None
-            raise _failure(exc, budget) from None
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests, sent whole
-            if self.tls:
-                sock = self._handshake(sock, budget)
-        except BaseException:
-            sock.close()
-            raise
-        self._sock = sock
-        self._reader = _Reader(sock)
+            stream = self.transport.connect(self.ip, self.port, budget, tls=self.tls, context=self.context)
+        except TransportError as exc:
+            raise HttpFailure(exc.kind, exc.reason) from None
+        self._stream = stream
+        self._reader = _Reader(stream)
         self.requests = 0
         self.connections += 1
 
-    def _handshake(self, raw: socket.socket, budget: _Budget) -> socket.socket:
-        """TLS over ``raw`` with every wait inside the budget (a device dribbling its handshake cannot hold
-        the call: the handshake runs non-blocking and each wait is bounded by what is left)."""
-        from camscan.probe.tls import permissive_context
 
-        ctx = self.context or permissive_context()
-        try:
-            tls = ctx.wrap_socket(raw, server_hostname=None, do_handshake_on_connect=False)
-        except (ssl.SSLError, OSError) as exc:
-            raise HttpFailure("tls", f"TLS handshake failed: {exc}") from None
-        try:
-            tls.setblocking(False)
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    write = False
-                except ssl.SSLWantWriteError:
-                    write = True
-                except (ssl.SSLError, OSError) as exc:
-                    raise HttpFailure("tls", "TLS handshake failed") from exc
-                try:
-                    left = budget.timeout()
-                except TimeoutError:
-                    raise HttpFailure(budget.kind, _slow(budget.kind)) from None
-                with GATE.waiting():
-                    ready = _wait(tls, write, left)
-                if not ready:
-                    if budget.spent:
-                        raise HttpFailure(budget.kind, _slow(budget.kind))
-                    raise HttpFailure("timeout", "TLS handshake timed out")
-        except BaseException:
-            # wrap_socket detached ``raw``: closing it (as the caller does) no longer closes the descriptor,
-            # and the failure's traceback would hold this socket open for as long as the failure is kept.
-            tls.close()
-            raise
-        return tls
-
-
-def _wait(sock: socket.socket, write: bool, timeout: float) -> bool:
-    """Whether ``sock`` is ready to read (or write) within ``timeout`` seconds. poll() where there is one:
-    select() refuses descriptors above FD_SETSIZE (1024), and a scan holds many sockets at once."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT if write else select.POLLIN)
-        return bool(poller.poll(max(0.0, timeout) * 1000))
-    ready = select.select([sock] if not write else [], [sock] if write else [], [], max(0.0, timeout))
-    return any(ready)
-
-
-def _readable(sock: socket.socket) -> bool:
-    """Whether an idle kept-alive connection has anything to say (bytes, a close, a reset, an error)."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    try:
-        return _wait(sock, False, 0.0)
-    except (OSError, ValueError):
-        return True
+def _check_length(resp: http.client.HTTPResponse) -> None:
+    """Refuse a reply whose length is ambiguous: several Content-Length values that differ (RFC 9112 section
+    6.3: an unrecoverable framing error; two readers of the stream could disagree on where the reply ends)."""
+    values = resp.msg.get_all("Content-Length") or []
+    lengths = {v.strip() for value in values for v in str(value).split(",")}
+    if len(lengths) > 1:
+        raise HttpFailure("protocol", "conflicting Content-Length headers (refused)")
 
 
 class _Stale(Exception):
     """A reused connection was closed by the device before any byte of the answer."""
-
-
-def _slow(kind: str) -> str:
-    return ("scan deadline reached while waiting for the reply" if kind == "deadline"
-            else "no complete answer within the wall-clock cap")
-
-
-def _failure(exc: BaseException, budget: _Budget) -> HttpFailure:
-    """What went wrong, as an HttpFailure (re-raises what is not the device's doing)."""
-    if isinstance(exc, HttpFailure):
-        return exc
-    if isinstance(exc, (TimeoutError, socket.timeout)):
-        if budget.spent:
-            return HttpFailure(budget.kind, _slow(budget.kind))
-        return HttpFailure("timeout", "read timed out")
-    if isinstance(exc, ConnectionRefusedError):
-        return HttpFailure("refused", "connection refused")
-    if isinstance(exc, http.client.RemoteDisconnected):
-        return HttpFailure("closed", "the device closed the connection without a reply")
-    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-        return HttpFailure("reset", "connection reset by the device")
-    if isinstance(exc, ssl.SSLError):
-        return HttpFailure("tls", "TLS failed")
-    if isinstance(exc, http.client.IncompleteRead):
-        return HttpFailure("closed", "the device closed the connection in the middle of the reply")
-    if isinstance(exc, (http.client.HTTPException, ValueError, UnicodeError)):
-        return HttpFailure("protocol", f"not a valid HTTP reply ({type(exc).__name__})")
-    if isinstance(exc, OSError):
-        return HttpFailure("other", f"connection failed: {exc.strerror or exc}")
-    if isinstance(exc, Exception):
-        return HttpFailure("other", f"{type(exc).__name__}: {exc}"[:160])
-    raise exc  # KeyboardInterrupt, SystemExit: not ours to turn into a skip
-
-
-# ----------------------------------------------------------------------------------------- HTTP Digest
-_DIGEST_HASHES = {"md5": hashlib.md5, "sha-256": hashlib.sha256}
-
-
-def digest_authorization(challenge: Mapping[str, str], method: str, uri: str, username: str, password: str,
-                         nc: int = 1, cnonce: str | None = None) -> str | None:
-    """The ``Authorization`` value answering a Digest challenge (params with lower-case names, as
-    :func:`camscan.probe.http.parse_challenges` gives them), per RFC 7616 section 3.4; None when the
-    challenge asks for something this client does not do (an unknown algorithm, ``auth-int`` only)."""
-    algorithm = challenge.get("algorithm", "MD5").strip()
-    base = algorithm.lower().removesuffix("-sess")
-    factory = _DIGEST_HASHES.get(base)
-    if factory is None:
-        return None
-    realm = challenge.get("realm", "")
-    nonce = challenge.get("nonce", "")
-    if not nonce:
-        return None
-    if any(c in v for v in challenge.values() for c in "\r\n\x00"):
-        return None  # a device's challenge never reaches our request's header block with line breaks in it
-    qops = [q.strip().lower() for q in challenge.get("qop", "").split(",") if q.strip()]
-    if qops and "auth" not in qops:
-        return None
-
-    def h(text: str) -> str:
-        return factory(text.encode("utf-8")).hexdigest()
-
-    cnonce = cnonce or os.urandom(8).hex()
-    ha1 = h(f"{username}:{realm}:{password}")
-    if algorithm.lower().endswith("-sess"):
-        ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-    ha2 = h(f"{method}:{uri}")
-    ncv = f"{nc:08x}"
-    if qops:
-        response = h(f"{ha1}:{nonce}:{ncv}:{cnonce}:auth:{ha2}")
-    else:
-        response = h(f"{ha1}:{nonce}:{ha2}")
-    parts = [f'username="{_quote(username)}"', f'realm="{_quote(realm)}"', f'nonce="{_quote(nonce)}"',
-             f'uri="{_quote(uri)}"', f"algorithm={algorithm}", f'response="{response}"']
-    if "opaque" in challenge:
-        parts.append(f'opaque="{_quote(challenge["opaque"])}"')
-    if qops:
-        parts += ["qop=auth", f"nc={ncv}", f'cnonce="{cnonce}"']
-    return "Digest " + ", ".join(parts)
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')

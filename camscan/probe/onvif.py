@@ -22,12 +22,14 @@ from urllib.parse import urlsplit
 import requests
 from lxml import etree
 
-from camscan import xmlsafe
-from camscan.discover.text import clean
-from camscan.discover.wsd import split_scope
+from camscan.codec import xmlsafe
+from camscan.codec.auth import digest_authorization, digest_params
+from camscan.codec.scopes import split_scope
+from camscan.codec.text import strip_controls
 from camscan.models import Credentials, Evidence, Skip
 from camscan.net import normalise_mac
-from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response, digest_authorization
+from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response
+from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,7 @@ def _transport_class():
             self.deadline: float | None = None  # the scan's (monotonic): no call outlives it
             self.last_headers = None
             self.digest: Credentials | None = None  # answer HTTP Digest challenges with these
+            self.link: Transport = DIRECT  # opens the device connection (the scan's transport)
             self._conn: Connection | None = None
             self._challenge: dict[str, str] | None = None
             self._nc = 0
@@ -188,7 +191,7 @@ def _transport_class():
         def _connection(self, address: str) -> tuple[Connection, str]:
             parts = urlsplit(address)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise DeviceError(f"not an HTTP address: {clean(address, 80)!r}")
+                raise DeviceError(f"not an HTTP address: {strip_controls(address, 80)!r}")
             port = parts.port or (443 if parts.scheme == "https" else 80)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             c = self._conn
@@ -196,7 +199,7 @@ def _transport_class():
                 self.close()
                 c = self._conn = Connection(parts.hostname, port, tls=parts.scheme == "https",
                                             timeout=self.operation_timeout, wall=self.wall,
-                                            deadline=self.deadline)
+                                            deadline=self.deadline, transport=self.link)
             return c, path
 
         def _authorization(self, path: str) -> str | None:
@@ -217,7 +220,7 @@ def _transport_class():
                 sent["Authorization"] = auth
             resp = self._send(conn, path, body, sent)
             if resp.status == 401 and self.digest is not None:
-                challenge = _digest_params(resp.headers)
+                challenge = digest_params(resp.headers.all("WWW-Authenticate"))
                 # Answer a challenge when the request carried no answer yet, or when the device says the
                 # nonce we used went stale (RFC 7616 section 3.3). A 401 to an answer without stale=true means
                 # the password is wrong, whatever the new nonce: no more attempts (lockout).
@@ -229,7 +232,7 @@ def _transport_class():
                         resp = self._send(conn, path, body, sent)
             self.last_headers = resp.headers
             if 300 <= resp.status < 400:
-                location = clean(resp.headers.get("Location", "?"), 200)
+                location = strip_controls(resp.headers.get("Location", "?"), 200)
                 raise DeviceError(f"HTTP {resp.status} redirect to {location!r} (not followed)")
             ctype = resp.headers.get("Content-Type", "")
             # 401 is "not authorized" whatever the body: some firmware sends its own XML (not a SOAP fault),
@@ -268,17 +271,6 @@ def _transport_class():
     return SafeTransport
 
 
-def _digest_params(headers: Headers) -> dict[str, str] | None:
-    """The parameters of the first Digest challenge among the ``WWW-Authenticate`` headers, or None."""
-    from camscan.probe.http import parse_challenges
-
-    for value in headers.all("WWW-Authenticate"):
-        for scheme, params in parse_challenges(value):
-            if scheme == "digest":
-                return params
-    return None
-
-
 def _digest_challenge(exc: BaseException) -> bool:
     if not isinstance(exc, HttpStatus):
         return False
@@ -295,10 +287,25 @@ def _short(exc: BaseException) -> str:
     return text.strip("()'\" ")[:120]
 
 
+_preloaded: OnvifClientFactory | None = None
+
+
+def preload() -> None:
+    """Parse the WSDL now (and build one client, which imports what zeep imports lazily), for a scan that drops
+    privileges first: the unprivileged process may not be able to read the package's files (a 0700 home)."""
+    global _preloaded
+    if _preloaded is None:
+        _preloaded = OnvifClientFactory()
+        _preloaded.client(1.0, 1024).create_service(BINDING, "http://192.0.2.1/onvif/device_service")
+
+
 class OnvifClientFactory:
     """Parses the WSDL once and hands out per-device zeep clients that share it."""
 
     def __init__(self) -> None:
+        if _preloaded is not None:  # parsed before the scan dropped its privileges
+            self.__dict__.update(_preloaded.__dict__)
+            return
         from zeep import Settings
         from zeep.wsdl import Document
 
@@ -334,22 +341,29 @@ class ProbeResult:
 class OnvifProbe:
     """Ask one device's ONVIF device service for its identity.
 
-    Credentials are used only when ``credentials_allowed`` (the address is in the user's scope); they are
-    tried once per device: a rejection stops their use on that device, since failures count towards lockout.
+    Credentials come from the transport's credential seam (:meth:`camscan.transport.Transport.credentials_for`
+    for the device-service address and port), never from anywhere else; they are tried once per device: a
+    rejection stops their use on that device, since failures count towards lockout.
     """
 
     READ_SYSTEM = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces")
 
     def __init__(self, factory: OnvifClientFactory, timeout: float, max_bytes: int,
-                 deadline: float | None = None) -> None:
+                 deadline: float | None = None, transport: Transport = DIRECT) -> None:
         self.factory = factory
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.deadline = deadline  # the scan's deadline (time.monotonic()): no call starts or runs past it
+        self.transport = transport
 
-    def probe(self, ip: str, url: str, credentials: Credentials | None, credentials_allowed: bool) -> ProbeResult:
-        return _Session(self, ip, url, credentials if credentials_allowed else None,
-                        credentials_given=credentials is not None).run()
+    def probe(self, ip: str, url: str) -> ProbeResult:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = 80  # the session refuses the address itself
+        return _Session(self, ip, url, self.transport.credentials_for(ip, port),
+                        credentials_given=self.transport.credentials_given).run()
 
 
 class _Session:
@@ -366,6 +380,7 @@ class _Session:
         self.credentials_given = credentials_given
         self.client = probe.factory.client(probe.timeout, probe.max_bytes)
         self.client.transport.deadline = probe.deadline
+        self.client.transport.link = probe.transport
         self.service = self.client.create_service(BINDING, url)
         self.result = ProbeResult()
         self.offset: float | None = None
@@ -456,7 +471,7 @@ class _Session:
         self.result.skips.append(Skip(self.ip, f"onvif.{op}", reason))
 
     def _note_fault(self, op: str, exc: BaseException) -> None:
-        msg = clean(getattr(exc, "message", None) or str(exc), 200)  # device text: no control characters
+        msg = strip_controls(getattr(exc, "message", None) or str(exc), 200)  # device text: no control characters
         log.debug("%s %s: %s", self.ip, op, msg)
         self.faults[op] = _short(Exception(msg))
         self.result.evidence.append(Evidence(f"onvif.{op}", "error", self.faults[op]))

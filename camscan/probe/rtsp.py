@@ -5,8 +5,8 @@ Digest realm a DESCRIBE without credentials is refused with (``realm="Hikvision"
 The probe sends OPTIONS, then DESCRIBE of the root URL, both without credentials, on one connection, and
 never SETUP or PLAY: no stream is ever started.
 
-Codec: :func:`parse_rtsp_response` (pure, never raises). Transport: :class:`RtspProbe` (non-blocking socket,
-wall-clock cap per exchange, bounded reply size).
+Codec: :func:`parse_rtsp_response` (pure, never raises). Source: :class:`RtspProbe` (one
+:meth:`camscan.transport.Transport.connect` stream, one wall-clock cap for both exchanges, bounded reply size).
 
 Evidence (exact names): ``("rtsp", "status", code)`` of OPTIONS, ``("rtsp", "describe_status", code)``,
 ``("rtsp", "server", value)``, ``("rtsp", "public", value)``, ``("rtsp.realm", <scheme lower-case>, realm)``,
@@ -15,16 +15,13 @@ Evidence (exact names): ``("rtsp", "status", code)`` of OPTIONS, ``("rtsp", "des
 
 from __future__ import annotations
 
-import errno
-import selectors
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from camscan.discover.text import clean
+from camscan.codec.auth import parse_challenges
+from camscan.codec.text import strip_controls
 from camscan.models import Evidence, Skip
-from camscan.probe.http import parse_challenges
+from camscan.transport import DIRECT, Budget, Stream, Transport, TransportError
 
 RTSP_PORT = 554
 MAX_HEAD = 16 << 10  # status line + headers of one reply
@@ -65,11 +62,11 @@ def parse_rtsp_response(data: bytes) -> RtspResponse | str:
     status_line = lines[0].strip()
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or not parts[0].upper().startswith("RTSP/"):
-        return f"not an RTSP reply: {clean(status_line, 60)!r}"
+        return f"not an RTSP reply: {strip_controls(status_line, 60)!r}"
     # isascii: latin-1 decoding turns bytes B2/B3/B9 into superscript digits, which isdigit() accepts and
     # int() refuses
     if not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) == 3):
-        return f"bad status code {clean(parts[1], 20)!r}"
+        return f"bad status code {strip_controls(parts[1], 20)!r}"
     headers: list[list[str]] = []
     for line in lines[1:]:
         if not line.strip():
@@ -83,9 +80,9 @@ def parse_rtsp_response(data: bytes) -> RtspResponse | str:
         headers.append([name.strip(), value.strip()])
         if len(headers) > MAX_HEADERS:
             return "too many headers"
-    return RtspResponse(version=clean(parts[0], 16), status=int(parts[1]),
-                        reason=clean(parts[2] if len(parts) > 2 else "", 80),
-                        headers=tuple((clean(k, 64), v) for k, v in headers), body=rest[:MAX_BODY])
+    return RtspResponse(version=strip_controls(parts[0], 16), status=int(parts[1]),
+                        reason=strip_controls(parts[2] if len(parts) > 2 else "", 80),
+                        headers=tuple((strip_controls(k, 64), v) for k, v in headers), body=rest[:MAX_BODY])
 
 
 def _head_end(data: bytes) -> tuple[int, int] | None:
@@ -116,18 +113,18 @@ def rtsp_evidence(options: RtspResponse | None, describe: RtspResponse | None) -
         if resp is None:
             continue
         for v in resp.header("server"):
-            ev.append(Evidence("rtsp", "server", clean(v)))
+            ev.append(Evidence("rtsp", "server", strip_controls(v)))
         for v in resp.header("public"):
-            ev.append(Evidence("rtsp", "public", clean(v, 512)))
+            ev.append(Evidence("rtsp", "public", strip_controls(v, 512)))
         for v in resp.header("www-authenticate"):
             for scheme, params in parse_challenges(v):
-                realm = clean(params.get("realm", ""))
+                realm = strip_controls(params.get("realm", ""))
                 if realm:
                     ev.append(Evidence("rtsp.realm", scheme, realm))
     if describe is not None and describe.status == 200 and describe.body:
         for line in describe.body.decode("utf-8", errors="replace").splitlines()[:64]:
             if line.startswith("s="):
-                ev.append(Evidence("rtsp", "sdp_session", clean(line[2:])))
+                ev.append(Evidence("rtsp", "sdp_session", strip_controls(line[2:])))
                 break
     return list(dict.fromkeys(ev))
 
@@ -135,81 +132,69 @@ def rtsp_evidence(options: RtspResponse | None, describe: RtspResponse | None) -
 class RtspProbe:
     """OPTIONS then DESCRIBE on one RTSP port, without credentials (see the module docstring)."""
 
-    def __init__(self, timeout: float, wall: float | None = None) -> None:
+    def __init__(self, timeout: float, wall: float | None = None, transport: Transport = DIRECT) -> None:
         self.timeout = timeout
         self.wall = wall if wall is not None else 2 * timeout
+        self.transport = transport
 
     def probe(self, ip: str, port: int = RTSP_PORT) -> tuple[list[Evidence], list[Skip]]:
         """(evidence, skips) for ``ip:port``; every failure is a Skip with stage ``rtsp``."""
-        deadline = time.monotonic() + self.wall
+        budget = Budget(self.wall, None, self.timeout)  # both exchanges share one wall clock
         url = f"rtsp://{ip}:{port}/"
         try:
-            sock = socket.create_connection((ip, port), timeout=self.timeout)
-        except OSError as exc:
-            return [], [Skip(ip, "rtsp", f"connect to port {port} failed: {exc.strerror or exc}")]
+            stream = self.transport.connect(ip, port, budget)
+        except TransportError as exc:
+            return [], [Skip(ip, "rtsp", f"connect to port {port} failed: {exc.reason}")]
+        stream.budget = budget
         options = describe = None
         skips: list[Skip] = []
         try:
-            sock.setblocking(False)
-            options = self._exchange(sock, _request("OPTIONS", url, 1), deadline)
+            options = self._exchange(stream, _request("OPTIONS", url, 1))
             if isinstance(options, str):
                 return [], [Skip(ip, "rtsp", f"OPTIONS on port {port}: {options}")]
             if not _closes(options):
                 # DESCRIBE without credentials: a 401 carries the realm; never SETUP/PLAY.
-                request = _request("DESCRIBE", url, 2, "Accept: application/sdp\r\n")
-                got = self._exchange(sock, request, deadline)
+                got = self._exchange(stream, _request("DESCRIBE", url, 2, "Accept: application/sdp\r\n"))
                 if isinstance(got, str):
                     skips.append(Skip(ip, "rtsp", f"DESCRIBE on port {port}: {got}"))
                 else:
                     describe = got
         finally:
-            sock.close()
+            stream.close()
         return rtsp_evidence(options, describe), skips
 
-    def _exchange(self, sock: socket.socket, request: bytes, deadline: float) -> RtspResponse | str:
-        with selectors.DefaultSelector() as sel:
-            sel.register(sock, selectors.EVENT_WRITE)
-            sent = 0
-            while sent < len(request):
-                if not self._wait(sel, deadline):
-                    return "timed out sending the request"
-                try:
-                    sent += sock.send(request[sent:])
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as exc:
-                    return f"send failed: {exc.strerror or exc}"
-            sel.modify(sock, selectors.EVENT_READ)
-            buf = b""
-            while True:
-                end = _head_end(buf)
+    @staticmethod
+    def _exchange(stream: Stream, request: bytes) -> RtspResponse | str:
+        try:
+            stream.send_all(request)
+        except TimeoutError:
+            return "timed out sending the request"
+        except OSError as exc:
+            return f"send failed: {exc.strerror or exc}"
+        buf = b""
+        while True:
+            end = _head_end(buf)
+            if end is not None:
+                parsed = parse_rtsp_response(buf)
+                if isinstance(parsed, str):
+                    return parsed
+                if len(parsed.body) >= content_length(parsed):
+                    return parsed
+            if len(buf) > MAX_HEAD + MAX_BODY:
+                return "reply too large"
+            try:
+                chunk = stream.recv(4096)
+            except TimeoutError:
+                return "timed out waiting for the reply"
+            except ConnectionResetError:
+                return "connection reset"
+            except OSError as exc:
+                return f"receive failed: {exc.strerror or exc}"
+            if not chunk:
                 if end is not None:
-                    parsed = parse_rtsp_response(buf)
-                    if isinstance(parsed, str):
-                        return parsed
-                    if len(parsed.body) >= content_length(parsed):
-                        return parsed
-                if len(buf) > MAX_HEAD + MAX_BODY:
-                    return "reply too large"
-                if not self._wait(sel, deadline):
-                    return "timed out waiting for the reply"
-                try:
-                    chunk = sock.recv(4096)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as exc:
-                    if exc.errno == errno.ECONNRESET:
-                        return "connection reset"
-                    return f"receive failed: {exc.strerror or exc}"
-                if not chunk:
-                    if end is not None:
-                        return parse_rtsp_response(buf)  # closed after a short body: take what came
-                    return "connection closed before a complete reply"
-                buf += chunk
-
-    def _wait(self, sel: selectors.BaseSelector, deadline: float) -> bool:
-        left = min(deadline - time.monotonic(), self.timeout)
-        return left > 0 and bool(sel.select(left))
+                    return parse_rtsp_response(buf)  # closed after a short body: take what came
+                return "connection closed before a complete reply"
+            buf += chunk
 
 
 def _request(method: str, url: str, cseq: int, extra: str = "") -> bytes:

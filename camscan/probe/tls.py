@@ -6,29 +6,26 @@ it against) and read by a small DER parser here, so no X.509 library is needed a
 costs a reason string, never an exception. Nothing but the handshake is sent.
 
 Codec: :func:`parse_certificate`, :func:`format_name` (pure, never raise). Transport:
-:func:`fetch_certificate` (one connection, a wall-clock cap on connect + handshake).
+:func:`fetch_certificate` (one :meth:`camscan.transport.Transport.connect`, a wall-clock cap on connect +
+handshake).
 Source: :class:`TlsProbe`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import select
-import socket
 import ssl
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from camscan.discover.text import clean
+from camscan.codec.text import strip_controls
 from camscan.models import Evidence, Skip
+from camscan.transport import DIRECT, Budget, Transport, TransportError
 
 MAX_CERT = 64 << 10  # one certificate; device certificates are 1-2 KB
 MAX_RDNS = 64
 MAX_VALUE = 256
-# OpenSSL's SSL_OP_LEGACY_SERVER_CONNECT (Python names it only from 3.12)
-OP_LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
 
 # Attribute types (X.520 / RFC 4519 / PKCS#9) with their RFC 4514 short names.
 _ATTRIBUTES = {
@@ -149,7 +146,7 @@ def _name(buf: bytes, start: int, end: int) -> str:
             if encoding is None:
                 text = "#" + raw.hex()[:MAX_VALUE]  # not a string type: hex, in the spirit of RFC 4514 2.4
             else:
-                text = _escape(clean(raw.decode(encoding, errors="replace"), MAX_VALUE, collapse=False))
+                text = _escape(strip_controls(raw.decode(encoding, errors="replace"), MAX_VALUE, collapse=False))
             parts.append(f"{_ATTRIBUTES.get(oid, oid)}={text}")
         rdns.append("+".join(parts))
     return ",".join(reversed(rdns))
@@ -189,7 +186,7 @@ def _time(buf: bytes, tag: int, s: int, e: int) -> str:
         text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
     if len(text) == 15 and text[:14].isdigit() and text.endswith("Z"):
         return f"{text[:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}Z"
-    return clean(text, 40)
+    return strip_controls(text, 40)
 
 
 def parse_certificate(der: bytes) -> CertInfo | str:
@@ -237,60 +234,25 @@ def cert_evidence(info: CertInfo) -> tuple[Evidence, ...]:
     return tuple(ev)
 
 
-def permissive_context() -> ssl.SSLContext:
-    """A client context that accepts what old device firmware offers (TLS 1.0, small keys, legacy
-    renegotiation) and verifies nothing: camscan reads certificates, it does not trust them."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-    except (ValueError, ssl.SSLError):
-        pass  # the OpenSSL build forbids it: keep its default
-    try:
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    except ssl.SSLError:
-        pass  # a TLS library without security levels: keep its default list
-    ctx.options |= OP_LEGACY_SERVER_CONNECT
-    return ctx
-
-
-def fetch_certificate(ip: str, port: int, timeout: float) -> bytes | str:
+def fetch_certificate(ip: str, port: int, timeout: float, transport: Transport = DIRECT) -> bytes | str:
     """The DER certificate ``ip:port`` presents, or why there is none. ``timeout`` caps connect and
     handshake together (wall clock), so a device dribbling handshake bytes cannot hold the probe."""
-    deadline = time.monotonic() + timeout
+    budget = Budget(timeout, None, timeout)
     try:
-        sock = socket.create_connection((ip, port), timeout=timeout)
-    except OSError as exc:
-        return f"TLS connect to port {port} failed: {exc.strerror or exc}"
+        stream = transport.connect(ip, port, budget, tls=True)
+    except TransportError as exc:
+        if exc.kind in ("wall", "deadline", "timeout"):
+            return f"TLS handshake on port {port} timed out"
+        if exc.kind == "tls":
+            cause = exc.__cause__
+            return f"TLS handshake on port {port} failed: {strip_controls(cause or exc.reason, 160)}"
+        return f"TLS connect to port {port} failed: {exc.reason}"
     try:
-        ssock = permissive_context().wrap_socket(sock, do_handshake_on_connect=False)
+        der = stream.peer_certificate()
     except (ssl.SSLError, OSError) as exc:
-        sock.close()
-        return f"TLS set-up failed: {exc}"
-    try:
-        ssock.setblocking(False)
-        while True:
-            try:
-                ssock.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                wait_read = True
-            except ssl.SSLWantWriteError:
-                wait_read = False
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return f"TLS handshake on port {port} timed out"
-            # poll, not select: select() refuses descriptors above 1024, and a scan holds many sockets
-            poller = select.poll()
-            poller.register(ssock, select.POLLIN if wait_read else select.POLLOUT)
-            if not poller.poll(left * 1000):
-                return f"TLS handshake on port {port} timed out"
-        der = ssock.getpeercert(binary_form=True)
-    except (ssl.SSLError, OSError) as exc:
-        return f"TLS handshake on port {port} failed: {clean(exc, 160)}"
+        return f"TLS handshake on port {port} failed: {strip_controls(exc, 160)}"
     finally:
-        ssock.close()
+        stream.close()
     if not der:
         return f"port {port} presented no certificate"
     if len(der) > MAX_CERT:
@@ -299,14 +261,15 @@ def fetch_certificate(ip: str, port: int, timeout: float) -> bytes | str:
 
 
 class TlsProbe:
-    """Fetch and read one TLS port's certificate."""
+    """Fetch and read one TLS port's certificate (over ``transport``)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, transport: Transport = DIRECT) -> None:
         self.timeout = timeout
+        self.transport = transport
 
     def probe(self, ip: str, port: int) -> tuple[tuple[Evidence, ...], tuple[Skip, ...]]:
         """(evidence, skips) for ``ip:port``; every failure is a Skip with stage ``tls``."""
-        der = fetch_certificate(ip, port, self.timeout)
+        der = fetch_certificate(ip, port, self.timeout, self.transport)
         if isinstance(der, str):
             return (), (Skip(ip, "tls", der),)
         info = parse_certificate(der)

@@ -35,7 +35,7 @@ from camscan.report.common import (
     newly_flagged,
     ordered_changes,
 )
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 _LIMIT = 1000  # longest device string shown; the JSON report keeps values whole
 
@@ -168,7 +168,7 @@ CSP = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SCR
 
 def _e(value: object, limit: int = _LIMIT) -> str:
     """Escaped text for HTML content or a quoted attribute value."""
-    return html.escape(clean(value, limit), quote=True)
+    return html.escape(escape(value, limit), quote=True)
 
 
 def _or_dash(value: object, limit: int = _LIMIT) -> str:
@@ -178,7 +178,7 @@ def _or_dash(value: object, limit: int = _LIMIT) -> str:
 def _mono(value: object, sort: str = "", anchor: str = "") -> str:
     """A table cell holding an address or key in monospace, kept on one line when it is short; ``sort`` is
     its sort key, ``anchor`` a generated element id to link to."""
-    text = clean(value, _LIMIT)
+    text = escape(value, _LIMIT)
     nw = ' class="nw"' if len(text) <= 40 else ""
     key = f' data-sort="{sort}"' if sort else ""
     body = f"<code>{html.escape(text, quote=True)}</code>" if text else '<span class="muted">&mdash;</span>'

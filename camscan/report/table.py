@@ -20,7 +20,7 @@ from camscan.report.common import (
     newly_flagged,
     ordered_changes,
 )
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 WIDTH = 110  # wrap prose here so a report fits a 120-column terminal with its indents
 
@@ -49,7 +49,7 @@ def _header(result: ScanResult) -> list[str]:
     return [
         f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
         f"{len(result.skips)} skip(s)",
-        clean(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
+        escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
               f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
               f"{', '.join(result.methods) or '-'}", 400),
     ]
@@ -61,7 +61,7 @@ def _changes(result: ScanResult) -> list[str]:
         return []
     if diff.previous_scan is None:
         return ["", "First scan in the inventory: nothing to compare with."]
-    since = f"scan #{diff.previous_scan}" + (f" ({clean(diff.previous_started, 40)})" if diff.previous_started
+    since = f"scan #{diff.previous_scan}" + (f" ({escape(diff.previous_started, 40)})" if diff.previous_started
                                               else "")
     if not has_changes(diff):
         return ["", f"No changes since {since}."]
@@ -71,13 +71,13 @@ def _changes(result: ScanResult) -> list[str]:
         out += ["", f"NEWLY FLAGGED since {since}:"]
         for d in fresh:
             who = "; ".join(dict.fromkeys(f.entity_name for f in d.findings)) or "-"
-            out += _wrap(f"{_verdict(d):<10}  {clean(d.ip, 40):<15}  {clean(device_label(d), 60)}: "
-                         f"{clean(who, 200)}", "  ")
+            out += _wrap(f"{_verdict(d):<10}  {escape(d.ip, 40):<15}  {escape(device_label(d), 60)}: "
+                         f"{escape(who, 200)}", "  ")
     changes = ordered_changes(diff)
     if changes:
         out += ["", f"Changes since {since}:"]
-        rows = [[c.kind, clean(c.ip, 18) or "-", clean(c.device, 36) or clean(c.key, 36),
-                 clean(c.before, 24), clean(c.after, 24)] for c in changes]
+        rows = [[c.kind, escape(c.ip, 18) or "-", escape(c.device, 36) or escape(c.key, 36),
+                 escape(c.before, 24), escape(c.after, 24)] for c in changes]
         out.append(tabulate(rows, headers=["Change", "IP", "Device", "Before", "After"], tablefmt="simple"))
     return out
 
@@ -85,15 +85,15 @@ def _changes(result: ScanResult) -> list[str]:
 def _findings(result: ScanResult) -> list[str]:
     out = ["", "Findings:"]
     for d in sorted(result.flagged, key=lambda d: VERDICT_ORDER.index(d.verdict)):
-        title = f"{_verdict(d)} {clean(d.ip, 40)} {clean(device_label(d), 80)} [{clean(d.key, 60)}]"
+        title = f"{_verdict(d)} {escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]"
         out += _wrap(title, "  ")
         for f in d.findings:
-            out += _wrap(f"{clean(f.entity_name, 120)} ({f.verdict}): {clean(f.summary, 600)}", "    ")
+            out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
             for c in f.lists:
                 cite = f", {c.citation}" if c.citation else ""
-                out += _wrap(f"- {clean(c.name, 160)}: since {clean(c.date, 20)}{clean(cite, 200)}", "      ")
+                out += _wrap(f"- {escape(c.name, 160)}: since {escape(c.date, 20)}{escape(cite, 200)}", "      ")
             if f.check:
-                out += _wrap(f"check: {clean(f.check, 400)}", "    ")
+                out += _wrap(f"check: {escape(f.check, 400)}", "    ")
     return out
 
 
@@ -103,8 +103,8 @@ def render(result: ScanResult, note: str = "") -> str:
     out += _changes(result)
     out.append("")
     devices = sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict))
-    rows = [[clean(d.ip, 15), clean(d.mac, 17), d.device_class, clean(_maker(d), 22), clean(d.model, 20),
-             clean(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}"] for d in devices]
+    rows = [[escape(d.ip, 15), escape(d.mac, 17), d.device_class, escape(_maker(d), 22), escape(d.model, 20),
+             escape(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}"] for d in devices]
     if rows:
         out.append(tabulate(rows, headers=["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict",
                                            "Conf"], tablefmt="simple", disable_numparse=True))
@@ -117,25 +117,25 @@ def render(result: ScanResult, note: str = "") -> str:
         out += ["", "Warnings:"]
         for d in warned:
             for w in d.warnings:
-                out += _wrap(f"{clean(d.ip, 40)} {clean(device_label(d), 80)}: {clean(w, 300)}", "  ")
+                out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)}: {escape(w, 300)}", "  ")
     if result.skips:
         out += ["", "Skips:"]
-        out.append(tabulate([[clean(s.ip, 18) or "-", clean(s.stage, 12), clean(s.reason, 80)]
+        out.append(tabulate([[escape(s.ip, 18) or "-", escape(s.stage, 12), escape(s.reason, 80)]
                              for s in result.skips],
                             headers=["IP", "Stage", "Reason"], tablefmt="simple", disable_numparse=True))
     if result.coverage:
         out += ["", "Coverage:"]
-        rows = [[clean(c.subnet, 20), clean(c.method, 16), clean(c.status, 10), c.tried, c.answered,
-                 clean(c.note, 40)] for c in result.coverage]
+        rows = [[escape(c.subnet, 20), escape(c.method, 16), escape(c.status, 10), c.tried, c.answered,
+                 escape(c.note, 40)] for c in result.coverage]
         out.append(tabulate(rows, headers=["Subnet", "Method", "Status", "Tried", "Answered", "Note"],
                             tablefmt="simple"))
         # What could not be looked at matters more than any count: say it in full, not in a cut cell.
         for c in result.coverage:
             if c.status != "done" and c.note:
-                out += _wrap(f"{clean(c.subnet, 20)} {clean(c.method, 16)} {c.status}: {clean(c.note, 300)}", "  ")
+                out += _wrap(f"{escape(c.subnet, 20)} {escape(c.method, 16)} {c.status}: {escape(c.note, 300)}", "  ")
     for n in result.notes:
-        out += _wrap(f"note: {clean(n, 300)}", "")
+        out += _wrap(f"note: {escape(n, 300)}", "")
     if result.flagged and note:
         out.append("")
-        out += _wrap(f"Note: {clean(note, 600)}", "")
+        out += _wrap(f"Note: {escape(note, 600)}", "")
     return "\n".join(out) + "\n"

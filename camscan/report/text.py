@@ -2,8 +2,9 @@
 
 A camera chooses its own name, model and firmware strings, so a hostile or broken one can carry terminal
 escape sequences (``ESC [``), NUL bytes, Unicode bidi overrides that make text read backwards (U+202E), line
-separators or lone surrogates that cannot even be encoded as UTF-8. :func:`clean` shows every such code point
-as a visible escape (``\\x1b``, ``\\u202e``) instead of passing it on; each format then applies its own
+separators or lone surrogates that cannot even be encoded as UTF-8. :func:`escape` shows every such code point
+as a visible escape (``\\x1b``, ``\\u202e``) instead of passing it on (discovery *strips* such characters
+from evidence values instead: :func:`camscan.codec.text.strip_controls`); each format then applies its own
 escaping (HTML entities, CSV formula neutralising) on top.
 """
 
@@ -30,7 +31,7 @@ def _safe_char(ch: str) -> str:
     return _escape(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch
 
 
-def clean(value: object, limit: int = 200) -> str:
+def escape(value: object, limit: int = 200) -> str:
     """Printable form of a device string: unsafe code points shown as ``\\xNN``/``\\uNNNN``, long values
     shortened to ``limit`` characters (ending in ``...``). ``None`` becomes the empty string."""
     if value is None:
@@ -39,3 +40,6 @@ def clean(value: object, limit: int = 200) -> str:
     if not (text.isascii() and text.isprintable()):
         text = "".join(_safe_char(ch) for ch in text)
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+clean = escape  # transition alias for branches written before the rename (issue #11); removed once merged

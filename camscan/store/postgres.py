@@ -29,6 +29,22 @@ from camscan.store.location import redact
 
 RUN, WRITE, MIGRATE = (int.from_bytes(tag, "big") for tag in (b"camr", b"camw", b"camm"))
 
+# The run lock's connection stays open for the whole scan, while the probing child (camscan.privsep) is forked:
+# the child closes its copy of the socket at once, so it never holds an authenticated database session.
+_LOCK_SOCKETS: set[int] = set()
+
+
+def _close_lock_sockets_in_child() -> None:
+    for fd in _LOCK_SOCKETS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _LOCK_SOCKETS.clear()
+
+
+os.register_at_fork(after_in_child=_close_lock_sockets_in_child)
+
 # The schema at SCHEMA_VERSION for an empty database; MIGRATIONS[v] takes an existing one from v - 1 to v.
 # (PostgreSQL support began at version 2, so there is no step yet.)
 SCHEMA = """
@@ -215,6 +231,7 @@ class AdvisoryRunLock:
             conn.close()
             raise
         self.conn = conn
+        _LOCK_SOCKETS.add(conn.fileno())
         return self
 
     @staticmethod
@@ -240,5 +257,6 @@ class AdvisoryRunLock:
 
     def __exit__(self, *exc: object) -> None:
         if self.conn is not None:
+            _LOCK_SOCKETS.discard(self.conn.fileno())
             self.conn.close()  # ending the session releases its advisory locks
             self.conn = None

@@ -7,13 +7,13 @@ version 1 file become site ``default``.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from camscan import fsafe
 from camscan.errors import StoreError
 from camscan.store.base import SCHEMA_VERSION, Store
 
@@ -83,7 +83,8 @@ class SQLiteStore(Store):
             raise StoreError(f"no inventory at {self.path} (run 'camscan scan' first, or pass --db)")
         try:
             if not readonly:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fsafe.prepare_database(self.path, readonly)  # no symlink followed; created 0600
             uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
             self.db = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -98,11 +99,6 @@ class SQLiteStore(Store):
             raise StoreError(f"inventory {self.path} is unusable: {exc} (move it aside to start a new one)") from None
         except OSError as exc:
             raise StoreError(f"cannot open inventory {self.path}: {exc.strerror}") from None
-        if not readonly:
-            try:
-                os.chmod(self.path, 0o600)  # the inventory names every camera on the site
-            except OSError:
-                pass
 
     def close(self) -> None:
         self.db.close()

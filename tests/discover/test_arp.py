@@ -34,6 +34,7 @@ from camscan.discover.arp import (
     sweep_plan,
 )
 from camscan.models import Interface, ScanOptions
+from camscan.transport import Transport
 
 MY_MAC = bytes.fromhex("020000000001")
 PEER_MAC = bytes.fromhex("c056e3000009")
@@ -187,28 +188,28 @@ def any_mac(monkeypatch):
     monkeypatch.setattr(arp_mod, "interface_mac", lambda name: MY_MAC)
 
 
-def refuse_packet_sockets(monkeypatch, exc: OSError) -> None:
-    real = socket.socket
+class RefusingLink(Transport):
+    """A transport whose packet link is refused with ``exc`` (the sweep's only socket)."""
 
-    def fake(family=-1, *args, **kwargs):
-        if family == socket.AF_PACKET:
-            raise exc
-        return real(family, *args, **kwargs)
+    def __init__(self, exc: OSError) -> None:
+        super().__init__()
+        self.exc = exc
 
-    monkeypatch.setattr(socket, "socket", fake)
+    def packet_socket(self) -> socket.socket:
+        raise self.exc
 
 
-def test_permission_refused_is_a_skip(monkeypatch, any_mac):
-    refuse_packet_sockets(monkeypatch, PermissionError(1, "Operation not permitted"))
-    found, cov, skips = ArpSweep(ScanOptions(), iface("192.0.2.10/30")).run(time.monotonic() + 1)
+def test_permission_refused_is_a_skip(any_mac):
+    refused = RefusingLink(PermissionError(1, "Operation not permitted"))
+    found, cov, skips = ArpSweep(ScanOptions(), iface("192.0.2.10/30"), transport=refused).run(time.monotonic() + 1)
     reason = "ARP sweep needs root or CAP_NET_RAW (raw layer-2 socket refused)"
     assert found == {} and [s.reason for s in skips] == [reason]
     assert cov[0].status == "skipped" and cov[0].note == reason
 
 
-def test_other_socket_errors_are_a_skip(monkeypatch, any_mac):
-    refuse_packet_sockets(monkeypatch, OSError(97, "Address family not supported by protocol"))
-    found, cov, skips = ArpSweep(ScanOptions(), iface("192.0.2.10/30")).run(time.monotonic() + 1)
+def test_other_socket_errors_are_a_skip(any_mac):
+    refused = RefusingLink(OSError(97, "Address family not supported by protocol"))
+    found, cov, skips = ArpSweep(ScanOptions(), iface("192.0.2.10/30"), transport=refused).run(time.monotonic() + 1)
     assert found == {} and cov[0].status == "skipped"
     assert skips[0].reason.startswith("cannot open a packet socket on eth9: ")
 

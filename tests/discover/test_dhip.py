@@ -14,6 +14,7 @@ import struct
 
 import pytest
 
+from camscan.codec.datagram import Parsed
 from camscan.discover.dhip import (
     DHIP_GROUP,
     MAX_BODY,
@@ -26,7 +27,6 @@ from camscan.discover.dhip import (
     parse_dhip,
     unpack_dhip,
 )
-from camscan.discover.udp import Parsed
 
 IPC_INFO = {
     "mac": "3c:ef:8c:00:00:11",

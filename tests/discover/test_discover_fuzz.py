@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from camscan.codec.datagram import Parsed
+from camscan.codec.scopes import split_scope
 from camscan.discover.arp import parse_reply
 from camscan.discover.dhip import DhipProtocol, DhipReply, pack_dhip, parse_dhip, unpack_dhip
 from camscan.discover.sadp import SadpProtocol, SadpReply, build_inquiry, parse_sadp, sadp_evidence
-from camscan.discover.udp import Parsed
 from camscan.discover.wsd import (
     MAX_ITEMS,
     WsdProtocol,
@@ -24,7 +25,6 @@ from camscan.discover.wsd import (
     match_evidence,
     normalise_endpoint,
     parse_message,
-    split_scope,
 )
 from camscan.models import ScanOptions
 from camscan.net import normalise_mac

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from camscan.codec.datagram import Parsed
 from camscan.discover.sadp import (
     SadpProtocol,
     SadpReply,
@@ -19,7 +20,6 @@ from camscan.discover.sadp import (
     parse_sadp,
     sadp_evidence,
 )
-from camscan.discover.udp import Parsed
 from camscan.models import Evidence
 
 TAB_REPLY = b"""<?xml version="1.0" encoding="UTF-8"?>

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from camscan.codec.auth import parse_challenges
 from camscan.errors import DataError
 from camscan.models import Evidence, Host
 from camscan.probe.http import (
@@ -26,7 +27,6 @@ from camscan.probe.http import (
     header_style,
     http_services,
     load_plan,
-    parse_challenges,
     response_evidence,
     summarise_body,
 )

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from tcp_fakes import LOOPBACK, LoopbackDevice, Peer
 
-from camscan.probe.httpclient import Connection, HttpFailure, Response, digest_authorization
+from camscan.codec.auth import digest_authorization
+from camscan.probe.httpclient import Connection, HttpFailure, Response
 
 
 # ------------------------------------------------------------------------------------------------ devices

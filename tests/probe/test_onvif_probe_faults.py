@@ -4,6 +4,7 @@ for these tests; the same faults run end to end on the emulated site (tests/e2e/
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import struct
@@ -16,6 +17,7 @@ from tcp_fakes import LoopbackDevice, Peer
 
 from camscan.models import Credentials
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe
+from camscan.transport import CredentialPolicy, Transport
 
 FAULT = (b'<?xml version="1.0" encoding="UTF-8"?>'
          b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
@@ -111,6 +113,7 @@ def device(request) -> Iterator[_Device]:
 
 
 CREDS = Credentials("admin", "camscan-unit-pw")
+WITH_CREDS = Transport(credentials=CredentialPolicy(CREDS, [ipaddress.ip_network("127.0.0.0/8")]))
 
 
 @pytest.mark.parametrize("device, reason", [
@@ -122,9 +125,9 @@ CREDS = Credentials("admin", "camscan-unit-pw")
      r"redirect to 'http://192\.0\.2\.99/onvif/device_service' \(not followed\)"),
 ], indirect=["device"])
 def test_fault_ends_the_device_as_one_skip_within_the_wall_clock(factory, device, reason):
-    probe = OnvifProbe(factory, timeout=0.4, max_bytes=65536)
+    probe = OnvifProbe(factory, timeout=0.4, max_bytes=65536, transport=WITH_CREDS)
     t0 = time.monotonic()
-    result = probe.probe("127.0.0.1", device.url, CREDS, credentials_allowed=True)
+    result = probe.probe("127.0.0.1", device.url)
     assert time.monotonic() - t0 < 2.0  # one call, capped at 2 x timeout
     assert len(result.skips) == 1 and result.skips[0].stage == "onvif"
     assert re.search(reason, result.skips[0].reason)
@@ -133,7 +136,7 @@ def test_fault_ends_the_device_as_one_skip_within_the_wall_clock(factory, device
 
 @pytest.mark.parametrize("device", [reply("500 Internal Server Error", FAULT)], indirect=True)
 def test_soap_fault_instead_of_the_identity_is_a_skip(factory, device):
-    result = OnvifProbe(factory, timeout=1.0, max_bytes=65536).probe("127.0.0.1", device.url, None, False)
+    result = OnvifProbe(factory, timeout=1.0, max_bytes=65536).probe("127.0.0.1", device.url)
     skips = [s for s in result.skips if s.stage == "onvif.GetDeviceInformation"]
     assert len(skips) == 1 and "SOAP fault" in skips[0].reason and "Internal error" in skips[0].reason
 
@@ -151,7 +154,7 @@ SDT_OVERFLOW = (b'<?xml version="1.0" encoding="UTF-8"?>'
 
 @pytest.mark.parametrize("device", [reply("200 OK", SDT_OVERFLOW)], indirect=True)
 def test_a_clock_beyond_any_calendar_is_ignored_not_a_crash(factory, device):
-    result = OnvifProbe(factory, timeout=1.0, max_bytes=65536).probe("127.0.0.1", device.url, None, False)
+    result = OnvifProbe(factory, timeout=1.0, max_bytes=65536).probe("127.0.0.1", device.url)
     assert not [e for e in result.evidence if e.field == "clock_offset_s"]
 
 
@@ -159,11 +162,11 @@ def test_a_clock_beyond_any_calendar_is_ignored_not_a_crash(factory, device):
 def test_scan_deadline_cuts_a_call_short_and_stops_the_next(factory, device):
     t0 = time.monotonic()
     probe = OnvifProbe(factory, timeout=5.0, max_bytes=65536, deadline=t0 + 0.5)
-    result = probe.probe("127.0.0.1", device.url, None, False)
+    result = probe.probe("127.0.0.1", device.url)
     assert time.monotonic() - t0 < 1.5  # the call's own cap would be 10 s
     assert [s.reason for s in result.skips] == ["scan deadline reached while waiting for the reply"]
     late = OnvifProbe(factory, timeout=5.0, max_bytes=65536, deadline=time.monotonic() - 1)
-    assert [s.reason for s in late.probe("127.0.0.1", device.url, None, False).skips] == [
+    assert [s.reason for s in late.probe("127.0.0.1", device.url).skips] == [
         "scan deadline reached before this call"]
     assert device.connections == 1  # the late probe never connected
 
@@ -218,8 +221,8 @@ def test_a_wrong_digest_password_is_sent_once_even_when_every_401_brings_a_new_n
 
     dev = _keep_alive(answer)
     try:
-        result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20).probe(
-            "127.0.0.1", _url(dev), CREDS, credentials_allowed=True)
+        result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20,
+                            transport=WITH_CREDS).probe("127.0.0.1", _url(dev))
     finally:
         dev.close()
     answered = [r for r in dev.requests if b"Authorization: Digest" in r]
@@ -236,8 +239,8 @@ def test_a_request_with_credentials_is_not_sent_again_when_the_device_hangs_up()
 
     dev = _keep_alive(answer)
     try:
-        result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20).probe(
-            "127.0.0.1", _url(dev), CREDS, credentials_allowed=True)
+        result = OnvifProbe(OnvifClientFactory(), timeout=2, max_bytes=1 << 20,
+                            transport=WITH_CREDS).probe("127.0.0.1", _url(dev))
     finally:
         dev.close()
     assert len([r for r in dev.requests if b"UsernameToken" in r]) == 1

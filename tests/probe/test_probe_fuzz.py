@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from camscan.codec.auth import parse_challenges
 from camscan.probe.http import (
     RawResponse,
     extract_title,
     header_style,
-    parse_challenges,
     response_evidence,
     summarise_body,
 )
@@ -126,7 +126,7 @@ def test_http_services_from_hostile_discovery(ports, xaddrs, open_ports):
 @SETTINGS
 @given(st.one_of(st.binary(max_size=2048), st.binary(max_size=512).map(lambda b: b"<a>" + b + b"</a>")))
 def test_xmlsafe_parse_raises_only_unsafe_xml(data):
-    from camscan import xmlsafe
+    from camscan.codec import xmlsafe
 
     try:
         root = xmlsafe.parse(data)

@@ -1,10 +1,10 @@
-"""clean(): untrusted device strings made safe to show."""
+"""escape(): untrusted device strings made safe to show."""
 
 from __future__ import annotations
 
 import pytest
 
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -21,17 +21,17 @@ from camscan.report.text import clean
     ("private\U000f0000", "private\\U000f0000"),
 ])
 def test_unsafe_code_points_become_visible_escapes(raw, shown):
-    out = clean(raw)
+    out = escape(raw)
     assert out == shown
     out.encode("utf-8")  # always encodable, even from lone surrogates
 
 
 @pytest.mark.parametrize("text", ["Hikvision DS-2CD2043G2-I", "Überwachung Kamera", "海康威视", "café ☕"])
 def test_ordinary_text_is_unchanged(text):
-    assert clean(text) == text
+    assert escape(text) == text
 
 
 def test_none_and_limit():
-    assert clean(None) == ""
-    assert clean("x" * 50, 10) == "xxxxxxx..."
-    assert len(clean("\x1b" * 100, 20)) == 20
+    assert escape(None) == ""
+    assert escape("x" * 50, 10) == "xxxxxxx..."
+    assert len(escape("\x1b" * 100, 20)) == 20
