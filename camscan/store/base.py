@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -155,17 +155,22 @@ class Store(ABC):
                     previous_started=rows[0][1])
 
     # --------------------------------------------------------------------------------------------- writes
-    def record(self, result: ScanResult, site: str, note: str = "", keep: int | None = None) -> ScanResult:
+    def record(self, result: ScanResult, site: str, note: str = "", keep: int | None = None,
+               before_commit: Callable[[ScanResult], object] | None = None) -> ScanResult:
         """Store a scan of ``site`` in one transaction, with its diff against the site's previous scan; keep only
         the site's newest ``keep`` scans. The scan's JSON report (with its new id, its diff and ``note`` as the
         ``legal_note``) and each device's record are written through :mod:`camscan.serialize`, so ``camscan
-        report`` reads back what the JSON report said. Returns the result with its id and diff."""
+        report`` reads back what the JSON report said. On the site's first scan every flagged device is newly
+        flagged (a first cron run alerts). ``before_commit(result)`` runs last inside the transaction (the CLI
+        writes the report there): if it raises, the scan is not stored, so its findings still count as new
+        next time. Returns the result with its id, diff and site."""
         started = result.started.strftime(_TS)
         with self._transaction(site) as cur:
             prev = cur.execute("SELECT id, started FROM scans WHERE site = ? ORDER BY id DESC LIMIT 1",
                                [site]).fetchone()
             if prev is None:
-                changes = Diff(previous_scan=None, previous_started=None)
+                changes = Diff(previous_scan=None, previous_started=None,
+                               new_flagged=tuple(dict.fromkeys(d.key for d in result.flagged)))
             else:
                 rows = cur.execute("SELECT key, record FROM sightings WHERE scan_id = ?", [prev[0]]).fetchall()
                 changes = diff({k: json.loads(r) for k, r in rows}, result.devices, previous_scan=prev[0],
@@ -195,6 +200,8 @@ class Store(ABC):
             if keep:
                 cur.execute("DELETE FROM scans WHERE site = ? AND id NOT IN "
                             "(SELECT id FROM scans WHERE site = ? ORDER BY id DESC LIMIT ?)", [site, site, int(keep)])
+            if before_commit is not None:
+                before_commit(result)
         return result
 
 
