@@ -141,3 +141,18 @@ def test_demo_site_file_keeps_the_old_spelling(capsys):
         parser.parse_args(["demo", "--help"])
     out = capsys.readouterr().out
     assert "--site-file" in out and "--site " not in out
+
+
+def test_diff_stays_within_a_site(two_sites, capsys):
+    """hq's scans are 1 and 3, branch's 2: 'diff 3' compares with 1, '--site branch' has no predecessor."""
+    db = text(two_sites)
+    assert cli.main(["diff", "3", "--db", db, "--format", "json"]) == 1  # the Hikvision is new since scan 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["diff"]["previous_scan"] == 1
+    assert [(c["kind"], c["ip"]) for c in data["diff"]["changes"]] == [("new", "198.51.100.11")]
+    assert cli.main(["diff", "--site", "branch", "--db", db, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["diff"]["previous_scan"] is None
+    assert cli.main(["diff", "2", "3", "--db", db]) == 2
+    assert "different sites ('branch', 'hq')" in capsys.readouterr().err
+    assert cli.main(["diff", "2", "--site", "hq", "--db", db]) == 2
+    assert "scan 2 is of site 'branch', not 'hq'" in capsys.readouterr().err

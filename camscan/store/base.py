@@ -132,6 +132,12 @@ class Store(ABC):
             params.append(site)
         return [(r[0], r[1], json.loads(r[2])) for r in self._query(q + " ORDER BY s.site", params)]
 
+    def previous_id(self, scan_id: int) -> int | None:
+        """The scan of the same site before ``scan_id`` (None: it is the site's first, or no such scan)."""
+        rows = self._query("SELECT max(p.id) FROM scans p JOIN scans s ON s.site = p.site "
+                           "WHERE s.id = ? AND p.id < s.id", [scan_id])
+        return rows[0][0] if rows else None
+
     def sightings(self, scan_id: int) -> dict[str, dict]:
         rows = self._query("SELECT key, record FROM sightings WHERE scan_id = ?", [scan_id])
         return {k: json.loads(r) for k, r in rows}
