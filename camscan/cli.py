@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", type=_FAIL_ON, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous stored scan (new; on the first scan every flagged device is "
-                        "new), or never (none); with --quiet the same devices are summarised on stderr and notified")
+                        "new), never (none), or as 'any' and also when a device's firmware is listed as "
+                        "known-exploited, exact or possible (kev); with --quiet the same devices are summarised "
+                        "on stderr and notified")
     s.add_argument("--user", default=None, metavar="NAME",
                    help="run as root: the user the probing and parsing of device replies runs as, with no "
                         "privileges but the ARP socket's (default: [scan] user, else nobody)")
