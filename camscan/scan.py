@@ -76,7 +76,8 @@ class Scanner:
         self.risks = risks.default_risks()  # known-exploited firmware (information next to the verdict)
         self.progress = progress or (lambda _message: None)
         # Every socket of the scan, with the CPU gate and the one place credentials are attached.
-        self.transport = Transport(gate=GATE, credentials=CredentialPolicy(options.credentials, options.scope))
+        self.transport = Transport(gate=GATE, credentials=CredentialPolicy(
+            options.credentials, options.scope, ports=options.credential_ports, narrower=options.credential_scope))
 
     # ----------------------------------------------------------------------------------------- planning
     def _multicast_interfaces(self) -> list[Interface]:
@@ -460,7 +461,9 @@ class _ProbeJobs:
         with self.lock:
             self.seen[host.ip] = host
             if host.ip not in self.onvif and host.xaddrs:
-                url = device_service_url(host.xaddrs, host.ip)
+                # with credentials to give, the https XAddr of a device offering both (issue 12)
+                url = device_service_url(host.xaddrs, host.ip,
+                                         prefer_https=self.scanner.options.credentials is not None)
                 if url is None:
                     self.skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery "
                                                              "reply"))
