@@ -73,7 +73,7 @@ _POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan
              ("notify", "smtp_port"), ("notify", "timeout")}
 _NON_NEGATIVE = {("scan", "wsd_wait")}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("output", "format"): ("table", "json", "csv", "html"),
+    ("output", "format"): ("table", "json", "csv", "html", "cyclonedx"),
     ("output", "fail_on"): ("any", "new", "none", "kev"),
 }
 
