@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous scan (new), or never (none)")
+    s.add_argument("--user", default=None, metavar="NAME",
+                   help="run as root: the user the probing and parsing of device replies runs as, with no "
+                        "privileges but the ARP socket's (default: [scan] user, else nobody)")
     s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
 
@@ -252,7 +255,7 @@ def _progress(args):
 def cmd_scan(args) -> int:
     import dataclasses
 
-    from camscan import config, inventory
+    from camscan import config, inventory, privsep
     from camscan.lock import RunLock
     from camscan.policy import load_policy
     from camscan.scan import Scanner
@@ -270,7 +273,9 @@ def cmd_scan(args) -> int:
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
     progress = _progress(args)
     with RunLock(db_path, wait=args.lock_wait):
-        result = Scanner(options, policy=policy, progress=progress).run()
+        # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
+        scanner = Scanner(options, policy=policy, progress=progress)
+        result = privsep.run(scanner.run, user=args.user or cfg.scan.get("user"))
         if progress:
             sys.stderr.write("\r\x1b[K")
         if db_path is not None:
@@ -340,6 +345,9 @@ def cmd_demo(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
+        from camscan.fsafe import restrict_umask
+
+        restrict_umask()  # reports, the inventory and their directories: owner only
         args = parser.parse_args(argv)
         _setup_logging(args)
         if args.command == "scan":

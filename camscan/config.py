@@ -2,7 +2,9 @@
 
 Credentials never come from argv (they would show in the process list): the environment
 (``CAMSCAN_USERNAME``/``CAMSCAN_PASSWORD``) wins over the config file's ``[credentials]`` table. A config
-file that holds a password must not be readable by other users.
+file that holds a password must not be readable by other users, and no config, password or policy file may be
+writable by anyone but its owner (:mod:`camscan.fsafe`). ``CAMSCAN_PASSWORD`` is removed from the
+environment once read.
 
 Config file layout (every key optional)::
 
@@ -14,6 +16,7 @@ Config file layout (every key optional)::
     wsd_wait = 0.0         # extra WS-Discovery collection time for slow sites
     rate = 1000            # directed probes per second
     workers = 32
+    user = "nobody"        # as root: the unprivileged user that probes and parses (camscan.privsep)
 
     [credentials]
     username = "auditor"
@@ -31,18 +34,19 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camscan import fsafe
 from camscan.errors import ConfigError
 from camscan.models import Credentials
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
-             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool},
+             "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool,
+             "user": str},
     "credentials": {"username": str, "password": str, "password_file": str},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
@@ -66,16 +70,6 @@ class Config:
     credentials: Credentials | None = None
     policy_files: list[Path] = field(default_factory=list)
     output: dict[str, Any] = field(default_factory=dict)
-
-
-def _check_private(path: Path, what: str) -> None:
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if mode & (stat.S_IRWXO):
-        raise ConfigError(f"{what} {path} holds credentials but is accessible by other users "
-                          f"(mode {stat.S_IMODE(mode):o}); run: chmod o-rwx {path}")
 
 
 def validate(data: dict, path: Path) -> list[str]:
@@ -111,6 +105,8 @@ def load(path: Path | None, environ: dict[str, str] | None = None) -> Config:
     cfg = Config(path=path)
     data: dict = {}
     if path is not None:
+        if path.exists():  # a missing file gets its own message below
+            fsafe.check_trusted(path, "config file")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -131,12 +127,16 @@ def load(path: Path | None, environ: dict[str, str] | None = None) -> Config:
     cred = data.get("credentials", {})
     username = env.get("CAMSCAN_USERNAME") or cred.get("username")
     password = env.get("CAMSCAN_PASSWORD")
+    if environ is None:
+        # Read once, then gone from the environment: no child process (a notification hook, a browser
+        # rendering a report) inherits the site's password.
+        os.environ.pop("CAMSCAN_PASSWORD", None)
     if password is None and "password" in cred:
-        _check_private(path, "config file")
+        fsafe.check_trusted(path, "config file", private=True)
         password = cred["password"]
     if password is None and "password_file" in cred:
         pfile = base / cred["password_file"]
-        _check_private(pfile, "password file")
+        fsafe.check_trusted(pfile, "password file", private=True)
         try:
             password = pfile.read_text(encoding="utf-8").splitlines()[0] if pfile.stat().st_size else ""
         except (OSError, IndexError) as exc:

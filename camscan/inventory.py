@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from camscan import serialize
+from camscan import fsafe, serialize
 from camscan.errors import StoreError
 from camscan.models import Change, ChangeKind, Device, Diff, ScanResult, Verdict
 
@@ -90,7 +90,8 @@ class Inventory:
             raise StoreError(f"no inventory at {self.path} (run 'camscan scan' first, or pass --db)")
         try:
             if not readonly:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fsafe.prepare_database(self.path, readonly)  # no symlink followed; created 0600
             uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
             self.db = sqlite3.connect(uri, uri=True, timeout=5.0, isolation_level=None)
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -105,11 +106,6 @@ class Inventory:
             raise StoreError(f"inventory {self.path} is unusable: {exc} (move it aside to start a new one)") from None
         except OSError as exc:
             raise StoreError(f"cannot open inventory {self.path}: {exc.strerror}") from None
-        if not readonly:
-            try:
-                os.chmod(self.path, 0o600)  # the inventory names every camera on the site
-            except OSError:
-                pass
 
     def __enter__(self) -> Inventory:
         return self

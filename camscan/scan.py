@@ -36,6 +36,8 @@ from camscan.transport import CredentialPolicy, Transport
 
 log = logging.getLogger(__name__)
 
+# Evidence items kept per device: an honest device gives a few dozen; one 1 MB GetScopes gave 18,000.
+MAX_EVIDENCE = 512
 # Sources whose answer means "this host is a camera-class device" even when no rule names its maker.
 CAMERA_SOURCES = ("wsd", "sadp", "dhip", "onvif", "rtsp")
 
@@ -157,6 +159,13 @@ class Scanner:
                 for r in found:
                     skips.extend(r.skips)
                     mac = mac or r.mac
+            kept, cut = cap_evidence(host.evidence)
+            if cut:
+                host = Host(ip=host.ip, mac=host.mac, seen_by=host.seen_by, evidence=kept, xaddrs=host.xaddrs,
+                            endpoint=host.endpoint)
+                skips.append(Skip(ip, "evidence", f"{sum(cut.values())} evidence item(s) left out (at most "
+                                                  f"{MAX_EVIDENCE} per device): " + ", ".join(
+                                                      f"{n} of {source}" for source, n in sorted(cut.items()))))
             l2 = neighbours.get(ip)
             if l2 and not mac:
                 host = host.add(evidence=(Evidence("arp.kernel", "mac", l2),))
@@ -165,6 +174,36 @@ class Scanner:
             merged[ip] = Host(ip=host.ip, mac=mac, seen_by=host.seen_by,
                               evidence=host.evidence, xaddrs=host.xaddrs, endpoint=host.endpoint)
         return oui.with_evidence(merged)  # one pass over the registry for every MAC seen
+
+
+def cap_evidence(evidence: tuple[Evidence, ...], limit: int = MAX_EVIDENCE
+                 ) -> tuple[tuple[Evidence, ...], dict[str, int]]:
+    """At most ``limit`` pieces of evidence, in their order, and how many were left out per source. The most
+    numerous sources give up items first (their last ones), so a device flooding one answer (a 1 MB GetScopes)
+    cannot push out what its other answers say."""
+    if len(evidence) <= limit:
+        return evidence, {}
+    counts: dict[str, int] = {}
+    for e in evidence:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    # the largest per-source share that fits: water-filling over the sources' counts
+    share, left, ordered = 0, limit, sorted(counts.values())
+    for i, n in enumerate(ordered):
+        even = left // (len(ordered) - i)
+        if n > even:
+            share = even
+            break
+        left -= n
+    else:
+        share = max(ordered)
+    taken: dict[str, int] = {}
+    kept = []
+    for e in evidence:
+        if taken.get(e.source, 0) < share:
+            taken[e.source] = taken.get(e.source, 0) + 1
+            kept.append(e)
+    cut = {src: n - taken.get(src, 0) for src, n in counts.items() if n > taken.get(src, 0)}
+    return tuple(kept), cut
 
 
 def sweep_reserve(deadline: float, timeout: float) -> float:

@@ -34,7 +34,7 @@ import select
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
@@ -275,7 +275,10 @@ class Transport:
 
     # -- datagram and raw sockets
     def udp_socket(self, family: int = socket.AF_INET) -> socket.socket:
-        """An unbound UDP socket (the discovery window sets its options and binds it)."""
+        """An unbound UDP socket (the discovery window sets its options and binds it): one opened in advance by
+        a privileged parent (:func:`preopen_udp`) while there is one, else a new one."""
+        if family == socket.AF_INET and _preopened:
+            return _preopened.pop()
         return socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
 
     def tcp_socket(self) -> socket.socket:
@@ -291,6 +294,24 @@ class Transport:
 
 
 DIRECT = Transport()
+
+# IPv4 UDP sockets a privileged parent opened (and gave forced buffer sizes, which need CAP_NET_ADMIN) before its
+# unprivileged child took over the scan (camscan.privsep); handed out by Transport.udp_socket.
+_preopened: list[socket.socket] = []
+
+
+def preopen_udp(count: int, prepare: Callable[[socket.socket], None]) -> None:
+    """Open ``count`` IPv4 UDP sockets now, each set up by ``prepare``, for :meth:`Transport.udp_socket`."""
+    while len(_preopened) < count:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        prepare(sock)
+        _preopened.append(sock)
+
+
+def close_preopened() -> None:
+    """Close the sockets :func:`preopen_udp` opened (the parent, once its child has its own copies)."""
+    while _preopened:
+        _preopened.pop().close()
 
 
 def _handshake(raw: socket.socket, budget: Budget, ctx: ssl.SSLContext, gate: Gate) -> ssl.SSLSocket:

@@ -1,7 +1,8 @@
 """Safe XML parsing for device replies: no DTDs, no entities, no network, bounded size.
 
 Every XML document a device sends is hostile input. lxml is told not to resolve entities or touch the
-network, and any document carrying a DOCTYPE is refused before lxml sees it, which rules out entity
+network, and any document carrying a DOCTYPE is refused: before lxml sees it when the bytes show one, and
+in any case on the parsed document (a UTF-16 document hides it from a byte search), which rules out entity
 expansion bombs and external entities whatever the parser's defaults are.
 """
 
@@ -32,6 +33,12 @@ def parse(data: bytes, limit: int = MAX_XML_BYTES) -> etree._Element:
         raise UnsafeXML(f"malformed XML: {str(exc)[:120]}") from None
     if root is None:
         raise UnsafeXML("empty document")
+    # The byte test above misses a DTD in another encoding (UTF-16 has no b"<!DOCTYPE" in it): what decides
+    # is the parsed document. No entity was expanded (resolve_entities=False), but none is accepted either.
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None or any(
+            True for _ in root.iter(etree.Entity)):
+        raise UnsafeXML("document carries a DTD (refused: entities are never expanded)")
     return root
 
 

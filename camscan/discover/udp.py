@@ -248,23 +248,7 @@ class UdpDiscovery:
     def _open(self, broadcast: bool) -> socket.socket:
         sock = self.transport.udp_socket()
         try:
-            # A burst of hundreds of replies (WS-Discovery ProbeMatches are 1-3 KB) must fit while the loop
-            # drains: ask for a big buffer, forcing past rmem_max when privileged (needs CAP_NET_ADMIN).
-            for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
-                    break
-                except OSError:
-                    continue
-            # Unicast probes to absent hosts on an attached subnet sit in the kernel's neighbour queue, charged
-            # to this socket's send buffer, until ARP gives up (about 3 s): a default-sized buffer fills after
-            # a few dozen and stalls the sweep. Room for a /24's worth of probes keeps it flowing.
-            for opt in (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, opt, SNDBUF)
-                    break
-                except OSError:
-                    continue
+            size_buffers(sock)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # the groups are link-local here
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             if broadcast:
@@ -482,6 +466,33 @@ class UdpDiscovery:
                 cov.append(Coverage("outside targets", f"{proto.name}-multicast", "done", answered=st.ignored,
                                     note="replies from addresses outside the targets were ignored"))
         return cov
+
+
+def size_buffers(sock: socket.socket) -> None:
+    """Big socket buffers for a discovery socket, unless it has them already (one a privileged parent opened:
+    asking again without CAP_NET_ADMIN would shrink it to the unprivileged maximum)."""
+    # A burst of hundreds of replies (WS-Discovery ProbeMatches are 1-3 KB) must fit while the loop
+    # drains: ask for a big buffer, forcing past rmem_max when privileged (needs CAP_NET_ADMIN).
+    # Unicast probes to absent hosts on an attached subnet sit in the kernel's neighbour queue, charged
+    # to this socket's send buffer, until ARP gives up (about 3 s): a default-sized buffer fills after
+    # a few dozen and stalls the sweep. Room for a /24's worth of probes keeps it flowing.
+    for force, plain, size in ((getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF, RCVBUF),
+                               (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF, SNDBUF)):
+        if sock.getsockopt(socket.SOL_SOCKET, plain) >= size:  # Linux reports twice what was set
+            continue
+        for opt in (force, plain):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, opt, size)
+                break
+            except OSError:
+                continue
+
+
+def preopen(count: int) -> None:
+    """Open ``count`` discovery sockets now, while their buffer sizes can be forced (camscan.privsep)."""
+    from camscan.transport import preopen_udp
+
+    preopen_udp(count, size_buffers)
 
 
 def _is_multicast(dst: str) -> bool:

@@ -31,6 +31,9 @@ from camscan.transport import DIRECT, Budget, Stream, Transport, TransportError,
 
 READ_CHUNK = 16384
 MAX_REQUEST_HEADER = 4096  # bytes of one header value we send (a Digest answer is a few hundred)
+# Bytes of a reply's status line and headers. http.client alone allows 100 header lines of 64 KiB each (6.4 MB);
+# a device's head is a few hundred bytes, a chatty web server's a few KB.
+MAX_HEAD = 64 << 10
 
 
 class HttpFailure(TransportError):
@@ -109,7 +112,22 @@ class _SockView:
         self._reader = reader
 
     def makefile(self, mode: str = "rb") -> io.BufferedReader:
-        return io.BufferedReader(_Unclosing(self._reader), READ_CHUNK)
+        return _HeadCapped(_Unclosing(self._reader), READ_CHUNK)
+
+
+class _HeadCapped(io.BufferedReader):
+    """The reply stream, whose lines count against :data:`MAX_HEAD` until the head has been read (http.client
+    reads the status line and headers with ``readline``)."""
+
+    head_left: int | None = MAX_HEAD
+
+    def readline(self, size: int | None = -1) -> bytes:  # type: ignore[override]
+        line = super().readline(-1 if size is None else size)
+        if self.head_left is not None:
+            self.head_left -= len(line)
+            if self.head_left < 0:
+                raise HttpFailure("protocol", f"reply head larger than {MAX_HEAD // 1024} KiB (refused)")
+        return line
 
 
 class _Unclosing(io.RawIOBase):
@@ -177,7 +195,7 @@ class Connection:
         A kept-alive connection the device closed before answering is normal HTTP/1.1, and the request is sent
         again once on a new connection, unless ``resend`` is false: a request carrying credentials must not be,
         since the device may have read it and counted a failed login before it hung up."""
-        if not path.startswith("/") or any(c in path for c in "\r\n ") or any(c in method for c in "\r\n "):
+        if not path.startswith("/") or any(c in path for c in "\r\n\x00 ") or any(c in method for c in "\r\n\x00 "):
             raise ValueError(f"bad request line: {method!r} {path!r}")
         budget = Budget(self.wall, self.deadline, self.timeout)
         if budget.kind == "deadline" and budget.over():
@@ -209,7 +227,8 @@ class Connection:
                  "Accept-Encoding: identity"]
         for name, value in headers.items():
             value = str(value)
-            if any(c in name for c in "\r\n:") or any(c in value for c in "\r\n") or len(value) > MAX_REQUEST_HEADER:
+            if (any(c in name for c in "\r\n\x00: ") or any(c in value for c in "\r\n\x00")
+                    or len(value) > MAX_REQUEST_HEADER):
                 raise ValueError(f"bad request header {name!r}")
             lines.append(f"{name}: {value}")
         if body or method in ("POST", "PUT"):
@@ -228,6 +247,9 @@ class Connection:
             stream.send_all(data)
             resp = http.client.HTTPResponse(_SockView(reader), method=method)  # type: ignore[arg-type]
             resp.begin()
+            if isinstance(resp.fp, _HeadCapped):
+                resp.fp.head_left = None  # the head is read: the body has its own cap
+            _check_length(resp)
         except http.client.RemoteDisconnected:
             self.close()
             if fresh:
@@ -283,6 +305,15 @@ class Connection:
         self._reader = _Reader(stream)
         self.requests = 0
         self.connections += 1
+
+
+def _check_length(resp: http.client.HTTPResponse) -> None:
+    """Refuse a reply whose length is ambiguous: several Content-Length values that differ (RFC 9112 section
+    6.3: an unrecoverable framing error; two readers of the stream could disagree on where the reply ends)."""
+    values = resp.msg.get_all("Content-Length") or []
+    lengths = {v.strip() for value in values for v in str(value).split(",")}
+    if len(lengths) > 1:
+        raise HttpFailure("protocol", "conflicting Content-Length headers (refused)")
 
 
 class _Stale(Exception):

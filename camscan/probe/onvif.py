@@ -286,10 +286,25 @@ def _short(exc: BaseException) -> str:
     return text.strip("()'\" ")[:120]
 
 
+_preloaded: OnvifClientFactory | None = None
+
+
+def preload() -> None:
+    """Parse the WSDL now (and build one client, which imports what zeep imports lazily), for a scan that drops
+    privileges first: the unprivileged process may not be able to read the package's files (a 0700 home)."""
+    global _preloaded
+    if _preloaded is None:
+        _preloaded = OnvifClientFactory()
+        _preloaded.client(1.0, 1024).create_service(BINDING, "http://192.0.2.1/onvif/device_service")
+
+
 class OnvifClientFactory:
     """Parses the WSDL once and hands out per-device zeep clients that share it."""
 
     def __init__(self) -> None:
+        if _preloaded is not None:  # parsed before the scan dropped its privileges
+            self.__dict__.update(_preloaded.__dict__)
+            return
         from zeep import Settings
         from zeep.wsdl import Document
 

@@ -10,7 +10,8 @@ verdict order (sanctioned, review, clear, unknown), scan order inside a verdict.
 
 A device string is untrusted, and a spreadsheet runs any cell starting with ``=``, ``+``, ``-`` or ``@`` as a
 formula (``=cmd|' /C calc'!A0``). Following the OWASP CSV injection guidance every such cell, and any starting
-with a tab or carriage return, is prefixed with a single quote; control and bidi characters are shown as
+with a tab or carriage return, or with such a character after leading spaces (non-breaking and zero-width
+ones too), is prefixed with a single quote; control and bidi characters are shown as
 ``\\x..`` escapes first (:func:`camscan.report.text.clean`). There is no byte-order mark: spreadsheet
 programs that need one should import the file as UTF-8.
 """
@@ -40,10 +41,16 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uf
 _CELL_LIMIT = 2000  # long enough for any honest value, short of the 32767-character spreadsheet cell limit
 
 
+# What a spreadsheet skips before it looks for a formula: " =1+1" and "\xa0=1+1" are formulas to some of them.
+_LEADING_BLANKS = " \t\r\n\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b" \
+    "\u200c\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"
+
+
 def neutralise(value: object) -> str:
-    """A safe spreadsheet cell: control characters escaped, a leading formula character defused with ``'``."""
+    """A safe spreadsheet cell: control characters escaped, a formula character at the start, or after leading
+    blanks (spaces, non-breaking and zero-width spaces), defused with ``'``."""
     text = escape(value, _CELL_LIMIT)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.lstrip(_LEADING_BLANKS).startswith(_FORMULA_START) else text
 
 
 def _row(d: Device, result: ScanResult) -> list[str]:

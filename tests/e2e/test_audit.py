@@ -252,6 +252,7 @@ def localise(text: str, tmp: Path) -> str:
     venv = Path(sys.executable).parent.parent
     return (
         text.replace("/opt/camscan/.venv", str(venv))
+        .replace("${CREDENTIALS_DIRECTORY}/camscan.toml", str(tmp / "camscan.toml"))
         .replace("/etc/camscan/camscan.toml", str(tmp / "camscan.toml"))
         .replace("/var/lib/camscan/", f"{tmp}/")
     )
@@ -277,6 +278,25 @@ def test_systemd_units_verify(tmp_path):
     )
     problems = [line for line in proc.stderr.splitlines() if "camscan" in line]
     assert proc.returncode == 0 and not problems, proc.stderr
+
+
+def test_systemd_service_runs_with_least_privilege():
+    """Issue 12: a dedicated user, only the socket step's capabilities, no way to gain more, a read-only system,
+    the root-only config handed over by systemd, state in its own private directory."""
+    service = next(u for u in readme_blocks("ini") if "[Service]" in u)
+    keys: dict[str, str] = {}
+    for line in service.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            keys[key] = value
+    assert keys.get("User") not in (None, "", "root", "0")
+    assert set(keys["AmbientCapabilities"].split()) == {"CAP_NET_RAW", "CAP_NET_ADMIN"}
+    assert set(keys["CapabilityBoundingSet"].split()) == {"CAP_NET_RAW", "CAP_NET_ADMIN"}
+    assert keys["NoNewPrivileges"] == "yes" and keys["ProtectSystem"] == "strict"
+    assert keys["StateDirectory"] == "camscan" and keys["StateDirectoryMode"] == "0700"
+    credential, source = keys["LoadCredential"].split(":", 1)
+    assert source == "/etc/camscan/camscan.toml"
+    assert f"--config ${{CREDENTIALS_DIRECTORY}}/{credential}" in keys["ExecStart"]
 
 
 def test_crontab_and_service_command_lines_run_in_crons_environment(lab, tmp_path):

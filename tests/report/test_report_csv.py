@@ -61,6 +61,10 @@ def test_hostile_cells_are_neutralised(result):
     ("\uff1d1+1", "'\uff1d1+1"),
     ("\t=1", "\\x09=1"),  # control characters are escaped first: the cell no longer starts with a tab
     ("\r=1", "\\x0d=1"),
+    (" =1+1", "' =1+1"),  # issue 12: a formula after leading blanks is still a formula to a spreadsheet
+    ("\xa0=1+1", "'\xa0=1+1"),
+    ("  \u3000+1", "'  \u3000+1"),
+    (" Hikvision", " Hikvision"),
     ("Hikvision", "Hikvision"),
     ("a=b", "a=b"),
     ("", ""),
