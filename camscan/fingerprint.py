@@ -17,6 +17,10 @@ outvote the others. The matches that decided it stay on the Device.
 A rule's optional ``class`` (camera, recorder, encoder, network, radio) says what kind of device its evidence
 shows; the Device's ``device_class`` comes from the strongest such rule of the identified maker. A rule with a
 ``class`` and no ``manufacturer`` only classifies (it names no maker and adds nothing to any confidence).
+
+A rule may also need a shape of the whole reply: ``also`` lists {evidence, pattern} conditions some other
+evidence of the host must meet, ``absent`` ones none may meet (e.g. a generic ``Server: webserver`` counts
+only with the page prologue of the same firmware; upper-case header names only without a Server header).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ STRONG = (RuleStrength.FIRMWARE, RuleStrength.IDENTITY)
 # What kind of device a rule says it is (its ``class`` key); a device none of whose rules says is "unknown".
 DEVICE_CLASSES = ("camera", "recorder", "encoder", "network", "radio", "unknown")
 _RULE_KEYS = {"id", "evidence", "pattern", "strength", "manufacturer", "note", "source", "model", "family",
-              "case_sensitive", "warning", "class"}
+              "case_sensitive", "warning", "class", "also", "absent"}
 
 # Which evidence answers "what does the device call itself / what model / which firmware", best first.
 # These are protocol field names, not vendor strings.
@@ -65,11 +69,21 @@ class Rule:
     family: str | None = None
     warning: str | None = None  # an audit warning rule: asserts no maker, adds this text to the device
     device_class: str | None = None  # camera | recorder | encoder | network | radio (the rule's ``class``)
+    # Conditions on the host's other evidence: each ``also`` (selectors, pattern) must match some evidence,
+    # no ``absent`` one may (a shape such as "this Server value with that page prologue").
+    also: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = ()
+    absent: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = ()
 
     def matches(self, ev: Evidence) -> re.Match[str] | None:
         if not _selects(self.evidence, f"{ev.source}:{ev.field}"):
             return None
         return self.pattern.search(ev.value)
+
+    def context_holds(self, evidence: Sequence[Evidence]) -> bool:
+        """Whether the ``also``/``absent`` conditions hold over all of a host's evidence."""
+        def seen(sels: tuple[str, ...], rx: re.Pattern[str]) -> bool:
+            return any(_selects(sels, f"{e.source}:{e.field}") and rx.search(e.value) for e in evidence)
+        return all(seen(*c) for c in self.also) and not any(seen(*c) for c in self.absent)
 
 
 @lru_cache(maxsize=8192)
@@ -96,19 +110,32 @@ def _rule(raw: dict, where: str) -> Rule:
         raise DataError(f"{where}: rule {raw['id']!r} class must be one of {', '.join(DEVICE_CLASSES)}")
     if raw["strength"] not in WEIGHTS:
         raise DataError(f"{where}: rule {raw['id']!r} strength must be one of {sorted(map(str, WEIGHTS))}")
-    sels = raw["evidence"]
-    sels = (sels,) if isinstance(sels, str) else tuple(sels)
-    if not sels or not all(isinstance(s, str) and ":" in s for s in sels):
-        raise DataError(f"{where}: rule {raw['id']!r} evidence must be 'source:field' selector(s)")
     flags = 0 if raw.get("case_sensitive") else re.IGNORECASE
-    try:
-        pattern = re.compile(raw["pattern"], flags)
-    except re.error as exc:
-        raise DataError(f"{where}: rule {raw['id']!r} has a bad pattern: {exc}") from None
+    sels, pattern = _condition(raw, where, flags)
+    conditions = {}
+    for key in ("also", "absent"):
+        items = raw.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(c, dict) and set(c) <= {"evidence", "pattern"}
+                                                  for c in items):
+            raise DataError(f"{where}: rule {raw['id']!r} {key} must be a list of {{evidence, pattern}} tables")
+        conditions[key] = tuple(_condition({"id": raw["id"], "pattern": ".", **c}, f"{where} {key}", flags)
+                                for c in items)
     return Rule(id=raw["id"], evidence=sels, pattern=pattern, strength=RuleStrength(raw["strength"]),
                 manufacturer=raw["manufacturer"], note=raw.get("note", ""), source=raw["source"],
                 model=raw.get("model"), family=raw.get("family"), warning=raw.get("warning"),
-                device_class=raw.get("class"))
+                device_class=raw.get("class"), also=conditions["also"], absent=conditions["absent"])
+
+
+def _condition(raw: dict, where: str, flags: int) -> tuple[tuple[str, ...], re.Pattern[str]]:
+    """A rule's (or one of its also/absent conditions') evidence selectors and compiled pattern."""
+    sels = raw.get("evidence")
+    sels = (sels,) if isinstance(sels, str) else tuple(sels or ())
+    if not sels or not all(isinstance(s, str) and ":" in s for s in sels):
+        raise DataError(f"{where}: rule {raw['id']!r} evidence must be 'source:field' selector(s)")
+    try:
+        return sels, re.compile(raw["pattern"], flags)
+    except (re.error, TypeError) as exc:
+        raise DataError(f"{where}: rule {raw['id']!r} has a bad pattern: {exc}") from None
 
 
 def load_rules(paths: Iterable[Path] | None = None) -> tuple[Rule, ...]:
@@ -160,7 +187,7 @@ def match_rules(evidence: Sequence[Evidence], rules: Sequence[Rule]) -> list[tup
         for i in picked:
             ev = evidence[i]
             m = rule.pattern.search(ev.value)
-            if m:
+            if m and (not (rule.also or rule.absent) or rule.context_holds(evidence)):
                 found.append((rule, RuleMatch(rule.id, rule.manufacturer, rule.strength, ev, rule.note), m))
                 break  # one match per rule is enough evidence of that rule
     return found

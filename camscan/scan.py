@@ -86,7 +86,8 @@ class Scanner:
         # The sweeps stop early enough to leave the probes time to identify what they found: a /16 swept up
         # to the deadline would report hosts without identities.
         sweep_until = deadline - sweep_reserve(opts.deadline, opts.timeout)
-        scheduler = Scheduler(opts.workers, self.gate, self.clock)
+        self._deadline = deadline
+        scheduler = self._scheduler = Scheduler(opts.workers, self.gate, self.clock)
         skips: list[Skip] = []
         try:
             plan = self.plan(scheduler, self.transport, deadline)
@@ -101,6 +102,16 @@ class Scanner:
             scheduler.close()
         hosts = self._merge(found.hosts, results, skips)
         return self._result(started, found, hosts, skips, plan.methods)
+
+    def status(self) -> tuple[int, int, float]:
+        """(hosts discovered, hosts whose probes have all finished, seconds left to the deadline) of a running
+        scan, for a progress display (safe to call from another thread at any time)."""
+        scheduler: Scheduler | None = getattr(self, "_scheduler", None)
+        deadline = getattr(self, "_deadline", None)
+        left = max(0.0, deadline - self.clock()) if deadline is not None else self.options.deadline
+        if scheduler is None:
+            return 0, 0, left
+        return (*scheduler.counts(), left)
 
     # ------------------------------------------------------------------------------------------ stages
     def _mark(self, message: str) -> None:

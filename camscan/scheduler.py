@@ -143,6 +143,14 @@ class Scheduler(DiscoverySink):
                     self.onvif[host.ip] = self._job(self._plan().identity.probe, host, ())
             self._early(host.ip)
 
+    def counts(self) -> tuple[int, int]:
+        """(hosts discovered, hosts with probe jobs that have all finished)."""
+        with self.lock:
+            jobs = [*self.onvif.items(), *self.evidence]
+            found = len(self.seen.keys() | self.ports.keys())
+        pending = {ip for ip, fut in jobs if not fut.done()}
+        return found, len({ip for ip, _fut in jobs} - pending)
+
     def ports_known(self, ip: str, ports: Sequence[int]) -> None:
         with self.lock:
             self.ports[ip] = list(ports)

@@ -19,6 +19,7 @@ import pytest
 from camscan import fingerprint, oui
 from camscan.codec import xmlsafe
 from camscan.discover import wsd
+from camscan.discover.sweep import port_evidence
 from camscan.models import Evidence, Host
 from camscan.net import normalise_mac
 from camscan.policy import load_policy
@@ -121,6 +122,7 @@ def collect(folder: Path, spec: dict, server, factory) -> Host:
             loader = getattr(_codec(module), func)
             evidence.extend(loader(path))
             seen_by.append(name.split(".")[0])
+    evidence.extend(port_evidence(spec.get("device", {}).get("open_ports", [])))
     evidence.extend(oui.evidence(mac))
     return Host(ip=ip, mac=mac, seen_by=tuple(seen_by), evidence=tuple(evidence), xaddrs=xaddrs,
                 endpoint=endpoint)

@@ -7,7 +7,8 @@ redirect, and only to the same address), and treats every reply as hostile: each
 per-operation timeout and a wall-clock cap, and at most ``max_bytes`` of a body are read.
 
 Codec (pure, tested on bytes, never raise): :func:`parse_challenges`, :func:`extract_title`,
-:func:`summarise_body`, :func:`header_style`, :func:`parse_http_response`, :func:`response_evidence`;
+:func:`summarise_body`, :func:`header_style`, :func:`doctype`, :func:`parse_http_response`,
+:func:`response_evidence`;
 :func:`fixture_evidence` reads a recorded folder through the same functions. Transport and source:
 :class:`HttpProbe` (:mod:`camscan.probe.httpclient`: one keep-alive connection per web port, nothing read from
 the environment, so no proxy or netrc is ever used).
@@ -16,7 +17,9 @@ Evidence (exact names):
 ``("http.status", path, code)``, ``("http.header", <lower-case name>, value)`` for the recorded headers,
 ``("http.realm", <scheme lower-case>, realm)``, ``("http.title", path, title)``,
 ``("http.path", path, summary)`` for a 200 on a family path, ``("http.redirect", path, location)``,
-``("http.header_style", "names", "uppercase")`` when every header name is upper-case (Dahua style).
+``("http.header_style", "names", "uppercase")`` when every header name is upper-case (Dahua style; Date,
+Last-Modified and Etag in their usual spelling do not count), ``("http.doctype", path, declaration)`` when the
+page starts with a document type declaration (``BOM <!doctype html>`` after a UTF-8 byte-order mark).
 """
 
 from __future__ import annotations
@@ -165,13 +168,34 @@ def summarise_body(body: bytes, content_type: str = "") -> str:
     return strip_controls(_decode(head[: MAX_SUMMARY * 4], cm.group(1) if cm else "utf-8"), MAX_SUMMARY)
 
 
+# Standard headers that firmware writing its own names in capitals still sends in their usual spelling
+# (nmap-service-probes, "Amcrest IP camera http interface": CONNECTION, CONTENT-LENGTH... with Date,
+# Last-Modified and Etag as written by the library that adds them).
+_STYLE_EXEMPT = frozenset({"Date", "Last-Modified", "Etag", "ETag"})
+
+
 def header_style(names: Sequence[str]) -> str | None:
-    """``uppercase`` when every header name (two or more) is written in capitals, as Dahua firmware does
-    (``CONTENT-LENGTH:``); None otherwise."""
-    lettered = [n for n in names if any(c.isalpha() for c in n)]
+    """``uppercase`` when every header name (two or more, not counting Date/Last-Modified/Etag in their usual
+    spelling) is written in capitals, as Dahua firmware does (``CONTENT-LENGTH:``); None otherwise."""
+    lettered = [n for n in names if any(c.isalpha() for c in n) and n not in _STYLE_EXEMPT]
     if len(lettered) >= 2 and all(n == n.upper() for n in lettered):
         return "uppercase"
     return None
+
+
+_BOM = b"\xef\xbb\xbf"
+_DOCTYPE = re.compile(rb"<!doctype[ \t]+[a-z][^<>\r\n]{0,120}>", re.IGNORECASE)
+
+
+def doctype(body: bytes) -> str | None:
+    """How a page begins when it begins with a document type declaration: the declaration exactly as written
+    (its case differs between web UIs), preceded by ``BOM `` when a UTF-8 byte-order mark comes first. None
+    for any other body. Newer Hikvision web UIs send ``BOM <!doctype html>`` (nmap-service-probes)."""
+    bom = body.startswith(_BOM)
+    m = _DOCTYPE.match(body, len(_BOM) if bom else 0)
+    if not m:
+        return None
+    return ("BOM " if bom else "") + m.group(0).decode("ascii", errors="replace")
 
 
 @dataclass(frozen=True)
@@ -231,6 +255,9 @@ def response_evidence(path: str, resp: RawResponse, record: Sequence[str], famil
     if style:
         ev.append(Evidence("http.header_style", "names", style))
     content_type = (resp.header("content-type") or [""])[0]
+    prologue = doctype(resp.body)
+    if prologue:
+        ev.append(Evidence("http.doctype", path, prologue))
     title = extract_title(resp.body, content_type) if resp.body else None
     if title:
         ev.append(Evidence("http.title", path, title))

@@ -23,6 +23,7 @@ from camscan.probe.http import (
     HttpProbe,
     RawResponse,
     default_plan,
+    doctype,
     extract_title,
     header_style,
     http_services,
@@ -83,6 +84,20 @@ def test_header_style():
     assert header_style(["Connection", "CONTENT-LENGTH"]) is None
     assert header_style(["CONNECTION"]) is None
     assert header_style([]) is None
+    # Dahua firmware writes its own names in capitals; the standard Date/Last-Modified/Etag keep their spelling
+    # (nmap-service-probes, "Amcrest IP camera http interface")
+    assert header_style(["CONNECTION", "Date", "Last-Modified", "Etag", "CONTENT-LENGTH"]) == "uppercase"
+    assert header_style(["CONNECTION", "Date", "Server"]) is None
+    assert header_style(["Date", "Last-Modified", "CONNECTION"]) is None
+
+
+def test_doctype_prologue():
+    assert doctype(b"\xef\xbb\xbf<!doctype html>\r\n<html>") == "BOM <!doctype html>"
+    assert doctype(b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN">') == (
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN">')
+    assert doctype(b"<html><!doctype html>") is None
+    assert doctype(b"\xef\xbb\xbf") is None and doctype(b"") is None
+    assert doctype(b"<!doctype html" + b"x" * 500 + b">") is None  # capped, not a prologue
 
 
 def test_response_evidence_hikvision_style():
