@@ -71,7 +71,7 @@ _POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan
 _NON_NEGATIVE = {("scan", "wsd_wait")}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("output", "format"): ("table", "json", "csv", "html"),
-    ("output", "fail_on"): ("any", "new", "none"),
+    ("output", "fail_on"): ("any", "new", "none", "kev"),
 }
 
 

@@ -10,7 +10,10 @@ A scan is a reading of the pipeline:
    (:class:`camscan.probe.plan.ProbePlan`: ONVIF identity, web, RTSP, TLS) on a host as soon as what they
    need is known, all over one transport (:class:`camscan.transport.Transport`: sockets, the CPU gate and
    the credential seam);
-3. every host with camera evidence becomes a Device (fingerprint), with a verdict (policy).
+3. every host with camera evidence becomes a Device (fingerprint), with a verdict (policy) and its
+   known-exploited firmware risks (camscan/data/risks.toml);
+4. with credentials, each recorder in scope lists the cameras behind it (camscan.recorders): each becomes a
+   row of its own, never contacted, judged the same way.
 
 The stages are injectable: ``camscan replay`` runs the same pipeline over recorded device folders
 (:mod:`camscan.replay`), and the unit tests run it with fake stages.
@@ -18,19 +21,21 @@ The stages are injectable: ``camscan replay`` runs the same pipeline over record
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from camscan import fingerprint, net, oui
+from camscan import fingerprint, net, oui, risks
 from camscan.discover.interface import DiscoverySource
 from camscan.discover.live import LiveDiscovery
-from camscan.models import DiscoveryResult, Evidence, Host, ProbeResult, ScanOptions, ScanResult, Skip
+from camscan.models import Device, DiscoveryResult, Evidence, Host, ProbeResult, ScanOptions, ScanResult, Skip
 from camscan.policy import Policy, load_policy
 from camscan.probe.onvif import OnvifClientFactory
 from camscan.probe.plan import ProbePlan, live_plan
+from camscan.recorders.collect import RecorderInventory, merge_rows
 from camscan.scheduler import CpuGate, Scheduler
 from camscan.transport import CredentialPolicy, Transport
 
@@ -67,6 +72,7 @@ class Scanner:
         self.options = options
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
+        self.risks = risks.default_risks()  # known-exploited firmware (information next to the verdict)
         self.progress = progress or (lambda _message: None)
         self.clock = clock
         self.neighbours = neighbours  # the kernel's neighbour table (MACs of hosts no protocol gave one for)
@@ -119,6 +125,11 @@ class Scanner:
         log.info("%6.2f s  %s", self.clock() - getattr(self, "_t0", self.clock()), message)
         self.progress(message)
 
+    def _judge(self, device: Device) -> Device:
+        """The verdict (policy) and, next to it, the known-exploited firmware risks of an identified device."""
+        device = self.policy.evaluate(device)
+        return dataclasses.replace(device, risks=risks.match_device(device, self.risks))
+
     def _result(self, started: datetime, found: DiscoveryResult, hosts: dict[str, Host], skips: list[Skip],
                 probe_methods: list[str]) -> ScanResult:
         """Fingerprint and policy for every host; the hosts without camera evidence become a note."""
@@ -128,7 +139,7 @@ class Scanner:
         # listed with its skip: leaving it out would make a hostile device look like an absent one.
         refused = {s.ip for s in skips if s.ip and s.stage.split(".", 1)[0] in CAMERA_SOURCES}
         for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
-            device = self.policy.evaluate(fingerprint.identify(h, self.rules))
+            device = self._judge(fingerprint.identify(h, self.rules))
             if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by) or h.ip in refused:
                 devices.append(device)
             else:
@@ -141,6 +152,14 @@ class Scanner:
         if others:
             shown = ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else "")
             notes.append(f"{len(others)} other host(s) answered but showed no camera evidence (not listed): {shown}")
+        # 5. cameras behind recorders: each recorder's channel list (credentials, scope: as every credentialed
+        #    call), each camera a row of its own, judged by the same rules and policy
+        recorded, recorder_skips = RecorderInventory(self.transport, opts.timeout, self._deadline, self._judge,
+                                                     self.rules).run(devices)
+        if recorder_skips or recorded:
+            probe_methods = [*probe_methods, "recorder"]
+        devices = merge_rows(devices, recorded)
+        skips += recorder_skips
         skips = [s for s in skips if s.ip is None or s.ip in {d.ip for d in devices}]
         return ScanResult(
             started=started,
