@@ -235,6 +235,8 @@ def build_options(args, cfg) -> ScanOptions:
         interfaces=tuple(interfaces),
         scope=tuple(scope),
         credentials=cfg.credentials,
+        credential_scope=cfg.credential_scope,
+        **({"credential_ports": cfg.credential_ports} if cfg.credential_ports is not None else {}),
         timeout=float(pick("timeout", 3.0)),
         deadline=float(pick("deadline", 120.0)),
         wsd_wait=float(pick("wsd_wait", 0.0)),

@@ -290,6 +290,8 @@ class ScanOptions:
     interfaces: tuple[Interface, ...] = ()
     scope: tuple[ipaddress.IPv4Network, ...] = ()  # where credentials may be sent
     credentials: Credentials | None = None
+    credential_scope: tuple[ipaddress.IPv4Network, ...] = ()  # [credentials] scope: narrower still, when given
+    credential_ports: tuple[int, ...] = (80, 443, 2020, 8000, 8080, 8899)  # [credentials] ports (transport.py)
     timeout: float = 3.0  # per network call, seconds
     deadline: float = 120.0  # whole scan, seconds
     wsd_wait: float = 0.0  # extra WS-Discovery collection time for slow sites, seconds

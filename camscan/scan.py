@@ -79,8 +79,8 @@ class Scanner:
         # The scheduler's CPU gate, which the transport gives up while a probe waits on a device.
         self.gate = CpuGate(1)
         # Every socket of the scan, with the CPU gate and the one place credentials are attached.
-        self.transport = transport or Transport(gate=self.gate,
-                                                credentials=CredentialPolicy(options.credentials, options.scope))
+        self.transport = transport or Transport(gate=self.gate, credentials=CredentialPolicy(
+            options.credentials, options.scope, ports=options.credential_ports, narrower=options.credential_scope))
         self.discovery = discovery or LiveDiscovery(options, self.transport, self._mark)
         self.plan = plan or _live_plan(self)
 

@@ -42,7 +42,8 @@ LOOP = (ipaddress.ip_network("127.0.0.0/8"),)
 
 
 def link(credentials: Credentials | None = None, scope=LOOP) -> Transport:
-    return Transport(credentials=CredentialPolicy(credentials, scope))
+    # loopback fakes listen on any port: every port is a credential port here ([credentials] ports, issue 12)
+    return Transport(credentials=CredentialPolicy(credentials, scope, ports=range(1, 65536)))
 
 
 def dev(ip="198.51.100.30", model="DS-7608NI-K2/8P", maker="Hikvision", device_class="recorder", ports=(80,),

@@ -44,7 +44,8 @@ class OnvifProber(Prober):
 
     def probe(self, host: Host, ports: Sequence[int]) -> ProbeResult:
         if not ports:
-            url = device_service_url(host.xaddrs, host.ip)
+            # with credentials to give, the https XAddr of a device offering both (issue 12)
+            url = device_service_url(host.xaddrs, host.ip, prefer_https=self.options.credentials is not None)
             if url is None:
                 return ProbeResult(skips=[Skip(host.ip, "onvif", "no usable device-service XAddr in the "
                                                                   "discovery reply")])
