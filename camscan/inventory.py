@@ -23,7 +23,7 @@ from pathlib import Path
 
 from camscan import fsafe, serialize
 from camscan.errors import StoreError
-from camscan.models import Change, ChangeKind, Device, Diff, ScanResult, Verdict
+from camscan.models import Change, ChangeKind, Device, Diff, ScanHistory, ScanResult, ScanSummary, Verdict
 
 SCHEMA_VERSION = 1
 
@@ -205,6 +205,20 @@ class Inventory:
             if before_commit is not None:
                 before_commit(scan_id)
         return scan_id
+
+    def history(self, scan_id: int, gone: list[str] | tuple[str, ...] = (), limit: int = 60) -> ScanHistory:
+        """The inventory's view around stored scan ``scan_id`` for its report: the last ``limit`` scans up to
+        it, first/last seen of every device, and the last stored record of each ``gone`` key."""
+        rows = self.db.execute("SELECT id, started, devices, flagged FROM scans WHERE id <= ? ORDER BY id DESC "
+                               "LIMIT ?", (scan_id, int(limit))).fetchall()
+        seen = {k: (f, last) for k, f, last in self.db.execute("SELECT key, first_seen, last_seen FROM devices")}
+        last_known = {}
+        for key in gone:
+            row = self.db.execute("SELECT record FROM sightings WHERE key = ? AND scan_id < ? ORDER BY scan_id DESC "
+                                  "LIMIT 1", (key, scan_id)).fetchone()
+            if row:
+                last_known[key] = json.loads(row[0])
+        return ScanHistory(scans=tuple(ScanSummary(*r) for r in reversed(rows)), seen=seen, last_known=last_known)
 
     def diff_against_latest(self, result: ScanResult) -> Diff:
         """What changed between the latest stored scan and ``result`` (not yet stored)."""
