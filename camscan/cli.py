@@ -19,7 +19,7 @@ from typing import TextIO
 
 from camscan import __version__
 from camscan.errors import CamscanError, RunError, UsageError
-from camscan.models import ScanOptions, ScanResult
+from camscan.models import ChangeKind, ScanOptions, ScanResult
 from camscan.notify import FailOn, alerting
 from camscan.report import OutputFormat, render
 
@@ -374,7 +374,8 @@ def cmd_scan(args) -> int:
                 result = first_scan_diff(dataclasses.replace(result, diff=inv.diff_against_latest(result)))
 
                 def deliver(scan_id: int) -> None:  # inside the store's transaction: no report, not stored
-                    write_report(output, dataclasses.replace(result, scan_id=scan_id), fmt, note=policy.note)
+                    write_report(output, with_history(inv, dataclasses.replace(result, scan_id=scan_id)), fmt,
+                                 note=policy.note)
                 scan_id = inv.store(result, note=policy.note, keep=args.keep, before_commit=deliver)
                 result = dataclasses.replace(result, scan_id=scan_id)
     devices = alerting(result, fail_on)
@@ -389,6 +390,17 @@ def cmd_scan(args) -> int:
     return EXIT_FINDINGS if devices else EXIT_CLEAN
 
 
+def with_history(inv, result: ScanResult) -> ScanResult:
+    """``result`` (a stored scan) with what the inventory knows around it, for the reports: the scans up to it
+    (the HTML chart), first/last seen (CSV), the last known details of devices gone since the previous scan."""
+    import dataclasses
+
+    if result.scan_id is None:
+        return result
+    gone = [c.key for c in result.diff.of_kind(ChangeKind.GONE)] if result.diff else []
+    return dataclasses.replace(result, history=inv.history(result.scan_id, gone))
+
+
 def cmd_report(args) -> int:
     import dataclasses
 
@@ -399,12 +411,13 @@ def cmd_report(args) -> int:
         if found is None:
             raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
         _scan_id, data = found
-    try:
-        result = serialize.report_from_dict(data)
-    except ValueError as exc:
-        raise RunError(f"stored scan cannot be read back: {exc}") from None
-    if args.no_diff:
-        result = dataclasses.replace(result, diff=None)
+        try:
+            result = serialize.report_from_dict(data)
+        except ValueError as exc:
+            raise RunError(f"stored scan cannot be read back: {exc}") from None
+        if args.no_diff:
+            result = dataclasses.replace(result, diff=None)
+        result = with_history(inv, result)
     write_report(args.output, result, args.format, note=data.get("legal_note") or "")
     return EXIT_CLEAN
 
@@ -438,6 +451,7 @@ def cmd_diff(args) -> int:
                 raise UsageError(f"no scan {scan_id} in {inv.path} (see 'camscan history')")
             reports[scan_id] = found[1] if found else None
         before = inv.sightings(earlier) if earlier is not None else {}
+        later_history = inv.history(later)
     data = reports[later]
     if earlier is not None and (reports[earlier].get("site") or None) != (data.get("site") or None):
         raise UsageError(f"scans {earlier} and {later} are of different sites ({reports[earlier].get('site')!r}, "
@@ -450,7 +464,9 @@ def cmd_diff(args) -> int:
     changes = inventory.diff(before, result.devices, previous_scan=earlier, previous_started=started)
     if earlier is None:  # nothing before it: every flagged device is new, as on a first scan
         changes = dataclasses.replace(changes, new_flagged=tuple(d.key for d in result.flagged))
-    result = dataclasses.replace(result, diff=changes)
+    gone = {c.key: before[c.key] for c in changes.of_kind(ChangeKind.GONE) if c.key in before}
+    result = dataclasses.replace(result, diff=changes,
+                                 history=dataclasses.replace(later_history, last_known=gone))
     write_report(args.output, result, fmt, note=data.get("legal_note") or "")
     return EXIT_FINDINGS if alerting(result, FailOn.NEW) else EXIT_CLEAN
 
