@@ -75,8 +75,12 @@ def _row(d: Device, result: ScanResult) -> list[str]:
             "; ".join(f"{r.cve} ({r.match}) {r.advisory}" for r in d.risks),
             (f"{d.via.recorder_ip} channel {d.via.channel} {d.via.address or '-'} {d.via.protocol}".strip()
              if d.via else ""),
-            timestamp(result.started), getattr(result, "site", None) or "", d.hostname or "", first, last,
+            timestamp(result.started), _site(result), d.hostname or "", first, last,
             verdict_reason(d, result), " ".join(citation_urls(d))]
+
+
+def _site(result: ScanResult) -> str:
+    return (result.history.site if result.history else None) or ""
 
 
 def _seen(result: ScanResult, key: str) -> tuple[str, str]:
@@ -92,7 +96,7 @@ def _gone_row(c: Change, result: ScanResult) -> list[str]:
                                                  "verdict", "hostname", "device_class")})
     first, seen = _seen(result, c.key)
     cells.update(ip=c.ip or "", key=c.key, change="gone", evidence=f"not seen in this scan{last}",
-                 scan_time=timestamp(result.started), site=getattr(result, "site", None) or "", first_seen=first,
+                 scan_time=timestamp(result.started), site=_site(result), first_seen=first,
                  last_seen=seen, verdict_reason=f"not seen in this scan; last verdict {old.get('verdict') or '-'}")
     return [cells[k] for k in COLUMNS]
 
