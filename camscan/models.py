@@ -307,7 +307,7 @@ class ScanOptions:
     deadline: float = 120.0  # whole scan, seconds
     wsd_wait: float = 0.0  # extra WS-Discovery collection time for slow sites, seconds
     rate: float = 1000.0  # directed probes per second
-    workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: probe.gate)
+    workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: scheduler.CpuGate)
     max_reply_bytes: int = 1 << 20  # cap on any device reply body
 
 
@@ -373,3 +373,35 @@ class Diff:
 
     def of_kind(self, kind: ChangeKind) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind == kind)
+
+
+# ------------------------------------------------------------------------------------------ stage results
+@dataclass
+class ProbeResult:
+    """What one prober learnt of one host (:class:`camscan.probe.interface.Prober`): evidence, skips, and the
+    MAC the device reported about itself, if any."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    mac: str | None = None
+
+    def absorb(self, other: ProbeResult) -> None:
+        """Add ``other``'s findings to this one (several probers of one host)."""
+        self.evidence += other.evidence
+        self.skips += other.skips
+        self.mac = self.mac or other.mac
+
+
+@dataclass
+class DiscoveryResult:
+    """What a discovery source found (:class:`camscan.discover.interface.DiscoverySource`): hosts by address,
+    open camera ports by address, coverage and skips, the methods that ran, the interfaces it used, and
+    whether the sweeps were cut short to leave the deadline's end for the probes."""
+
+    hosts: dict[str, Host] = field(default_factory=dict)
+    open_ports: dict[str, list[int]] = field(default_factory=dict)
+    coverage: list[Coverage] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    interfaces: tuple[str, ...] = ()
+    cut_short: bool = False

@@ -117,7 +117,8 @@ def _risks(result: ScanResult) -> list[str]:
 def _ip_cell(d: Device, child: bool) -> str:
     if not child or d.via is None:
         return escape(d.ip, 15)
-    return f"`-{escape(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
+    # a camera behind the recorder above: its address there, or the channel when the recorder gave none
+    return f"`-{escape(d.ip or 'ch ' + d.via.channel, 15)}"
 
 
 def _kev_cell(d: Device) -> str:
