@@ -30,6 +30,7 @@ import csv
 import io
 
 from camscan.models import Change, ChangeKind, Device, ScanResult
+from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
     change_label,
@@ -75,12 +76,12 @@ def _row(d: Device, result: ScanResult) -> list[str]:
             "; ".join(f"{r.cve} ({r.match}) {r.advisory}" for r in d.risks),
             (f"{d.via.recorder_ip} channel {d.via.channel} {d.via.address or '-'} {d.via.protocol}".strip()
              if d.via else ""),
-            timestamp(result.started), _site(result), d.hostname or "", first, last,
+            timestamp(result.started), d.site or _site(result), d.hostname or "", first, last,
             verdict_reason(d, result), " ".join(citation_urls(d))]
 
 
 def _site(result: ScanResult) -> str:
-    return (result.history.site if result.history else None) or ""
+    return result.site or (result.history.site if result.history else None) or ""
 
 
 def _seen(result: ScanResult, key: str) -> tuple[str, str]:
@@ -105,11 +106,16 @@ def render(result: ScanResult, note: str = "") -> str:
     """The CSV document (header row first, CRLF line ends). ``note`` is not part of a per-device sheet."""
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    several = bool(result.sites)
+    if several:  # a report covering several sites: the per-site summary, a blank line, then the devices
+        writer.writerow(sites.COLUMNS)
+        writer.writerows([neutralise(v) for v in row] for row in sites.rows(result))
+        buf.write("\r\n")
+    writer.writerow(("site", *COLUMNS) if several else COLUMNS)
     for verdict in VERDICT_ORDER:
         for d in result.devices:
             if d.verdict == verdict:
-                writer.writerow([neutralise(v) for v in _row(d, result)])
+                writer.writerow([neutralise(v) for v in ([d.site or ""] if several else []) + _row(d, result)])
     if result.diff is not None:
         for c in result.diff.of_kind(ChangeKind.GONE):
             writer.writerow([neutralise(v) for v in _gone_row(c, result)])

@@ -12,6 +12,7 @@ import textwrap
 from tabulate import tabulate
 
 from camscan.models import Device, ScanResult
+from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
     cited_lists,
@@ -142,7 +143,8 @@ def _risks(result: ScanResult) -> list[str]:
 def _ip_cell(d: Device, child: bool) -> str:
     if not child or d.via is None:
         return escape(d.ip, 15)
-    return f"`-{escape(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
+    # a camera behind the recorder above: its address there, or the channel when the recorder gave none
+    return f"`-{escape(d.ip or 'ch ' + d.via.channel, 15)}"
 
 
 def _kev_cell(d: Device) -> str:
@@ -153,7 +155,7 @@ def _kev_cell(d: Device) -> str:
 
 def render(result: ScanResult, note: str = "") -> str:
     """The terminal report; every line ends in a newline and no device control character reaches it."""
-    out = _header(result)
+    out = sites.table_lines(result) + _header(result)  # a report covering several sites leads with them
     out += _changes(result)
     out.append("")
     # cameras seen behind a recorder follow it, indented, whatever their own verdict; a KEV column (count of
@@ -164,10 +166,13 @@ def render(result: ScanResult, note: str = "") -> str:
     rows = [[_ip_cell(d, child), escape(d.mac, 40), d.device_class, escape(maker_label(d), 200),
              escape(d.model, 200), escape(d.firmware, 200), _verdict(d), f"{d.confidence:.2f}"]
             + ([_kev_cell(d)] if kev else []) for d, child in devices]
+    headers = ["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict", "Conf"] + (["KEV"] if kev else [])
+    widths: list[int | None] = [None, 17, None, 20, 18, fw, None, None] + ([None] if kev else [])
+    if result.sites:  # a report covering several sites: which one each device is on
+        rows, headers = [[escape(d.site, 16), *r] for (d, _), r in zip(devices, rows, strict=True)], ["Site", *headers]
+        widths = [16, *widths]
     if rows:
-        out.append(_table(rows, ["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict", "Conf"]
-                          + (["KEV"] if kev else []), [None, 17, None, 20, 18, fw, None, None]
-                          + ([None] if kev else [])))
+        out.append(_table(rows, headers, widths))
     else:
         out.append("No devices found.")
     refs = {c.list_id: i for i, c in enumerate(cited_lists(result), 1)}
