@@ -43,7 +43,7 @@ def component(d: Device) -> Component:
         ("ip", d.ip), ("mac", d.mac), ("serial", d.serial), ("hostname", d.hostname), ("brand", d.brand),
         ("verdict", str(d.verdict)), ("confidence", f"{d.confidence:.2f}"),
         ("manufacturer_basis", d.manufacturer_basis), ("device_class", d.device_class),
-        ("hardware_id", d.hardware_id), ("seen_by", ", ".join(d.seen_by)),
+        ("hardware_id", d.hardware_id), ("seen_by", ", ".join(d.seen_by)), ("site", d.site),
     ]
     for f in d.findings:
         lists = "; ".join(f"{c.name} (since {c.date})" if c.date else c.name for c in f.lists)
@@ -61,7 +61,7 @@ def component(d: Device) -> Component:
         name=clean(d.model or maker or d.ip, _LIMIT),
         version=clean(d.firmware, _LIMIT) or None,
         manufacturer=OrganizationalEntity(name=clean(maker, _LIMIT)) if maker else None,
-        bom_ref=clean(d.key, _LIMIT),
+        bom_ref=clean(f"{d.site}/{d.key}" if d.site else d.key, _LIMIT),  # keys are unique within a site
         properties=_props(pairs),
     )
 
