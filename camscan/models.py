@@ -308,6 +308,7 @@ class ScanOptions:
     rate: float = 1000.0  # directed probes per second
     workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: probe.gate)
     max_reply_bytes: int = 1 << 20  # cap on any device reply body
+    max_hosts: int = 16384  # hosts per scan: more (a spoofed flood of sources) are counted, not probed
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import ipaddress
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -59,6 +60,10 @@ log = logging.getLogger(__name__)
 ONVIF_PORTS = (80, 8080, 8000, 8899, 2020)
 RTSP_PORTS = (554,)
 TLS_PORTS = (443, 8443)
+# Probe jobs handed to the worker pool at once, per worker (the rest wait in a backlog, issue 12).
+QUEUE_FACTOR = 4
+# Rows for hosts heard by multicast from outside the scanned subnets (no targets given): report-only.
+MAX_OUTSIDE_ROWS = 64
 # Evidence items kept per device: an honest device gives a few dozen; one 1 MB GetScopes gave 18,000.
 MAX_EVIDENCE = 512
 # Sources whose answer means "this host is a camera-class device" even when no rule names its maker.
@@ -88,8 +93,10 @@ class Scanner:
                 if any(n.overlaps(t) for n in i.networks for t in self.options.targets)]
 
     def _accept(self, ip: str) -> bool:
+        """Whether an answer from ``ip`` makes a host to probe: inside the targets, or with no targets inside the
+        attached subnets (a reply from elsewhere, spoofed or not, is at most a report-only row)."""
         if not self.options.targets:
-            return True
+            return net.in_scope(ip, self.options.scope or [n for i in self.options.interfaces for n in i.networks])
         return net.in_scope(ip, self.options.targets)
 
     def _split_targets(self, mcast: list[Interface]) -> tuple[list, list]:
@@ -138,7 +145,7 @@ class Scanner:
                 feeds += [udp_feed, sweep_feed]
 
                 def on_reply(ip: str, mac: str) -> None:
-                    if self._accept(ip):
+                    if self._accept(ip) and (ip in arp_seen or len(arp_seen) < opts.max_hosts):
                         arp_seen[ip] = mac
                         udp_feed.put((ip,))
                         sweep_feed.put((ip,))
@@ -167,11 +174,13 @@ class Scanner:
                 early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, jobs.ports_known)
                                if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            v6 = stages.submit(Wsd6Discovery(opts, mcast, self.transport).run, sweep_until) if mcast else None
+            v6 = (stages.submit(Wsd6Discovery(opts, mcast, self.transport, stop=stop).run, sweep_until)
+                  if mcast else None)
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
                                on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed,
-                               transport=self.transport)
+                               transport=self.transport, max_hosts=opts.max_hosts,
+                               report_outside=0 if opts.targets else MAX_OUTSIDE_ROWS)
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -228,9 +237,20 @@ class Scanner:
             methods.append("tcp")
             for ip, ports in open_ports.items():
                 hosts[ip] = hosts.get(ip, Host(ip=ip)).add(seen_by="tcp", evidence=port_evidence(ports))
+            if len(hosts) > opts.max_hosts:
+                kept = sorted(hosts, key=_ip_order)[:opts.max_hosts]
+                skips.append(Skip(None, "scan", f"{len(hosts) - opts.max_hosts} host(s) beyond the cap of "
+                                                f"{opts.max_hosts} per scan left out (--max-hosts)"))
+                hosts = {ip: hosts[ip] for ip in kept}
             self._mark("reading identities...")
             jobs.finish(hosts, open_ports)
             methods += ["onvif", "http", "rtsp", "tls"]
+            for ip, host in udp.outside.items():  # after the jobs: never probed, never sent credentials
+                if ip not in hosts:
+                    hosts[ip] = host
+                    skips.append(Skip(ip, "scope", "answered multicast discovery from outside the scanned subnets: "
+                                                   "listed from its discovery reply only (never probed, never sent "
+                                                   "credentials)"))
             results = jobs.collect(deadline, skips)
             self._mark("identities read")
         finally:
@@ -449,7 +469,13 @@ class _ProbeJobs:
         self.scanner = scanner
         self.pool = pool
         self.factory = factory
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # RLock: a job done at once calls back into _pump under it
+        # At most QUEUE_FACTOR x workers jobs are handed to the pool at a time; the rest wait here (a spoofed
+        # flood of sources must not become thousands of queued jobs) and go as jobs finish. Those still
+        # waiting when the deadline comes are skips that say so.
+        self.limit = QUEUE_FACTOR * max(1, scanner.options.workers)
+        self.running = 0
+        self.backlog: deque[tuple[Future, Callable, tuple]] = deque()
         self.onvif: dict[str, Future[ProbeResult]] = {}
         self.evidence: list[tuple[str, Future[ProbeResult]]] = []
         self.asked: dict[str, set[tuple[str, int]]] = {}  # web services an evidence job covers, per host
@@ -468,7 +494,7 @@ class _ProbeJobs:
                     self.skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery "
                                                              "reply"))
                 else:
-                    self.onvif[host.ip] = self.pool.submit(GATE.run, self.scanner._onvif, self.factory, host.ip,
+                    self.onvif[host.ip] = self._spawn(self.scanner._onvif, self.factory, host.ip,
                                                            url)
             self._early(host.ip)
 
@@ -492,7 +518,7 @@ class _ProbeJobs:
     def _submit(self, ip: str, host: Host, ports: list[int]) -> None:
         services = http_services(host, ports)
         self.asked[ip] = set(services)
-        self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._evidence, ip, services, ports)))
+        self.evidence.append((ip, self._spawn(self.scanner._evidence, ip, services, ports)))
 
     def finish(self, hosts: dict[str, Host], open_ports: dict[str, list[int]]) -> None:
         """Start what is still missing for every host of the scan (IPv6-only rows get no probes)."""
@@ -509,11 +535,61 @@ class _ProbeJobs:
                     extra = [s for s in http_services(host, ports) if s not in self.asked[ip]]
                     if extra:
                         self.asked[ip].update(extra)
-                        self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._evidence, ip, extra,
+                        self.evidence.append((ip, self._spawn(self.scanner._evidence, ip, extra,
                                                                    [])))
                 if ip not in self.onvif and any(p in ports for p in ONVIF_PORTS):
-                    self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._onvif_on_ports,
+                    self.evidence.append((ip, self._spawn(self.scanner._onvif_on_ports,
                                                                self.factory, ip, ports)))
+
+    def _spawn(self, fn: Callable, *args) -> Future:
+        """A job for the pool (called with the lock held): its future, handed over now or once fewer than
+        :attr:`limit` jobs are in the pool."""
+        fut: Future = Future()
+        self.backlog.append((fut, fn, args))
+        self._pump()
+        return fut
+
+    def _pump(self) -> None:
+        with self.lock:
+            while self.backlog and self.running < self.limit:
+                outer, fn, args = self.backlog.popleft()
+                if not outer.set_running_or_notify_cancel():
+                    continue
+                self.running += 1
+                try:
+                    inner = self.pool.submit(GATE.run, fn, *args)
+                except RuntimeError as exc:  # the pool was shut down (the scan is ending)
+                    self.running -= 1
+                    outer.set_exception(exc)
+                    continue
+                inner.add_done_callback(lambda done, outer=outer: self._finished(outer, done))
+
+    def _finished(self, outer: Future, inner: Future) -> None:
+        try:
+            outer.set_result(inner.result())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the job
+            outer.set_exception(exc)
+        with self.lock:
+            self.running -= 1
+        self._pump()
+
+    def _unstarted(self, jobs: list[tuple[str, Future]], deadline: float, skips: list[Skip]
+                   ) -> list[tuple[str, Future]]:
+        """The jobs worth waiting for: those still in the backlog at the deadline become one skip each."""
+        out = []
+        for ip, fut in jobs:
+            if not fut.done() and not fut.running():
+                # never handed to the pool yet: wait for its turn until the deadline, then say why not
+                try:
+                    fut.result(timeout=max(0.0, deadline - time.monotonic()))
+                except FutureTimeout:
+                    if not fut.running() and fut.cancel():
+                        skips.append(_unstarted_skip(ip, self.limit))
+                        continue
+                except Exception:  # noqa: BLE001 - reported by _result below
+                    pass
+            out.append((ip, fut))
+        return out
 
     def collect(self, deadline: float, skips: list[Skip]) -> list[dict[str, ProbeResult]]:
         """Every job's result, waited for until ``deadline``; one dict per job family (a host may have several
@@ -522,6 +598,8 @@ class _ProbeJobs:
             skips += self.skips
             onvif_jobs = list(self.onvif.items())
             evidence_jobs = list(self.evidence)
+        onvif_jobs, evidence_jobs = self._unstarted(onvif_jobs, deadline, skips), self._unstarted(evidence_jobs,
+                                                                                                  deadline, skips)
         onvif: dict[str, ProbeResult] = {}
         for ip, fut in onvif_jobs:
             got = _result(ip, fut, deadline, skips, "onvif")
@@ -536,6 +614,12 @@ class _ProbeJobs:
                 into.skips += got.skips
                 into.mac = into.mac or got.mac
         return [onvif, evidence]
+
+
+def _unstarted_skip(ip: str, limit: int) -> Skip:
+    return Skip(ip, "probe", f"not probed: still waiting for a probe worker when the scan deadline came (at most "
+                             f"{limit} jobs are queued, {QUEUE_FACTOR} x --workers; more --workers or a larger "
+                             "--deadline reach more hosts)")
 
 
 def _result(ip: str, fut: Future[ProbeResult], deadline: float, skips: list[Skip], stage: str
