@@ -8,15 +8,15 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from test_hostile_discovery import probe_match
 from udp_fakes import UdpResponder, free_udp_port
 
+from camscan.discover.live import LiveDiscovery
 from camscan.discover.udp import UdpDiscovery
 from camscan.discover.wsd import WsdProtocol
 from camscan.models import Interface, ScanOptions
-from camscan.scan import QUEUE_FACTOR, Scanner, _ProbeJobs
+from camscan.scheduler import QUEUE_FACTOR, Scheduler
 
 ADDRS = [f"127.0.0.{i}" for i in range(2, 8)]
 
@@ -53,17 +53,15 @@ def test_hosts_past_the_cap_are_counted_not_read():
 
 def test_with_no_targets_only_the_attached_subnets_are_accepted():
     lan = Interface(name="eth0", index=2, addresses=(ipaddress.IPv4Interface("198.51.100.2/24"),), flags=0)
-    scanner = Scanner(ScanOptions(interfaces=(lan,), scope=(ipaddress.ip_network("198.51.100.0/24"),)))
-    assert scanner._accept("198.51.100.77")
-    assert not scanner._accept("203.0.113.5") and not scanner._accept("10.1.2.3")
-    bare = Scanner(ScanOptions(interfaces=(lan,)))  # no scope given: the interfaces' subnets
+    live = LiveDiscovery(ScanOptions(interfaces=(lan,), scope=(ipaddress.ip_network("198.51.100.0/24"),)))
+    assert live._accept("198.51.100.77")
+    assert not live._accept("203.0.113.5") and not live._accept("10.1.2.3")
+    bare = LiveDiscovery(ScanOptions(interfaces=(lan,)))  # no scope given: the interfaces' subnets
     assert bare._accept("198.51.100.77") and not bare._accept("203.0.113.5")
 
 
 def test_probe_jobs_handed_to_the_pool_are_bounded_and_the_rest_wait_their_turn():
-    scanner = Scanner(ScanOptions(workers=1))
-    pool = ThreadPoolExecutor(max_workers=1)
-    jobs = _ProbeJobs(scanner, pool, None)
+    jobs = Scheduler(workers=1)
     release = threading.Event()
     started = []
 
@@ -74,29 +72,27 @@ def test_probe_jobs_handed_to_the_pool_are_bounded_and_the_rest_wait_their_turn(
 
     try:
         with jobs.lock:
-            futures = [jobs._spawn(job, i) for i in range(10 * QUEUE_FACTOR)]
+            futures = [jobs._job(job, i) for i in range(10 * QUEUE_FACTOR)]
             assert jobs.running == QUEUE_FACTOR and len(jobs.backlog) == 9 * QUEUE_FACTOR
         release.set()
         assert [f.result(timeout=30) for f in futures] == list(range(10 * QUEUE_FACTOR))
         assert jobs.running == 0 and not jobs.backlog
     finally:
         release.set()
-        pool.shutdown(wait=True)
+        jobs.pool.shutdown(wait=True)
 
 
 def test_jobs_still_waiting_at_the_deadline_are_skips_that_say_so():
-    scanner = Scanner(ScanOptions(workers=1))
-    pool = ThreadPoolExecutor(max_workers=1)
-    jobs = _ProbeJobs(scanner, pool, None)
+    jobs = Scheduler(workers=1)
     release = threading.Event()
     try:
         with jobs.lock:
             for i in range(2 * QUEUE_FACTOR):
-                jobs.evidence.append((f"198.51.100.{i}", jobs._spawn(lambda: release.wait(30))))
+                jobs.evidence.append((f"198.51.100.{i}", jobs._job(lambda: release.wait(30))))
         skips: list = []
         jobs.collect(time.monotonic() + 0.2, skips)
         waiting = [s for s in skips if s.reason.startswith("not probed: still waiting for a probe worker")]
         assert len(waiting) == QUEUE_FACTOR and f"{QUEUE_FACTOR} x --workers" in waiting[0].reason
     finally:
         release.set()
-        pool.shutdown(wait=True)
+        jobs.pool.shutdown(wait=True)
