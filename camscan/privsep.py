@@ -137,7 +137,11 @@ def import_scanner_modules() -> None:
         for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
             if info.name in ("camscan.lab", "camscan.__main__"):
                 continue
-            importlib.import_module(info.name)
+            try:
+                importlib.import_module(info.name)
+            except ImportError as exc:  # an optional module whose dependency is not installed: not the scan's
+                log.debug("not preloaded: %s (%s)", info.name, exc)
+                continue
             if info.ispkg:
                 todo.append(info.name)
 
