@@ -39,7 +39,9 @@ NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS_TDS = "http://www.onvif.org/ver10/device/wsdl"
 NS_WSSE = onvif.NS_WSSE
 CREDS = Credentials("admin", "camscan-unit-pw")
-WITH_CREDS = Transport(credentials=CredentialPolicy(CREDS, [ipaddress.ip_network("127.0.0.0/8")]))
+# loopback devices listen on any port: every port is a credential port here
+WITH_CREDS = Transport(credentials=CredentialPolicy(CREDS, [ipaddress.ip_network("127.0.0.0/8")],
+                                                    ports=range(1, 65536)))
 
 
 # ----------------------------------------------------------------------------------------- canned replies
