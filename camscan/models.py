@@ -237,6 +237,16 @@ class Device:
         _coerce(self, "verdict", Verdict)
 
     @property
+    def manufacturer_basis(self) -> str | None:
+        """The strongest kind of evidence behind ``manufacturer``: ``firmware``, ``identity``, ``medium`` or
+        ``hint`` (a maker the device only reports about itself, with no rule to back it, counts as a hint);
+        None without a manufacturer. Reports show a ``hint`` as a hint, not as the maker."""
+        if not self.manufacturer:
+            return None
+        found = {m.strength for m in self.matches if m.manufacturer == self.manufacturer}
+        return next((str(s) for s in RuleStrength if s in found), str(RuleStrength.HINT))
+
+    @property
     def key(self) -> str:
         """Stable identity across scans: MAC, else serial, else endpoint id (a camera behind a recorder:
         ``via:<recorder key>/<channel>``), else IP."""
