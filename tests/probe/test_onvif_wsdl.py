@@ -704,15 +704,19 @@ def test_not_authorized_without_credentials_is_a_skip_that_says_so(factory: Onvi
     assert values(result, "onvif.GetHostname", "hostname") == ["IPC-Garage"]  # anonymous calls still answer
 
 
-def test_credentials_are_sent_as_ws_security_to_the_operations_that_need_them(factory: OnvifClientFactory,
-                                                                             device: FakeDevice) -> None:
+def test_credentials_go_as_ws_security_only_after_the_device_asked(factory: OnvifClientFactory,
+                                                                   device: FakeDevice) -> None:
     device.replies.update(A_CAMERA)
     device.needs_auth.update(OnvifProbe.READ_SYSTEM)
     result = probe(factory, device, transport=WITH_CREDS)
     assert result.skips == []
     assert values(result, "onvif.GetDeviceInformation", "model") == ["XC31_T2_S802_AF"]
-    credentialed = {r.operation for r in device.requests if r.credentialed}
-    assert credentialed == set(OnvifProbe.READ_SYSTEM)  # the rest go without
+    first = next(i for i, r in enumerate(device.requests) if r.credentialed)
+    asked = device.requests[first - 1]  # the anonymous call the NotAuthorized fault answered
+    assert (asked.operation, asked.credentialed) == ("GetDeviceInformation", False)
+    assert device.requests[first].operation == "GetDeviceInformation"
+    assert not any(r.credentialed for r in device.requests[:first])  # GetSystemDateAndTime never carried them
+    assert {r.operation for r in device.requests if r.credentialed} >= set(OnvifProbe.READ_SYSTEM)
     assert CREDS.password.encode() not in b"".join(etree.tostring(r.envelope) for r in device.requests)
 
 
