@@ -29,3 +29,8 @@ def test_site() -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def vendors_site() -> Iterator[Site]:
     yield from _shipped_site("vendors")
+
+
+@pytest.fixture(scope="module")
+def telecom_site() -> Iterator[Site]:
+    yield from _shipped_site("telecom")
