@@ -20,6 +20,7 @@ Plan of a scan:
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import threading
@@ -29,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
-from camscan import fingerprint, net, oui
+from camscan import fingerprint, net, oui, sharedaddr
 from camscan.discover.arp import ArpSweep, arp_evidence
 from camscan.discover.dhip import DhipProtocol
 from camscan.discover.feed import Feed
@@ -45,6 +46,7 @@ from camscan.probe.http import HttpProbe, http_services
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe, ProbeResult
 from camscan.probe.rtsp import RtspProbe
 from camscan.probe.tls import TlsProbe
+from camscan.sharedaddr import SharedAddresses
 from camscan.transport import CredentialPolicy, Transport
 
 log = logging.getLogger(__name__)
@@ -116,11 +118,13 @@ class Scanner:
         methods: list[str] = []
         pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="camscan-probe")
         factory: Future[OnvifClientFactory] = pool.submit(OnvifClientFactory)  # WSDL parse overlaps discovery
-        jobs = _ProbeJobs(self, pool, factory)
+        shared = SharedAddresses()  # addresses several devices answer at (factory defaults): never probed
+        jobs = _ProbeJobs(self, pool, factory, shared)
         stages = ThreadPoolExecutor(max_workers=3, thread_name_prefix="camscan-stage")
         feeds: list[Feed] = []
         stop = threading.Event()  # ends the sweeps' threads when the scan fails or is interrupted
         arp_seen: dict[str, str] = {}  # what the ARP sweep handed over, in case its thread misses the deadline
+        shared_rows: list[tuple[Host, list[str]]] = []
         try:
             # 1. ARP (attached subnets in scope) in its own thread: each answer goes at once to the UDP
             #    window's directed probes and to the camera-port check, which run meanwhile.
@@ -132,13 +136,15 @@ class Scanner:
 
                 def on_reply(ip: str, mac: str) -> None:
                     if self._accept(ip):
+                        shared.heard(ip, mac, "arp")
                         arp_seen[ip] = mac
                         udp_feed.put((ip,))
                         sweep_feed.put((ip,))
 
                 def arp() -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
                     try:
-                        found = self._arp(mcast, attached, sweep_until, on_reply, stop)
+                        found = self._arp(mcast, attached, sweep_until, on_reply, stop,
+                                          on_conflict=lambda ip, mac: shared.heard(ip, mac, "arp"))
                         if found[0] is None:  # no ARP here: directed probes go to every target address
                             udp_feed.put(str(ip) for ip in net.hosts(attached))
                         self._mark(f"ARP sweep done: {len(found[0] or {})} host(s) answered")
@@ -165,6 +171,7 @@ class Scanner:
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
                                on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed,
                                transport=self.transport)
+            udp.on_mac = shared.heard
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -210,7 +217,7 @@ class Scanner:
                 except FutureTimeout:
                     sweep_skips = [Skip(None, "sweep", "scan deadline reached during the camera-port check")]
             swept = set(routed_hosts) | set(live or {}) | set(arp_seen)
-            late = [ip for ip in hosts if ":" not in ip and ip not in swept]
+            late = [ip for ip in hosts if ":" not in ip and ip not in swept and not shared.is_shared(ip)]
             if late:
                 more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(late, sweep_until)
                 open_ports.update(more)
@@ -221,6 +228,13 @@ class Scanner:
             methods.append("tcp")
             for ip, ports in open_ports.items():
                 hosts[ip] = hosts.get(ip, Host(ip=ip)).add(seen_by="tcp", evidence=port_evidence(ports))
+            # Several devices at one address: a row per MAC from what discovery heard with it, and no probes
+            shared_rows = []
+            for ip, macs in shared.shared().items():
+                hosts.pop(ip, None)
+                open_ports.pop(ip, None)
+                shared_rows += [(h, macs) for h in sharedaddr.rows(ip, macs, udp.per_mac.get(ip, {}),
+                                                                    shared.heard_by(ip, "arp"))]
             self._mark("reading identities...")
             jobs.finish(hosts, open_ports)
             methods += ["onvif", "http", "rtsp", "tls"]
@@ -243,6 +257,14 @@ class Scanner:
                 devices.append(device)
             else:
                 others.append(h.ip)
+        keyed = oui.with_evidence({f"{h.ip} {h.mac}": h for h, _macs in shared_rows})
+        for (h, macs), row in zip(shared_rows, keyed.values(), strict=True):
+            device = self.policy.evaluate(fingerprint.identify(row, self.rules))
+            devices.append(dataclasses.replace(device, warnings=(*device.warnings,
+                                                                 sharedaddr.warning(h.ip, h.mac, macs))))
+        devices.sort(key=lambda d: _ip_order(d.ip))  # the shared-address rows among the others
+        shared_ips = {h.ip for h, _macs in shared_rows}
+        skips = [s for s in skips if s.ip not in shared_ips]  # each row's warning says what happened there
         notes = []
         if cut_short:
             notes.append(f"discovery stopped {opts.deadline - sweep_reserve(opts.deadline, opts.timeout):g} s into the "
@@ -272,7 +294,8 @@ class Scanner:
         self.progress(message)
 
     def _arp(self, mcast: list[Interface], attached, deadline: float,
-             on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None
+             on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None,
+             on_conflict: Callable[[str, str], None] | None = None
              ) -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
         """{ip: mac} of live hosts (None when ARP could not run), coverage, skips; ``on_reply`` sees each
         host as it answers."""
@@ -285,8 +308,8 @@ class Scanner:
         skips: list[Skip] = []
         ran = False
         for iface in mcast:
-            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop,
-                                     transport=self.transport).run(deadline)
+            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, on_conflict=on_conflict,
+                                     stop=stop, transport=self.transport).run(deadline)
             live.update(found)
             coverage += cov
             skips += sk
@@ -415,8 +438,10 @@ class _ProbeJobs:
     calls :meth:`finish` once both are over and :meth:`collect` for the results.
     """
 
-    def __init__(self, scanner: Scanner, pool: ThreadPoolExecutor, factory: Future[OnvifClientFactory]) -> None:
+    def __init__(self, scanner: Scanner, pool: ThreadPoolExecutor, factory: Future[OnvifClientFactory],
+                 shared: SharedAddresses | None = None) -> None:
         self.scanner = scanner
+        self.shared = shared or SharedAddresses()  # addresses several devices answer at get no probe
         self.pool = pool
         self.factory = factory
         self.lock = threading.Lock()
@@ -430,6 +455,8 @@ class _ProbeJobs:
     def discovered(self, host: Host) -> None:
         with self.lock:
             self.seen[host.ip] = host
+            if self.shared.is_shared(host.ip):
+                return
             if host.ip not in self.onvif and host.xaddrs:
                 url = device_service_url(host.xaddrs, host.ip)
                 if url is None:
@@ -450,6 +477,8 @@ class _ProbeJobs:
             self._submit(ip, self.seen[ip], self.ports[ip])
 
     def _submit(self, ip: str, host: Host, ports: list[int]) -> None:
+        if self.shared.is_shared(ip):
+            return  # a TCP answer from a shared address could come from any of its devices
         services = http_services(host, ports)
         self.asked[ip] = set(services)
         self.evidence.append((ip, self.pool.submit(GATE.run, self.scanner._evidence, ip, services, ports)))

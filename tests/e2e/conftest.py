@@ -34,3 +34,8 @@ def vendors_site() -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def telecom_site() -> Iterator[Site]:
     yield from _shipped_site("telecom")
+
+
+@pytest.fixture(scope="module")
+def defaults_site() -> Iterator[Site]:
+    yield from _shipped_site("defaults")
