@@ -14,16 +14,18 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TextIO
 
 from camscan import __version__
 from camscan.errors import CamscanError, RunError, UsageError
 from camscan.models import ScanOptions, ScanResult
+from camscan.notify import FailOn, alerting
 from camscan.report import OutputFormat, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
+QUIET_HELP = ("for cron: no progress and no closing summary; stderr carries errors and, only when a device is "
+              "(newly, per --fail-on) flagged, one line per such device")
 log = logging.getLogger("camscan")
 
 
@@ -60,14 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                                             "them, and flag hardware from sanctioned vendors.")
     p.add_argument("--version", action="version", version=f"camscan {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     # -v/-q work before or after the command (`camscan -q scan` and `camscan scan -q`); SUPPRESS keeps a
     # subcommand's absent flag from overriding the global one.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                         help="more log output on stderr (-vv: debug)")
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help="only errors on stderr")
+                        help=QUIET_HELP)
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     _add = sub.add_parser
 
@@ -133,12 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
     d.add_argument("--site", default="demo", help="site name under camscan/lab/sites or a path (default demo)")
     return p
-
-
-class FailOn(StrEnum):
-    ANY = "any"
-    NEW = "new"
-    NONE = "none"
 
 
 def _db_options(p: argparse.ArgumentParser) -> None:
@@ -233,30 +229,56 @@ def write_report(output: Path | None, result: ScanResult, fmt: OutputFormat, not
 
 def exit_code(result: ScanResult, fail_on: FailOn = FailOn.ANY) -> int:
     """0 nothing (newly) flagged, 1 findings, per --fail-on (README: the cron contract)."""
-    if fail_on is FailOn.NONE:
-        return EXIT_CLEAN
-    if fail_on is FailOn.NEW:
-        new = set(result.diff.new_flagged) if result.diff else {d.key for d in result.flagged}
-        return EXIT_FINDINGS if new else EXIT_CLEAN
-    return EXIT_FINDINGS if result.flagged else EXIT_CLEAN
+    return EXIT_FINDINGS if alerting(result, fail_on) else EXIT_CLEAN
 
 
-def _progress(args):
-    """A progress callback printing to stderr, only when stderr is a terminal (cron gets none)."""
-    if args.quiet or not sys.stderr.isatty():
-        return None
+def check_output(path: Path) -> None:
+    """Before a scan: can a report be written to ``path``? A directory or a missing parent directory is a
+    usage error (exit 2); a directory camscan may not write into is a could-not-run error (exit 3). A scan
+    that could not deliver its report would be wasted, and worse, stored as seen."""
+    path = path.expanduser()
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"-o {path}: is a directory, not a report file")
+    if not directory.is_dir():
+        raise UsageError(f"-o {path}: directory {directory} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    except OSError as exc:
+        raise RunError(f"cannot write report {path}: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(probe)
 
-    def show(message: str) -> None:
-        sys.stderr.write(f"\r\x1b[Kcamscan: {message}")
-        sys.stderr.flush()
-    return show
+
+def first_scan_diff(result: ScanResult) -> ScanResult:
+    """With no earlier scan in the inventory every flagged device is new (the first cron run must alert)."""
+    import dataclasses
+
+    if result.diff is None or result.diff.previous_scan is not None:
+        return result
+    flagged = tuple(d.key for d in result.flagged)
+    return dataclasses.replace(result, diff=dataclasses.replace(result.diff, new_flagged=flagged))
+
+
+def run_summary(result: ScanResult, stored: Path | None, output: Path | None) -> str:
+    """The one line that ends every run without --quiet: counts, what is new, and the paths written."""
+    devices = alerting(result, FailOn.NEW) if result.diff is not None else []
+    new = f" ({len(devices)} newly)" if result.diff is not None else ""
+    took = (result.finished - result.started).total_seconds()
+    scan = f"scan #{result.scan_id}" if result.scan_id is not None else "scan"
+    parts = [f"camscan: {scan}: {len(result.devices)} device(s), {len(result.flagged)} flagged{new}, "
+             f"{len(result.skips)} skip(s) in {took:.1f} s"]
+    parts.append(f"stored in {stored}" if stored else "not stored (--no-db)")
+    parts.append(f"wrote {output}" if output else "report on stdout")
+    return "; ".join(parts) + "\n"
 
 
 def cmd_scan(args) -> int:
     import dataclasses
 
-    from camscan import config, inventory, privsep
+    from camscan import config, inventory, notify, privsep, progress
     from camscan.lock import RunLock
+    from camscan.notify import send
     from camscan.policy import load_policy
     from camscan.scan import Scanner
 
@@ -268,23 +290,42 @@ def cmd_scan(args) -> int:
     fail_on = args.fail_on or FailOn(cfg.output.get("fail_on", "any"))
     db_path = None if args.no_db else (args.db or (Path(cfg.output["db"]) if cfg.output.get("db")
                                                    else inventory.default_path()))
+    if output:
+        check_output(output)
     if not options.targets:
         log.warning("no targets given: scanning %s on %s",
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
-    progress = _progress(args)
     with RunLock(db_path, wait=args.lock_wait):
+        scanner = Scanner(options, policy=policy)
+
+        def scan() -> ScanResult:  # progress runs where the scan runs (the unprivileged child, as root)
+            if not progress.wanted(args.quiet):
+                return scanner.run()
+            with progress.ScanProgress(options.deadline) as shown:
+                shown.scanner, scanner.progress = scanner, shown
+                return scanner.run()
         # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
-        scanner = Scanner(options, policy=policy, progress=progress)
-        result = privsep.run(scanner.run, user=args.user or cfg.scan.get("user"))
-        if progress:
-            sys.stderr.write("\r\x1b[K")
-        if db_path is not None:
+        result = privsep.run(scan, user=args.user or cfg.scan.get("user"))
+        if db_path is None:
+            write_report(output, result, fmt, note=policy.note)
+        else:
             with inventory.Inventory(db_path) as inv:
-                result = dataclasses.replace(result, diff=inv.diff_against_latest(result))
-                scan_id = inv.store(result, note=policy.note, keep=args.keep)
+                result = first_scan_diff(dataclasses.replace(result, diff=inv.diff_against_latest(result)))
+
+                def deliver(scan_id: int) -> None:  # inside the store's transaction: no report, not stored
+                    write_report(output, dataclasses.replace(result, scan_id=scan_id), fmt, note=policy.note)
+                scan_id = inv.store(result, note=policy.note, keep=args.keep, before_commit=deliver)
                 result = dataclasses.replace(result, scan_id=scan_id)
-        write_report(output, result, fmt, note=policy.note)
-    return exit_code(result, fail_on)
+    devices = alerting(result, fail_on)
+    if args.quiet:
+        sys.stderr.write(notify.summary(result, devices, fail_on))
+    else:
+        sys.stderr.write(run_summary(result, db_path, output))
+    sys.stderr.flush()
+    # after the scan is stored and the report written: a channel that fails loses nothing and changes no exit
+    for failure in send.notify(cfg.notify, result, devices, fail_on):
+        sys.stderr.write(f"camscan: error: {failure}\n")
+    return EXIT_FINDINGS if devices else EXIT_CLEAN
 
 
 def cmd_report(args) -> int:

@@ -28,6 +28,13 @@ Config file layout (every key optional)::
     [output]
     format = "table"
     file = "/var/lib/camscan/report.json"
+
+    [notify]               # see camscan/notify/send.py; CAMSCAN_NOTIFY_WEBHOOKS, CAMSCAN_SMTP_* win
+    webhooks = ["https://..."]
+    smtp_host = "mail.example.net"
+    from = "camscan@example.net"
+    to = ["security@example.net"]
+    syslog = true
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from typing import Any
 from camscan import fsafe
 from camscan.errors import ConfigError
 from camscan.models import Credentials
+from camscan.notify.send import NotifySettings, settings_from
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
@@ -50,12 +58,16 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "credentials": {"username": str, "password": str, "password_file": str},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
+    "notify": {"webhooks": list, "smtp_host": str, "smtp_port": int, "smtp_cafile": str, "smtp_username": str,
+               "smtp_password_file": str, "from": str, "to": (list, str), "syslog": bool, "syslog_address": str,
+               "timeout": (int, float)},
 }
 
 
 # Numbers TOML may write as inf or nan, or negative; and values with fixed choices (the CLI's OutputFormat and
 # FailOn, kept in step by a test).
-_POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan", "workers"), ("output", "keep")}
+_POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan", "workers"), ("output", "keep"),
+             ("notify", "smtp_port"), ("notify", "timeout")}
 _NON_NEGATIVE = {("scan", "wsd_wait")}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("output", "format"): ("table", "json", "csv", "html"),
@@ -70,6 +82,7 @@ class Config:
     credentials: Credentials | None = None
     policy_files: list[Path] = field(default_factory=list)
     output: dict[str, Any] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
 
 def validate(data: dict, path: Path) -> list[str]:
@@ -135,16 +148,26 @@ def load(path: Path | None, environ: dict[str, str] | None = None) -> Config:
         fsafe.check_trusted(path, "config file", private=True)
         password = cred["password"]
     if password is None and "password_file" in cred:
-        pfile = base / cred["password_file"]
-        fsafe.check_trusted(pfile, "password file", private=True)
-        try:
-            password = pfile.read_text(encoding="utf-8").splitlines()[0] if pfile.stat().st_size else ""
-        except (OSError, IndexError) as exc:
-            raise ConfigError(f"cannot read password file {pfile}: {exc}") from None
+        password = _read_secret(base / cred["password_file"], "password file")
     if password is not None and not username:
         raise ConfigError("a password is set but no username (CAMSCAN_USERNAME or [credentials] username)")
     if username and password is not None:
         cfg.credentials = Credentials(username=username, password=password)
     elif username:
         raise ConfigError("a username is set but no password (CAMSCAN_PASSWORD or [credentials] password)")
+    notify = data.get("notify", {})
+    if notify.get("webhooks"):  # a webhook URL carries its token: as secret as a password
+        fsafe.check_trusted(path, "config file", private=True)
+    cfg.notify = settings_from(notify, base, env, _read_secret)
+    if environ is None:
+        os.environ.pop("CAMSCAN_SMTP_PASSWORD", None)  # as CAMSCAN_PASSWORD above
     return cfg
+
+
+def _read_secret(pfile: Path, what: str) -> str:
+    """The first line of a file only its owner may read (an empty file is an empty secret)."""
+    fsafe.check_trusted(pfile, what, private=True)
+    try:
+        return pfile.read_text(encoding="utf-8").splitlines()[0] if pfile.stat().st_size else ""
+    except (OSError, IndexError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {pfile}: {exc}") from None

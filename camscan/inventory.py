@@ -16,7 +16,7 @@ import dataclasses
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,10 +173,13 @@ class Inventory:
                                               (key,))]
 
     # --------------------------------------------------------------------------------------------- writes
-    def store(self, result: ScanResult, note: str = "", keep: int | None = None) -> int:
+    def store(self, result: ScanResult, note: str = "", keep: int | None = None,
+              before_commit: Callable[[int], object] | None = None) -> int:
         """Store a scan in one transaction; returns its id. The scan's JSON report (with ``note`` as its
         ``legal_note`` and the new id as its ``scan_id``) and each device's record are written through
-        :mod:`camscan.serialize`, so ``camscan report`` reads back what the JSON report would have said."""
+        :mod:`camscan.serialize`, so ``camscan report`` reads back what the JSON report would have said.
+        ``before_commit(scan_id)`` runs last inside the transaction (the CLI writes the report there): if it
+        raises, the scan is not stored, so its findings still count as new next time."""
         started = result.started.strftime("%Y-%m-%dT%H:%M:%SZ")
         with self.transaction() as db:
             cur = db.execute("INSERT INTO scans (started, finished, targets, devices, flagged, report) "
@@ -199,6 +202,8 @@ class Inventory:
             if keep:
                 db.execute("DELETE FROM scans WHERE id NOT IN (SELECT id FROM scans ORDER BY id DESC LIMIT ?)",
                            (int(keep),))
+            if before_commit is not None:
+                before_commit(scan_id)
         return scan_id
 
     def diff_against_latest(self, result: ScanResult) -> Diff:

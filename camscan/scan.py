@@ -119,7 +119,7 @@ class Scanner:
         pool = ThreadPoolExecutor(max_workers=max(1, opts.workers), thread_name_prefix="camscan-probe")
         factory: Future[OnvifClientFactory] = pool.submit(OnvifClientFactory)  # WSDL parse overlaps discovery
         shared = SharedAddresses()  # addresses several devices answer at (factory defaults): never probed
-        jobs = _ProbeJobs(self, pool, factory, shared)
+        jobs = self._jobs = _ProbeJobs(self, pool, factory, shared)
         stages = ThreadPoolExecutor(max_workers=3, thread_name_prefix="camscan-stage")
         feeds: list[Feed] = []
         stop = threading.Event()  # ends the sweeps' threads when the scan fails or is interrupted
@@ -286,6 +286,16 @@ class Scanner:
             coverage=tuple(coverage),
             notes=tuple(notes),
         )
+
+    def status(self) -> tuple[int, int, float]:
+        """(hosts discovered, hosts whose probes have all finished, seconds left to the deadline) of a running
+        scan, for a progress display (safe to call from another thread at any time)."""
+        jobs: _ProbeJobs | None = getattr(self, "_jobs", None)
+        deadline = getattr(self, "_deadline", None)
+        left = max(0.0, deadline - time.monotonic()) if deadline is not None else self.options.deadline
+        if jobs is None:
+            return 0, 0, left
+        return (*jobs.counts(), left)
 
     # ------------------------------------------------------------------------------------------ stages
     def _mark(self, message: str) -> None:
@@ -466,6 +476,14 @@ class _ProbeJobs:
                     self.onvif[host.ip] = self.pool.submit(GATE.run, self.scanner._onvif, self.factory, host.ip,
                                                            url)
             self._early(host.ip)
+
+    def counts(self) -> tuple[int, int]:
+        """(hosts discovered, hosts with probe jobs that have all finished)."""
+        with self.lock:
+            jobs = [*self.onvif.items(), *self.evidence]
+            found = len(self.seen.keys() | self.ports.keys())
+        pending = {ip for ip, fut in jobs if not fut.done()}
+        return found, len({ip for ip, _fut in jobs} - pending)
 
     def ports_known(self, ip: str, ports: list[int]) -> None:
         with self.lock:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import socket
 import sys
+import threading
 from pathlib import Path
 
 from camscan.lab import Site
+from camscan.lab.netns import NETNS_DIR, setns
 
 CAMSCAN = [sys.executable, "-m", "camscan.cli"]
 # cron's minimal environment: no inherited variables beyond these
@@ -46,3 +51,49 @@ def chromium() -> str | None:
 
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_blocks(lang: str) -> list[str]:
+    """The README's fenced code blocks in ``lang``."""
+    text = (ROOT / "README.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+def localise(text: str, tmp: Path) -> str:
+    """The README's install paths mapped onto this checkout and a temporary state directory."""
+    venv = Path(sys.executable).parent.parent
+    return (
+        text.replace("/opt/camscan/.venv", str(venv))
+        .replace("${CREDENTIALS_DIRECTORY}/camscan.toml", str(tmp / "camscan.toml"))
+        .replace("/etc/camscan/camscan.toml", str(tmp / "camscan.toml"))
+        .replace("/var/lib/camscan/", f"{tmp}/")
+    )
+
+
+def socket_in_netns(ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> socket.socket:
+    """A socket created inside network namespace ``ns`` (a socket keeps the namespace it was made in), so a
+    receiver run by the test process is reachable from a scan inside that namespace. The namespace switch
+    happens on a short-lived thread: setns(2) moves only the calling thread."""
+    made: dict[str, object] = {}
+
+    def make() -> None:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open(NETNS_DIR / ns, os.O_RDONLY)
+        try:
+            setns(target)
+            try:
+                made["sock"] = socket.socket(family, kind)
+            finally:
+                setns(own)
+        except OSError as exc:
+            made["error"] = exc
+        finally:
+            os.close(target)
+            os.close(own)
+
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    if "error" in made:
+        raise made["error"]  # type: ignore[misc]
+    return made["sock"]  # type: ignore[return-value]
