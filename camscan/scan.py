@@ -83,9 +83,23 @@ class Scanner:
                 if any(n.overlaps(t) for n in i.networks for t in self.options.targets)]
 
     def _accept(self, ip: str) -> bool:
+        if self._report_only(ip):
+            return False  # never probed, whatever the targets
         if not self.options.targets:
             return True
         return net.in_scope(ip, self.options.targets)
+
+    def _report_only(self, ip: str) -> bool:
+        """An IPv4 address outside every scanned subnet (the interfaces' networks and the targets): a
+        misaddressed device heard on the link. Such a device is reported from what it said, never probed."""
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if addr.version != 4:
+            return False
+        nets = [n for i in self.options.interfaces for n in i.networks] + list(self.options.targets)
+        return bool(nets) and not any(addr in n for n in nets if n.version == 4)
 
     def _split_targets(self, mcast: list[Interface]) -> tuple[list, list]:
         """(attached target networks, routed target networks)."""
@@ -125,6 +139,7 @@ class Scanner:
         stop = threading.Event()  # ends the sweeps' threads when the scan fails or is interrupted
         arp_seen: dict[str, str] = {}  # what the ARP sweep handed over, in case its thread misses the deadline
         shared_rows: list[tuple[Host, list[str]]] = []
+        outside_rows: list[tuple[Host, list[str]]] = []
         try:
             # 1. ARP (attached subnets in scope) in its own thread: each answer goes at once to the UDP
             #    window's directed probes and to the camera-port check, which run meanwhile.
@@ -172,7 +187,12 @@ class Scanner:
                                on_host=jobs.discovered, on_update=jobs.discovered, feed=udp_feed,
                                transport=self.transport)
             udp.on_mac = shared.heard
+            udp.report_only = self._report_only
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
+            for ip, host in udp.outside.items():  # misaddressed devices: a row each (per MAC), no probes
+                macs = list(udp.per_mac.get(ip, {}))
+                outside_rows += ([(h, macs) for h in sharedaddr.rows(ip, macs, udp.per_mac[ip], set())]
+                                 if len(macs) > 1 else [(host, [])])
             self._mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
             live: dict[str, str] | None = None
@@ -262,7 +282,13 @@ class Scanner:
             device = self.policy.evaluate(fingerprint.identify(row, self.rules))
             devices.append(dataclasses.replace(device, warnings=(*device.warnings,
                                                                  sharedaddr.warning(h.ip, h.mac, macs))))
-        devices.sort(key=lambda d: _ip_order(d.ip))  # the shared-address rows among the others
+        keyed = oui.with_evidence({f"{h.ip} {h.mac}": h for h, _macs in outside_rows})
+        for (h, macs), row in zip(outside_rows, keyed.values(), strict=True):
+            device = self.policy.evaluate(fingerprint.identify(row, self.rules))
+            why = (sharedaddr.warning(h.ip, h.mac, macs),) if macs else ()
+            devices.append(dataclasses.replace(device, warnings=(*device.warnings, sharedaddr.outside_note(h.ip),
+                                                                 *why)))
+        devices.sort(key=lambda d: _ip_order(d.ip))  # the shared-address and report-only rows among the others
         shared_ips = {h.ip for h, _macs in shared_rows}
         skips = [s for s in skips if s.ip not in shared_ips]  # each row's warning says what happened there
         notes = []

@@ -61,6 +61,7 @@ MAX_REASON_SKIPS = 64
 # probe, each repeated at most twice: SOAP-over-UDP UNICAST_UDP_REPEAT); past this the address is flooding
 # and the rest of its datagrams are counted, not parsed, so it cannot buy CPU time with them.
 MAX_PER_SOURCE = 64
+MAX_OUTSIDE = 64  # report-only addresses kept (misaddressed devices heard on the link)
 MAX_MACS_PER_ADDRESS = 16  # devices kept apart at one address (factory defaults); more are not kept
 _FEED = object()  # selector key data of the feed (sockets carry their protocol index)
 # Addresses named in one "shares its endpoint id with" skip.
@@ -148,6 +149,11 @@ class UdpDiscovery:
         # units answering from one address stay apart here (camscan.sharedaddr); on_mac(ip, mac, protocol).
         self.per_mac: dict[str, dict[str, Host]] = {}
         self.on_mac: Callable[[str, str, str], None] | None = None
+        # Replies from addresses the caller does not accept but wants reported (a misaddressed device outside
+        # every scanned subnet, heard on the link): parsed and kept here, never handed on for probing.
+        self.report_only: Callable[[str], bool] | None = None
+        self.outside: dict[str, Host] = {}
+        self._outside_seen: dict[str, int] = {}
         self.skips: list[Skip] = []
         self.received = 0
         self._stats = [_Stats() for _ in self.protocols]
@@ -393,6 +399,8 @@ class UdpDiscovery:
         proto, stats = self.protocols[pi], self._stats[pi]
         if not self.accept(ip):
             stats.ignored += 1
+            if self.report_only is not None and self.report_only(ip):
+                self._outside(proto, data, ip)
             return
         seen = stats.per_source[ip] = stats.per_source.get(ip, 0) + 1
         if seen > MAX_PER_SOURCE:
@@ -429,6 +437,26 @@ class UdpDiscovery:
         self.hosts[ip] = merged
         if self.on_update and proto.name not in known.seen_by:
             self.on_update(merged)
+
+    def _outside(self, proto: UdpProtocol, data: bytes, ip: str) -> None:
+        """Keep what a reply from a report-only address says (capped like any source), for a row of its own."""
+        if ip not in self.outside and len(self.outside) >= MAX_OUTSIDE:
+            return
+        seen = self._outside_seen[ip] = self._outside_seen.get(ip, 0) + 1
+        if seen > MAX_PER_SOURCE:
+            return
+        result = proto.parse(data, ip)
+        if isinstance(result, str) or not result.evidence:
+            return
+        host = Host(ip=ip, mac=result.mac, seen_by=(proto.name,), evidence=result.evidence,
+                    xaddrs=result.xaddrs, endpoint=result.endpoint)
+        self.outside[ip] = self.outside[ip].merged(host) if ip in self.outside else host
+        if result.mac:
+            macs = self.per_mac.setdefault(ip, {})
+            if result.mac in macs:
+                macs[result.mac] = macs[result.mac].merged(host)
+            elif len(macs) < MAX_MACS_PER_ADDRESS:
+                macs[result.mac] = host
 
     # ------------------------------------------------------------------------------------------ results
     def _deadline_skips(self, pending: list[_Send], total: int) -> None:

@@ -1,6 +1,7 @@
 """Issue 15 on the 'defaults' site: several unactivated units sharing one factory-default address are separate
 rows keyed by MAC (from what ARP and SADP said with each MAC), the shared address gets no IP probe, and each row
-says why."""
+says why; a unit misaddressed outside the scanned subnet is a report-only row, never probed nor sent
+credentials."""
 
 from __future__ import annotations
 
@@ -49,3 +50,16 @@ def test_the_unit_on_its_own_address_is_probed_as_usual(defaults_site, scan):
     row = result.devices[dev.ip]
     assert row["verdict"] == "sanctioned" and "http" in " ".join(row["seen_by"])
     assert not any("shares the address" in w for w in row["warnings"])
+
+
+@pytest.mark.parametrize("targets", [(), ("198.51.100.0/24",)])
+def test_a_misaddressed_unit_is_reported_only(defaults_site, targets):
+    dev = defaults_site.device("misaddressed")
+    defaults_site.clear_request_log()
+    result = run_scan(defaults_site, "--no-db", "--format", "json", "--timeout", "2", *targets)
+    row = result.devices[dev.ip]
+    assert row["mac"] == dev.mac and row["manufacturer"] == "Hikvision" and row["verdict"] == "sanctioned"
+    assert any("outside the scanned subnets" in w and "never probed" in w for w in row["warnings"])
+    log = defaults_site.request_log("misaddressed")
+    assert log and all(e["proto"] == "sadp" and e.get("mcast") for e in log), log  # heard, never asked
+    assert not [e for e in log if e.get("credentialed")]
