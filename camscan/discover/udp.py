@@ -420,11 +420,7 @@ class UdpDiscovery:
         host = Host(ip=ip, mac=result.mac, seen_by=(proto.name,), evidence=result.evidence,
                     xaddrs=result.xaddrs, endpoint=result.endpoint)
         if result.mac:
-            macs = self.per_mac.setdefault(ip, {})
-            if result.mac in macs:
-                macs[result.mac] = macs[result.mac].merged(host)
-            elif len(macs) < MAX_MACS_PER_ADDRESS:
-                macs[result.mac] = host
+            self._keep_per_mac(ip, result.mac, host)
             if self.on_mac:
                 self.on_mac(ip, result.mac, proto.name)
         known = self.hosts.get(ip)
@@ -452,11 +448,15 @@ class UdpDiscovery:
                     xaddrs=result.xaddrs, endpoint=result.endpoint)
         self.outside[ip] = self.outside[ip].merged(host) if ip in self.outside else host
         if result.mac:
-            macs = self.per_mac.setdefault(ip, {})
-            if result.mac in macs:
-                macs[result.mac] = macs[result.mac].merged(host)
-            elif len(macs) < MAX_MACS_PER_ADDRESS:
-                macs[result.mac] = host
+            self._keep_per_mac(ip, result.mac, host)
+
+    def _keep_per_mac(self, ip: str, mac: str, host: Host) -> None:
+        """What one MAC said at an address, apart from the others there (at most MAX_MACS_PER_ADDRESS)."""
+        macs = self.per_mac.setdefault(ip, {})
+        if mac in macs:
+            macs[mac] = macs[mac].merged(host)
+        elif len(macs) < MAX_MACS_PER_ADDRESS:
+            macs[mac] = host
 
     # ------------------------------------------------------------------------------------------ results
     def _deadline_skips(self, pending: list[_Send], total: int) -> None:
