@@ -24,6 +24,24 @@ from camscan.notify import FailOn, alerting
 from camscan.report import OutputFormat, render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  nothing flagged (--fail-on new: nothing newly flagged; --fail-on none: always, after a scan)
+  1  a device is sanctioned or review (--fail-on new: newly flagged since the previous stored scan)
+  2  usage error: bad option, malformed target, unknown interface, unknown scan id
+  3  could not run: no usable interface, no permission, bad config, inventory locked, report not writable"""
+ENVIRONMENT = """environment:
+  CAMSCAN_USERNAME, CAMSCAN_PASSWORD  ONVIF/HTTP credentials (never on the command line; or [credentials]
+                                      in the config file, which must then be private: chmod 600)
+  CAMSCAN_DB                          inventory database (default /var/lib/camscan/inventory.sqlite3 as root)
+  CAMSCAN_NOTIFY_WEBHOOKS             webhook URLs to notify, space-separated (or [notify] webhooks)
+  CAMSCAN_SMTP_USERNAME, CAMSCAN_SMTP_PASSWORD  SMTP login for email notifications (or [notify])"""
+SCAN_EXAMPLES = """examples:
+  camscan scan                                   the attached subnets, table on stdout
+  camscan scan 198.51.100.0/24 --format html -o report.html
+  camscan scan 198.51.100.10-40 10.0.0.5 --format json --deadline 300
+  CAMSCAN_USERNAME=auditor CAMSCAN_PASSWORD=... camscan scan 198.51.100.0/24
+  camscan scan --config /etc/camscan/camscan.toml --quiet --fail-on new -o /var/lib/camscan/report.html
+                                                 cron: silent unless a device is newly flagged"""
 QUIET_HELP = ("for cron: no progress and no closing summary; stderr carries errors and, only when a device is "
               "(newly, per --fail-on) flagged, one line per such device")
 log = logging.getLogger("camscan")
@@ -52,6 +70,19 @@ def _number(kind: type, what: str, allow_zero: bool = False):
     return convert
 
 
+def _choice(kind: type, what: str):
+    """An argparse type for a StrEnum whose error lists the choices (not argparse's internal class name)."""
+    def convert(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} (choose from "
+                                             f"{', '.join(str(k) for k in kind)})") from None
+    return convert
+
+
+_FORMAT = _choice(OutputFormat, "a report format")
+_FAIL_ON = _choice(FailOn, "a --fail-on choice")
 _positive = _number(float, "a number")
 _non_negative = _number(float, "a number", allow_zero=True)
 _positive_int = _number(int, "a whole number")
@@ -59,7 +90,8 @@ _positive_int = _number(int, "a whole number")
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="camscan", description="Find network cameras and recorders, identify who really made "
-                                            "them, and flag hardware from sanctioned vendors.")
+                                            "them, and flag hardware from sanctioned vendors.",
+                epilog=EXIT_CODES + "\n\n" + ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"camscan {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output on stderr (-vv: debug)")
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
@@ -77,13 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         return _add(name, parents=[common], **kw)
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
-    s = sub.add_parser("scan", help="scan targets or the attached subnets and report devices")
+    s = sub.add_parser("scan", help="scan targets or the attached subnets and report devices",
+                       description="Scan targets (or the attached subnets), identify each camera's real maker, "
+                                   "store the scan in the inventory and report it.",
+                       epilog=SCAN_EXAMPLES + "\n\n" + EXIT_CODES + "\n\n" + ENVIRONMENT,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("targets", nargs="*", metavar="TARGET",
                    help="IPv4 address, CIDR (198.51.100.0/24) or range (198.51.100.10-40); default: the "
                         "subnets of the up, multicast-capable, non-loopback interfaces")
     s.add_argument("-i", "--interface", action="append", default=[], metavar="NAME",
                    help="interface to scan from (repeatable; default: all usable)")
-    s.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=None,
+    s.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
                    help="report format (default: table)")
     s.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="write the report to FILE (atomically, only after the scan succeeded)")
@@ -105,9 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
     s.add_argument("--keep", type=_positive_int, default=None, metavar="N", help="keep only the newest N scans in the "
                                                                         "inventory (default: all)")
-    s.add_argument("--fail-on", type=FailOn, choices=list(FailOn), default=None,
+    s.add_argument("--fail-on", type=_FAIL_ON, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
-                        "flagged since the previous scan (new), or never (none)")
+                        "flagged since the previous stored scan (new; on the first scan every flagged device is "
+                        "new), never (none), or as 'any' and also when a device's firmware is listed as "
+                        "known-exploited, exact or possible (kev); with --quiet the same devices are summarised "
+                        "on stderr and notified")
     s.add_argument("--user", default=None, metavar="NAME",
                    help="run as root: the user the probing and parsing of device replies runs as, with no "
                         "privileges but the ARP socket's (default: [scan] user, else nobody)")
@@ -116,10 +155,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
     r.add_argument("--scan", type=_positive_int, default=None, metavar="ID", help="scan id (see 'camscan history')")
-    r.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    r.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
     r.add_argument("-o", "--output", type=Path, metavar="FILE")
     r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
     _db_options(r)
+
+    df = sub.add_parser("diff", help="compare two stored scans (exit 1 when the later flags a device the earlier "
+                                     "did not)",
+                        description="Compare two stored scans without touching the network. No SCAN: the "
+                                    "latest scan against its predecessor; one: that scan against its "
+                                    "predecessor; two: the earlier against the later. The report is the later "
+                                    "scan's, led by what changed. Exit 1 when a device is flagged in the later "
+                                    "scan and not in the earlier, 0 otherwise, 2 for an unknown scan id or "
+                                    "scans of different sites.",
+                        epilog="examples:\n  camscan diff                   latest scan against the one before\n"
+                               "  camscan diff 12 --format json  scan 12 against scan 11\n"
+                               "  camscan diff 3 12 -o diff.html --format html",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    df.add_argument("scans", nargs="*", type=_positive_int, metavar="SCAN",
+                    help="scan ids (see 'camscan history'): none, one or two")
+    df.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
+                    help="report format (default: [output] format, else table)")
+    df.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
+    df.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (its [output] db and format)")
+    _db_options(df)
 
     h = sub.add_parser("history", help="list stored scans")
     h.add_argument("--limit", type=_positive_int, default=20, metavar="N")
@@ -132,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="build an emulated site in network namespaces, scan it, tear it down "
                                     "(root, Linux)")
-    d.add_argument("--format", type=OutputFormat, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    d.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
     d.add_argument("--site", default="demo", help="site name under camscan/lab/sites or a path (default demo)")
     return p
 
@@ -176,6 +235,8 @@ def build_options(args, cfg) -> ScanOptions:
         interfaces=tuple(interfaces),
         scope=tuple(scope),
         credentials=cfg.credentials,
+        credential_scope=cfg.credential_scope,
+        **({"credential_ports": cfg.credential_ports} if cfg.credential_ports is not None else {}),
         timeout=float(pick("timeout", 3.0)),
         deadline=float(pick("deadline", 120.0)),
         wsd_wait=float(pick("wsd_wait", 0.0)),
@@ -348,6 +409,52 @@ def cmd_report(args) -> int:
     return EXIT_CLEAN
 
 
+def cmd_diff(args) -> int:
+    """Two stored scans compared: the later one's report with the changes since the earlier one."""
+    import dataclasses
+
+    from camscan import config, inventory, serialize
+
+    if len(args.scans) > 2:
+        raise UsageError("camscan diff takes at most two scan ids")
+    cfg = config.load(args.config) if args.config else config.Config()
+    db = args.db or (Path(cfg.output["db"]) if cfg.output.get("db") else inventory.default_path())
+    fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
+    with inventory.Inventory(db, readonly=True) as inv:
+        ids = sorted(args.scans)
+        if not ids:
+            latest = inv.report(None)
+            if latest is None:
+                raise RunError(f"no scans stored in {inv.path}")
+            ids = [latest[0]]
+        if len(ids) == 1:
+            earlier, later = inv.previous_id(ids[0]), ids[0]
+        else:
+            earlier, later = ids
+        reports = {}
+        for scan_id in (earlier, later):
+            found = inv.report(scan_id) if scan_id is not None else None
+            if scan_id is not None and found is None:
+                raise UsageError(f"no scan {scan_id} in {inv.path} (see 'camscan history')")
+            reports[scan_id] = found[1] if found else None
+        before = inv.sightings(earlier) if earlier is not None else {}
+    data = reports[later]
+    if earlier is not None and (reports[earlier].get("site") or None) != (data.get("site") or None):
+        raise UsageError(f"scans {earlier} and {later} are of different sites ({reports[earlier].get('site')!r}, "
+                         f"{data.get('site')!r}): nothing to compare")
+    try:
+        result = serialize.report_from_dict(data)
+    except ValueError as exc:
+        raise RunError(f"stored scan cannot be read back: {exc}") from None
+    started = (reports[earlier].get("scan") or {}).get("start") if earlier is not None else None
+    changes = inventory.diff(before, result.devices, previous_scan=earlier, previous_started=started)
+    if earlier is None:  # nothing before it: every flagged device is new, as on a first scan
+        changes = dataclasses.replace(changes, new_flagged=tuple(d.key for d in result.flagged))
+    result = dataclasses.replace(result, diff=changes)
+    write_report(args.output, result, fmt, note=data.get("legal_note") or "")
+    return EXIT_FINDINGS if alerting(result, FailOn.NEW) else EXIT_CLEAN
+
+
 def cmd_history(args) -> int:
     from tabulate import tabulate
 
@@ -399,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args)
         if args.command == "history":
             return cmd_history(args)
+        if args.command == "diff":
+            return cmd_diff(args)
         if args.command == "config":
             return cmd_config_check(args)
         parser.print_help(sys.stderr)

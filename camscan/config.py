@@ -21,6 +21,8 @@ Config file layout (every key optional)::
     [credentials]
     username = "auditor"
     password = "..."       # or password_file = "/etc/camscan/password" (first line)
+    ports = [80, 443, 2020, 8000, 8080, 8899]   # the only ports credentials go to (this is the default)
+    scope = ["198.51.100.0/25"]                 # optional: credentials only to these addresses of the scope
 
     [policy]
     files = ["/etc/camscan/site-policy.toml"]
@@ -39,6 +41,7 @@ Config file layout (every key optional)::
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import tomllib
@@ -55,7 +58,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
              "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool,
              "user": str},
-    "credentials": {"username": str, "password": str, "password_file": str},
+    "credentials": {"username": str, "password": str, "password_file": str, "ports": list, "scope": list},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
     "notify": {"webhooks": list, "smtp_host": str, "smtp_port": int, "smtp_cafile": str, "smtp_username": str,
@@ -71,7 +74,7 @@ _POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan
 _NON_NEGATIVE = {("scan", "wsd_wait")}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("output", "format"): ("table", "json", "csv", "html"),
-    ("output", "fail_on"): ("any", "new", "none"),
+    ("output", "fail_on"): ("any", "new", "none", "kev"),
 }
 
 
@@ -80,9 +83,28 @@ class Config:
     path: Path | None = None
     scan: dict[str, Any] = field(default_factory=dict)
     credentials: Credentials | None = None
+    credential_ports: tuple[int, ...] | None = None  # [credentials] ports, None: the default
+    credential_scope: tuple[ipaddress.IPv4Network, ...] = ()  # [credentials] scope
     policy_files: list[Path] = field(default_factory=list)
     output: dict[str, Any] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
+
+
+def _credential_limits(cred: dict, path: Path | None) -> tuple[tuple[int, ...] | None, tuple]:
+    """``[credentials] ports`` and ``scope``, checked: ports 1-65535, scope IPv4 networks."""
+    ports = cred.get("ports")
+    if ports is not None and (not ports or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in ports)):
+        raise ConfigError(f"{path}: [credentials] ports must be a list of port numbers (1-65535), e.g. "
+                          "[80, 443, 2020, 8000, 8080, 8899]")
+    scope = []
+    for item in cred.get("scope", []):
+        try:
+            scope.append(ipaddress.IPv4Network(str(item), strict=False))
+        except ValueError:
+            raise ConfigError(f"{path}: [credentials] scope: {item!r} is not an IPv4 network "
+                              "(e.g. \"198.51.100.0/25\")") from None
+    return (tuple(ports) if ports is not None else None), tuple(scope)
 
 
 def validate(data: dict, path: Path) -> list[str]:
@@ -138,6 +160,7 @@ def load(path: Path | None, environ: dict[str, str] | None = None) -> Config:
     base = path.parent if path else Path.cwd()
     cfg.policy_files = [base / p for p in data.get("policy", {}).get("files", [])]
     cred = data.get("credentials", {})
+    cfg.credential_ports, cfg.credential_scope = _credential_limits(cred, path)
     username = env.get("CAMSCAN_USERNAME") or cred.get("username")
     password = env.get("CAMSCAN_PASSWORD")
     if environ is None:

@@ -182,6 +182,30 @@ class Finding:
         _coerce(self, "verdict", Verdict)
 
 
+@dataclass(frozen=True)
+class Risk:
+    """A known-exploited vulnerability (CISA KEV) the device's maker, model and firmware fall under."""
+
+    cve: str
+    kev_date_added: str
+    advisory: str
+    advisory_url: str
+    match: str  # "exact" (model family and firmware in the advisory's range) | "possible" (only part checked)
+    why: str  # the evidence: which family, which firmware, what could not be checked
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Via:
+    """How camscan learned of a camera it never contacted: the recorder that lists it, and where."""
+
+    recorder_ip: str
+    recorder_key: str
+    channel: str
+    address: str | None  # the camera's address on the recorder's own network, as the recorder reports it
+    protocol: str  # how the recorder reaches it, as reported ("HIKVISION", "ONVIF", "Private"...)
+    source: str = ""  # which recorder interface listed it ("isapi", "dahua.RemoteDevice", "onvif.media")
+
 
 @dataclass(frozen=True)
 class Device:
@@ -206,17 +230,22 @@ class Device:
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
     device_class: str = "unknown"  # camera | recorder | encoder | network | radio | unknown (from the rules)
+    risks: tuple[Risk, ...] = ()  # known-exploited vulnerabilities (information: never changes the verdict)
+    via: Via | None = None  # set for a camera seen only behind a recorder (never contacted)
 
     def __post_init__(self) -> None:
         _coerce(self, "verdict", Verdict)
 
     @property
     def key(self) -> str:
-        """Stable identity across scans: MAC, else serial, else endpoint id, else IP."""
+        """Stable identity across scans: MAC, else serial, else endpoint id (a camera behind a recorder:
+        ``via:<recorder key>/<channel>``), else IP."""
         if self.mac:
             return f"mac:{self.mac}"
         if self.serial:
             return f"serial:{self.serial}"
+        if self.via is not None:
+            return f"via:{self.via.recorder_key}/{self.via.channel}"
         if self.endpoint:
             return f"endpoint:{self.endpoint}"
         return f"ip:{self.ip}"
@@ -261,6 +290,8 @@ class ScanOptions:
     interfaces: tuple[Interface, ...] = ()
     scope: tuple[ipaddress.IPv4Network, ...] = ()  # where credentials may be sent
     credentials: Credentials | None = None
+    credential_scope: tuple[ipaddress.IPv4Network, ...] = ()  # [credentials] scope: narrower still, when given
+    credential_ports: tuple[int, ...] = (80, 443, 2020, 8000, 8080, 8899)  # [credentials] ports (transport.py)
     timeout: float = 3.0  # per network call, seconds
     deadline: float = 120.0  # whole scan, seconds
     wsd_wait: float = 0.0  # extra WS-Discovery collection time for slow sites, seconds

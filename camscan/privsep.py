@@ -128,16 +128,29 @@ def resolve_user(name: str | None) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+def import_scanner_modules() -> None:
+    """Import every camscan module but the emulated site (``camscan.lab``) and ``camscan.__main__`` (which runs
+    the CLI). Not ``pkgutil.walk_packages``: it imports each package it walks into, the lab included."""
+    todo = ["camscan"]
+    while todo:
+        package = importlib.import_module(todo.pop())
+        for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+            if info.name in ("camscan.lab", "camscan.__main__"):
+                continue
+            try:
+                importlib.import_module(info.name)
+            except ImportError as exc:  # an optional module whose dependency is not installed: not the scan's
+                log.debug("not preloaded: %s (%s)", info.name, exc)
+                continue
+            if info.ispkg:
+                todo.append(info.name)
+
+
 def prepare() -> None:
     """Everything the unprivileged process needs from the file system, done while it can still be read: every
     camscan module (but the lab) and what they import, the data files, the WSDL; and the discovery sockets whose
     buffer sizes need CAP_NET_ADMIN."""
-    import camscan
-
-    for info in pkgutil.walk_packages(camscan.__path__, "camscan."):
-        if info.name.startswith("camscan.lab"):
-            continue
-        importlib.import_module(info.name)
+    import_scanner_modules()
     from camscan import oui
     from camscan.discover import udp
     from camscan.probe import http, onvif

@@ -15,7 +15,10 @@ Plan of a scan:
 3. Meanwhile too, a rate-limited TCP check of camera ports on the live hosts as ARP finds them (and on
    routed targets); after the window, on hosts only discovery found. Then HTTP(S), RTSP and TLS evidence,
    and the ONVIF device service on the ONVIF-capable ports of hosts that never answered WS-Discovery.
-4. Every host with camera evidence becomes a Device (fingerprint), with a verdict (policy).
+4. Every host with camera evidence becomes a Device (fingerprint), with a verdict (policy) and its
+   known-exploited firmware risks (camscan/data/risks.toml).
+5. With credentials, each recorder in scope lists the cameras behind it (camscan.recorders): each becomes a
+   row of its own, never contacted, judged the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 
-from camscan import fingerprint, net, oui, sharedaddr
+from camscan import fingerprint, net, oui, risks, sharedaddr
 from camscan.discover.arp import ArpSweep, arp_evidence
 from camscan.discover.dhip import DhipProtocol
 from camscan.discover.feed import Feed
@@ -39,13 +42,14 @@ from camscan.discover.sweep import PortSweep, port_evidence
 from camscan.discover.udp import UdpDiscovery
 from camscan.discover.wsd import WsdProtocol, device_service_url
 from camscan.discover.wsd6 import Wsd6Discovery, merge_ipv6
-from camscan.models import Coverage, Evidence, Host, Interface, ScanOptions, ScanResult, Skip
+from camscan.models import Coverage, Device, Evidence, Host, Interface, ScanOptions, ScanResult, Skip
 from camscan.policy import Policy, load_policy
 from camscan.probe.gate import GATE
 from camscan.probe.http import HttpProbe, http_services
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe, ProbeResult
 from camscan.probe.rtsp import RtspProbe
 from camscan.probe.tls import TlsProbe
+from camscan.recorders.collect import RecorderInventory, merge_rows
 from camscan.sharedaddr import SharedAddresses
 from camscan.transport import CredentialPolicy, Transport
 
@@ -70,9 +74,11 @@ class Scanner:
         self.options = options
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
+        self.risks = risks.default_risks()  # known-exploited firmware (information next to the verdict)
         self.progress = progress or (lambda _message: None)
         # Every socket of the scan, with the CPU gate and the one place credentials are attached.
-        self.transport = Transport(gate=GATE, credentials=CredentialPolicy(options.credentials, options.scope))
+        self.transport = Transport(gate=GATE, credentials=CredentialPolicy(
+            options.credentials, options.scope, ports=options.credential_ports, narrower=options.credential_scope))
 
     # ----------------------------------------------------------------------------------------- planning
     def _multicast_interfaces(self) -> list[Interface]:
@@ -272,7 +278,7 @@ class Scanner:
         # listed with its skip: leaving it out would make a hostile device look like an absent one.
         refused = {s.ip for s in skips if s.ip and s.stage.split(".", 1)[0] in CAMERA_SOURCES}
         for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
-            device = self.policy.evaluate(fingerprint.identify(h, self.rules))
+            device = self._judge(fingerprint.identify(h, self.rules))
             if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by) or h.ip in refused:
                 devices.append(device)
             else:
@@ -299,6 +305,14 @@ class Scanner:
         if others:
             shown = ", ".join(others[:20]) + (f" and {len(others) - 20} more" if len(others) > 20 else "")
             notes.append(f"{len(others)} other host(s) answered but showed no camera evidence (not listed): {shown}")
+        # 5. cameras behind recorders: each recorder's channel list (credentials, scope: as every credentialed
+        #    call), each camera a row of its own, judged by the same rules and policy
+        recorded, recorder_skips = RecorderInventory(self.transport, opts.timeout, deadline, self._judge,
+                                                     self.rules).run(devices)
+        if recorder_skips or recorded:
+            methods.append("recorder")
+        devices = merge_rows(devices, recorded)
+        skips += recorder_skips
         skips = [s for s in skips if s.ip is None or s.ip in {d.ip for d in devices}]
         return ScanResult(
             started=started,
@@ -324,6 +338,11 @@ class Scanner:
         return (*jobs.counts(), left)
 
     # ------------------------------------------------------------------------------------------ stages
+    def _judge(self, device: Device) -> Device:
+        """The verdict (policy) and, next to it, the known-exploited firmware risks of an identified device."""
+        device = self.policy.evaluate(device)
+        return dataclasses.replace(device, risks=risks.match_device(device, self.risks))
+
     def _mark(self, message: str) -> None:
         """A stage boundary: logged with the time since the scan started (``-v``), and shown as progress."""
         log.info("%6.2f s  %s", time.monotonic() - self._t0, message)
@@ -494,7 +513,9 @@ class _ProbeJobs:
             if self.shared.is_shared(host.ip):
                 return
             if host.ip not in self.onvif and host.xaddrs:
-                url = device_service_url(host.xaddrs, host.ip)
+                # with credentials to give, the https XAddr of a device offering both (issue 12)
+                url = device_service_url(host.xaddrs, host.ip,
+                                         prefer_https=self.scanner.options.credentials is not None)
                 if url is None:
                     self.skips.append(Skip(host.ip, "onvif", "no usable device-service XAddr in the discovery "
                                                              "reply"))

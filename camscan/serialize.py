@@ -11,7 +11,9 @@ since the previous stored scan; null when there was no inventory comparison), ``
 ``coverage``, ``notes``, ``legal_note``. ``diff`` comes before ``devices`` so a reader meets the changes first.
 ``scan_id``, ``diff`` and ``summary.new_flagged`` were added to version 1 without changing any earlier field,
 as was each device's ``device_class`` (camera, recorder, encoder, network, radio or unknown; read as unknown
-from documents that predate it).
+from documents that predate it), each device's ``risks`` (known-exploited vulnerabilities, :class:`Risk`) and
+``via`` (a camera listed by a recorder and never contacted, :class:`Via`; null otherwise), and
+``summary.kev_risks`` (devices with at least one risk).
 The inventory stores this document per scan and each device's :func:`to_dict` record per sighting, so
 ``camscan report`` re-renders a stored scan in any format without the network.
 
@@ -35,11 +37,13 @@ from camscan.models import (
     Evidence,
     Finding,
     ListCitation,
+    Risk,
     RuleMatch,
     RuleStrength,
     ScanResult,
     Skip,
     Verdict,
+    Via,
 )
 
 SCHEMA_VERSION = 1  # of the JSON report
@@ -112,7 +116,19 @@ def _device_dict(d: Device) -> dict:
         "matches": [_match_dict(m) for m in d.matches],
         "evidence": [_evidence_dict(e) for e in d.evidence],
         "seen_by": list(d.seen_by),
+        "risks": [_risk_dict(r) for r in d.risks],
+        "via": _via_dict(d.via) if d.via is not None else None,
     }
+
+
+def _risk_dict(r: Risk) -> dict:
+    return {"cve": r.cve, "kev_date_added": r.kev_date_added, "advisory": r.advisory,
+            "advisory_url": r.advisory_url, "match": r.match, "why": r.why, "title": r.title}
+
+
+def _via_dict(v: Via) -> dict:
+    return {"recorder_ip": v.recorder_ip, "recorder_key": v.recorder_key, "channel": v.channel,
+            "address": v.address, "protocol": v.protocol, "source": v.source}
 
 
 def _coverage_dict(c: Coverage) -> dict:
@@ -133,7 +149,7 @@ def _diff_dict(d: Diff) -> dict:
 _WRITERS: dict[type, Callable[[Any], dict]] = {
     Evidence: _evidence_dict, Skip: _skip_dict, RuleMatch: _match_dict, ListCitation: _citation_dict,
     Finding: _finding_dict, Device: _device_dict, Coverage: _coverage_dict, Change: _change_dict,
-    Diff: _diff_dict,
+    Diff: _diff_dict, Risk: _risk_dict, Via: _via_dict,
 }
 
 
@@ -172,6 +188,8 @@ def report_document(result: ScanResult, note: str, devices: Iterable[dict]) -> d
             "clear": verdicts.count(Verdict.CLEAR),
             "unknown": verdicts.count(Verdict.UNKNOWN),
             "skips": len(result.skips),
+            # devices with a known-exploited (CISA KEV) vulnerability, exact or possible
+            "kev_risks": sum(1 for d in result.devices if d.risks),
             # devices flagged now and not before; null when there was no comparison with a previous scan
             "new_flagged": len(diff.new_flagged) if diff is not None else None,
         },
@@ -326,7 +344,21 @@ def _device(x: dict) -> Device:
         findings=tuple(_finding(f) for f in x["findings"]),
         warnings=_strs(x.get("warnings", [])),
         device_class=_str(x.get("device_class", "unknown")),
+        risks=tuple(_risk(r) for r in x.get("risks") or ()),
+        via=_via(x["via"]) if x.get("via") is not None else None,
     )
+
+
+def _risk(x: dict) -> Risk:
+    return Risk(cve=_str(x["cve"]), kev_date_added=_str(x["kev_date_added"]), advisory=_str(x["advisory"]),
+                advisory_url=_str(x.get("advisory_url") or ""), match=_str(x["match"]), why=_str(x["why"]),
+                title=_str(x.get("title") or ""))
+
+
+def _via(x: dict) -> Via:
+    return Via(recorder_ip=_str(x["recorder_ip"]), recorder_key=_str(x["recorder_key"]),
+               channel=_str(x["channel"]), address=_opt(x.get("address")), protocol=_str(x.get("protocol") or ""),
+               source=_str(x.get("source") or ""))
 
 
 def _coverage(x: dict) -> Coverage:
@@ -351,5 +383,5 @@ def _diff(x: dict) -> Diff:
 
 _READERS: dict[type, Callable[[Any], Any]] = {
     Evidence: _evidence, Skip: _skip, RuleMatch: _match, ListCitation: _citation, Finding: _finding,
-    Device: _device, Coverage: _coverage, Change: _change, Diff: _diff,
+    Device: _device, Coverage: _coverage, Change: _change, Diff: _diff, Risk: _risk, Via: _via,
 }

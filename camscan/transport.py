@@ -18,10 +18,10 @@ Waiting on a device gives up the CPU slot of the scan's scheduler: the scheduler
 
 **Credentials** are attached to a request in one place: a prober asks :meth:`Transport.credentials_for` with
 the ``(address, port)`` the request goes to, and sends credentials only when it gets some back. The answer
-comes from the :class:`CredentialPolicy` the caller passed in (``Transport(credentials=...)``); the default
-policy hands out the user's credentials for addresses inside the scan scope. Whoever enforces a stricter
-scope (ports, "only when the device asked", never a host a reply named) does it in a policy subclass: no
-prober decides on its own. A probe that answers a challenge says so (``challenged=True``).
+comes from the :class:`CredentialPolicy` the caller passed in (``Transport(credentials=...)``): only to an
+address in the scan scope (and in ``[credentials] scope``), only to a credential port (``[credentials]
+ports``), only once the device asked (``challenged=True``: a probe answering a NotAuthorized fault or a 401).
+No prober decides on its own.
 
 **Recording and replay** (:mod:`camscan.replay`): a recording transport wraps the streams a live transport
 opens and writes what devices said into a device folder; a replay transport answers connects from such a
@@ -207,25 +207,57 @@ def shared_context() -> ssl.SSLContext:
 
 
 # ------------------------------------------------------------------------------------------- credentials
+# Ports credentials may go to unless the user says otherwise ([credentials] ports): where cameras serve ONVIF and
+# their web UI (80, 8000, 8080 NVRs, 8899 Xiongmai-class boards, 2020 TP-Link Tapo) and HTTPS (443).
+DEFAULT_CREDENTIAL_PORTS = (80, 443, 2020, 8000, 8080, 8899)
+
+
 class CredentialPolicy:
     """Which credentials, if any, may go with a request to ``(ip, port)``: THE place credentials are attached.
 
-    This default hands the user's credentials to addresses inside ``scope`` (the scan's targets, or the
-    attached subnets when no target was given), whatever the port. Probers never read credentials anywhere
-    else: they call :meth:`Transport.credentials_for` per request. ``given`` says whether the user gave any
-    (so a prober can tell "none given" from "not for this address" in its skip)."""
+    Credentials go only
 
-    def __init__(self, credentials: Credentials | None = None, scope: Sequence = ()) -> None:
+    * to an address inside ``scope`` (the scan's targets, or the attached subnets when no target was given) and
+      inside ``narrower`` when the user gave one (``[credentials] scope``, a list of CIDRs);
+    * to a port in ``ports`` (``[credentials] ports``, default :data:`DEFAULT_CREDENTIAL_PORTS`): a device may
+      advertise a service on any port, and anything listening there would collect the login;
+    * after the device asked for them (``challenged``: an ONVIF NotAuthorized fault or an HTTP 401 to a request
+      sent without them): a device that answers anonymously never sees them. The prober keeps what one
+      challenge allowed for the rest of that device's probe.
+
+    Probers never read credentials anywhere else: they call :meth:`Transport.credentials_for` per request, and
+    :meth:`withheld` words why none came. ``given`` says whether the user gave any."""
+
+    def __init__(self, credentials: Credentials | None = None, scope: Sequence = (),
+                 ports: Sequence[int] = DEFAULT_CREDENTIAL_PORTS, narrower: Sequence = ()) -> None:
         self._credentials = credentials
         self.scope = tuple(scope)
+        self.ports = tuple(ports)
+        self._ports = frozenset(self.ports)
+        self.narrower = tuple(narrower)
 
     @property
     def given(self) -> bool:
         return self._credentials is not None
 
+    def withheld(self, ip: str, port: int) -> str | None:
+        """Why credentials may not go to ``ip:port`` even when the device asks (None: they may), in words that
+        say how to allow them where that is the user's choice."""
+        if self._credentials is None:
+            return "no credentials given (CAMSCAN_USERNAME/CAMSCAN_PASSWORD or --config)"
+        if not net.in_scope(ip, self.scope):
+            return "credentials are not sent to this address: it is outside the scan scope"
+        if self.narrower and not net.in_scope(ip, self.narrower):
+            return "credentials are not sent to this address: it is outside [credentials] scope"
+        if port not in self._ports:
+            listed = ", ".join(str(p) for p in self.ports)
+            return (f"credentials withheld from port {port}: it is not a credential port ({listed}); to allow it, "
+                    f"list it in the config's [credentials] ports, e.g. ports = [{listed}, {port}]")
+        return None
+
     def for_target(self, ip: str, port: int, challenged: bool = False) -> Credentials | None:
-        """The credentials to send to ``ip:port`` (``challenged``: the device asked for them), or None."""
-        if self._credentials is None or not net.in_scope(ip, self.scope):
+        """The credentials to send to ``ip:port`` once the device asked (``challenged``), or None."""
+        if not challenged or self.withheld(ip, port) is not None:
             return None
         return self._credentials
 
@@ -244,8 +276,12 @@ class Transport:
 
     # -- the credential seam
     def credentials_for(self, ip: str, port: int, challenged: bool = False) -> Credentials | None:
-        """Credentials for a request to ``ip:port``, or None: asked once per request that would carry them."""
+        """Credentials for a request to ``ip:port`` whose device asked for them (``challenged``), or None."""
         return self.credentials.for_target(ip, port, challenged)
+
+    def credentials_withheld(self, ip: str, port: int) -> str | None:
+        """Why no credentials go to ``ip:port`` (None: they may, once the device asks)."""
+        return self.credentials.withheld(ip, port)
 
     @property
     def credentials_given(self) -> bool:

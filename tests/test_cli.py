@@ -12,7 +12,7 @@ from camscan import cli
 
 @pytest.mark.parametrize("argv, code, msg", [
     (["scan", "198.51.100.300"], 2, "malformed target"),
-    (["scan", "--format", "xml"], 2, "invalid OutputFormat value"),
+    (["scan", "--format", "xml"], 2, "choose from table, json, csv, html"),
     (["scan", "-i", "nosuchif0", "198.51.100.1"], 2, "unknown interface"),
     (["scan", "--timeout", "0"], 2, "must be greater than 0"),
     (["scan", "--workers", "0"], 2, "must be greater than 0"),

@@ -1,7 +1,8 @@
 """HTTP authentication codecs (RFC 7235 challenges, RFC 7616 Digest answers), shared by every stage.
 
 :func:`parse_challenges` reads ``WWW-Authenticate`` values (HTTP, RTSP, ONVIF's HTTP Digest);
-:func:`digest_params` picks the first Digest challenge out of a set of headers; :func:`digest_authorization`
+:func:`digest_params` picks the Digest challenge to answer out of a set of headers (SHA-256 first, never one
+without qop: :func:`digest_refusal`); :func:`digest_authorization`
 computes the answer. Pure functions: tested on strings, never raise on a device's text.
 """
 
@@ -75,12 +76,41 @@ def _quoted(s: str, j: int) -> tuple[str, int]:
 
 
 def digest_params(values: Iterable[str]) -> dict[str, str] | None:
-    """The parameters of the first Digest challenge among ``WWW-Authenticate`` ``values``, or None."""
-    for value in values:
-        for scheme, params in parse_challenges(value):
-            if scheme == "digest":
-                return params
+    """The Digest challenge to answer among ``WWW-Authenticate`` ``values``, or None when there is none: among
+    those this client can answer (:func:`digest_usable`), SHA-256 before MD5 whatever order the device lists
+    them in (RFC 7616 section 3.7: a client picks the strongest it supports); failing any, the first Digest
+    challenge (which :func:`digest_authorization` then refuses, and :func:`digest_refusal` explains)."""
+    found = [params for value in values for scheme, params in parse_challenges(value) if scheme == "digest"]
+    usable = [p for p in found if digest_usable(p)]
+    if usable:
+        return min(usable, key=lambda p: 0 if _algorithm(p).startswith("sha-256") else 1)
+    return found[0] if found else None
+
+
+def _algorithm(challenge: Mapping[str, str]) -> str:
+    return challenge.get("algorithm", "MD5").strip().lower()
+
+
+def digest_refusal(challenge: Mapping[str, str]) -> str | None:
+    """Why this client will not answer a Digest challenge (None: it will). No ``qop`` is RFC 2069 Digest: no
+    client nonce, so a listener can replay the answer and test guesses against it offline at leisure; trusted
+    clients (curl, browsers) refuse to send a password into it."""
+    if _algorithm(challenge).removesuffix("-sess") not in _DIGEST_HASHES:
+        return f"unsupported Digest algorithm {challenge.get('algorithm', '')[:40]!r}"
+    if not challenge.get("nonce"):
+        return "Digest challenge without a nonce"
+    if any(c in v for v in challenge.values() for c in "\r\n\x00"):
+        return "Digest challenge with control characters"
+    qops = [q.strip().lower() for q in challenge.get("qop", "").split(",") if q.strip()]
+    if not qops:
+        return "Digest challenge without qop (RFC 2069 style: no client nonce, answer replayable)"
+    if "auth" not in qops:
+        return "Digest challenge offers only qop=auth-int"
     return None
+
+
+def digest_usable(challenge: Mapping[str, str]) -> bool:
+    return digest_refusal(challenge) is None
 
 
 _DIGEST_HASHES = {"md5": hashlib.md5, "sha-256": hashlib.sha256}
@@ -90,21 +120,14 @@ def digest_authorization(challenge: Mapping[str, str], method: str, uri: str, us
                          nc: int = 1, cnonce: str | None = None) -> str | None:
     """The ``Authorization`` value answering a Digest challenge (params with lower-case names, as
     :func:`parse_challenges` gives them), per RFC 7616 section 3.4; None when the
-    challenge asks for something this client does not do (an unknown algorithm, ``auth-int`` only)."""
+    challenge asks for something this client does not do (see :func:`digest_refusal`: an unknown algorithm,
+    ``auth-int`` only, no ``qop`` at all)."""
+    if digest_refusal(challenge) is not None:
+        return None  # line breaks never reach our header block; no qop, no answer (see digest_refusal)
     algorithm = challenge.get("algorithm", "MD5").strip()
-    base = algorithm.lower().removesuffix("-sess")
-    factory = _DIGEST_HASHES.get(base)
-    if factory is None:
-        return None
+    factory = _DIGEST_HASHES[algorithm.lower().removesuffix("-sess")]
     realm = challenge.get("realm", "")
     nonce = challenge.get("nonce", "")
-    if not nonce:
-        return None
-    if any(c in v for v in challenge.values() for c in "\r\n\x00"):
-        return None  # a device's challenge never reaches our request's header block with line breaks in it
-    qops = [q.strip().lower() for q in challenge.get("qop", "").split(",") if q.strip()]
-    if qops and "auth" not in qops:
-        return None
 
     def h(text: str) -> str:
         return factory(text.encode("utf-8")).hexdigest()
@@ -115,16 +138,12 @@ def digest_authorization(challenge: Mapping[str, str], method: str, uri: str, us
         ha1 = h(f"{ha1}:{nonce}:{cnonce}")
     ha2 = h(f"{method}:{uri}")
     ncv = f"{nc:08x}"
-    if qops:
-        response = h(f"{ha1}:{nonce}:{ncv}:{cnonce}:auth:{ha2}")
-    else:
-        response = h(f"{ha1}:{nonce}:{ha2}")
+    response = h(f"{ha1}:{nonce}:{ncv}:{cnonce}:auth:{ha2}")
     parts = [f'username="{_quote(username)}"', f'realm="{_quote(realm)}"', f'nonce="{_quote(nonce)}"',
              f'uri="{_quote(uri)}"', f"algorithm={algorithm}", f'response="{response}"']
     if "opaque" in challenge:
         parts.append(f'opaque="{_quote(challenge["opaque"])}"')
-    if qops:
-        parts += ["qop=auth", f"nc={ncv}", f'cnonce="{cnonce}"']
+    parts += ["qop=auth", f"nc={ncv}", f'cnonce="{cnonce}"']
     return "Digest " + ", ".join(parts)
 
 

@@ -204,10 +204,12 @@ def match_evidence(m: WsdMatch) -> tuple[Evidence, ...]:
     return tuple(ev)
 
 
-def device_service_url(xaddrs: Iterable[str], ip: str) -> str | None:
+def device_service_url(xaddrs: Iterable[str], ip: str, prefer_https: bool = False) -> str | None:
     """The device-service URL to use for a host: an XAddr naming the replying address itself, else the
     first usable XAddr with its host replaced by the replying address. Never another host (a reply may
     name any address; following it would let a device steer the scanner, and its credentials, elsewhere).
+    Of an http and an https XAddr, http is taken, unless ``prefer_https`` (the probe may log in: a password
+    then crosses the network encrypted, and a Digest answer cannot be read off the wire).
     """
     candidates = []
     for x in xaddrs:
@@ -220,10 +222,12 @@ def device_service_url(xaddrs: Iterable[str], ip: str) -> str | None:
         if parts.scheme not in ("http", "https") or not host:
             continue
         candidates.append((parts, host, port))
-    for parts, host, _port in sorted(candidates, key=lambda c: c[0].scheme != "http"):
+    first = "https" if prefer_https else "http"
+    candidates.sort(key=lambda c: c[0].scheme != first)
+    for parts, host, _port in candidates:
         if host == ip:
             return urlunsplit(parts)
-    for parts, _host, port in sorted(candidates, key=lambda c: c[0].scheme != "http"):
+    for parts, _host, port in candidates:
         netloc = f"{ip}:{port}" if port else ip
         return urlunsplit((parts.scheme, netloc, parts.path or "/onvif/device_service", "", ""))
     return None

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camscan.lab.netns import REPO_ROOT, LabUnavailable, Site, check_available, cleanup_stale, load_site
+from camscan.lab.netns import LabUnavailable, Site, check_available, cleanup_stale, load_site
 from camscan.lab.sitefile import SiteSpec, build_site, load_profile, profile_names
 
 # --- defaults (issue 7) ---------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def camscan_tool(python: str = sys.executable, extra_args: Sequence[str] = (), p
 
     def argv(site: Site) -> list[str]:
         targets = [site.spec.subnet, *(s.cidr for s in site.spec.subnets)]
-        cmd = [python, "-m", "camscan.cli", "scan", "--no-db", "--format", "json", *extra_args, *targets]
+        cmd = [python, "-m", "camscan", "scan", "--no-db", "--format", "json", *extra_args, *targets]
         if profile_dir is None or py_spy is None:
             return cmd
         runs[0] += 1
@@ -318,7 +318,6 @@ def camscan_tool(python: str = sys.executable, extra_args: Sequence[str] = (), p
 
     def env(site: Site) -> dict[str, str]:
         e = base_env()
-        e["PYTHONPATH"] = str(REPO_ROOT)
         e["CAMSCAN_USERNAME"], e["CAMSCAN_PASSWORD"] = site.username, site.password
         return e
 

@@ -1,8 +1,9 @@
 """``camscan demo``: build an emulated site, run the real ``camscan scan`` inside it, tear it down.
 
-The scan runs as a child process in the site's scanner namespace with the site's credentials in
-``CAMSCAN_USERNAME``/``CAMSCAN_PASSWORD``; its report goes straight to this process's stdout and
-its exit code is returned, so ``camscan demo`` behaves like a scan of a real network.
+The scan runs as a child process in the site's scanner namespace (``sys.executable -m camscan``: the same
+install as this one, wherever it lives) with the site's credentials in ``CAMSCAN_USERNAME``/
+``CAMSCAN_PASSWORD``; its report goes straight to this process's stdout and its exit code is returned, so
+``camscan demo`` behaves like a scan of a real network.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from camscan.errors import PermissionDenied, UsageError
-from camscan.lab.netns import REPO_ROOT, LabUnavailable, cleanup_stale, load_site
+from camscan.lab.netns import LabUnavailable, cleanup_stale, load_site
 from camscan.lab.sitefile import SiteFileError
 
 DEMO_SCAN_TIMEOUT_S = 600.0
@@ -20,8 +21,7 @@ DEMO_SCAN_TIMEOUT_S = 600.0
 
 def scan_argv(fmt: str, targets: list[str]) -> list[str]:
     """The command line of the scan the demo runs (the real CLI, without the inventory)."""
-    entry = "import sys; from camscan.cli import main; sys.exit(main())"
-    return [sys.executable, "-c", entry, "scan", "--no-db", "--format", fmt, *targets]
+    return [sys.executable, "-m", "camscan", "scan", "--no-db", "--format", fmt, *targets]
 
 
 def run_demo(site: str | Path, fmt: object = "table") -> int:
@@ -32,7 +32,6 @@ def run_demo(site: str | Path, fmt: object = "table") -> int:
     except SiteFileError as exc:
         raise UsageError(f"demo site: {exc}") from None
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     if lab.username:
         env["CAMSCAN_USERNAME"] = lab.username
         env["CAMSCAN_PASSWORD"] = lab.password

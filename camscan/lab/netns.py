@@ -41,7 +41,6 @@ from camscan.lab.sitefile import DeviceSpec, SiteSpec, load_site_spec
 
 MARKER_DIR = Path("/run/camscan-lab")
 NETNS_DIR = Path("/var/run/netns")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT_PREFIX = "cs"
 IP_TIMEOUT_S = 120.0  # one `ip -batch` run; 1000 veth pairs take a few seconds
 CONFIG_WORKERS = 4  # concurrent `ip -batch` children while configuring namespaces
@@ -524,8 +523,6 @@ class Site:
     def _start_server(self) -> None:
         assert self.workdir is not None
         spec_path = self._write_spec()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         self._server_log = self.workdir / "server.log"
         with open(self._server_log, "wb") as err:
             # New session: a Ctrl-C on the terminal reaches us, and we stop the server in order.
@@ -534,7 +531,6 @@ class Site:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
-                env=env,
                 text=True,
                 start_new_session=True,
             )

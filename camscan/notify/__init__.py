@@ -18,17 +18,22 @@ from camscan.report.text import clean
 
 
 class FailOn(StrEnum):
-    """When a scan exits 1 (and alerts): any flagged device, only newly flagged ones, or never."""
+    """When a scan exits 1 (and alerts): any flagged device, only newly flagged ones, never, or any flagged
+    device and any device with known-exploited (CISA KEV) firmware."""
 
     ANY = "any"
     NEW = "new"
     NONE = "none"
+    KEV = "kev"
 
 
 def alerting(result: ScanResult, fail_on: FailOn = FailOn.ANY) -> list[Device]:
     """The devices this run alerts on per ``fail_on``, sanctioned first, scan order inside a verdict."""
     if fail_on is FailOn.NONE:
         return []
+    if fail_on is FailOn.KEV:  # risks are information next to the verdict: they alert only when asked to
+        return sorted((d for d in result.devices if d.verdict.flagged or d.risks),
+                      key=lambda d: VERDICT_ORDER.index(d.verdict))
     if fail_on is FailOn.NEW and result.diff is not None:
         keys = set(result.diff.new_flagged)
         found = [d for d in result.flagged if d.key in keys]

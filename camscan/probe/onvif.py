@@ -23,7 +23,7 @@ import requests
 from lxml import etree
 
 from camscan.codec import xmlsafe
-from camscan.codec.auth import digest_authorization, digest_params
+from camscan.codec.auth import digest_authorization, digest_params, digest_refusal
 from camscan.codec.scopes import split_scope
 from camscan.codec.text import strip_controls
 from camscan.models import Credentials, Evidence, Skip
@@ -202,6 +202,10 @@ def _transport_class():
                                             deadline=self.deadline, transport=self.link)
             return c, path
 
+        def prime(self, challenge: dict[str, str]) -> None:
+            """Answer this Digest challenge (from a 401 to an anonymous call) on the next call, up front."""
+            self._challenge, self._nc = challenge, 0
+
         def _authorization(self, path: str) -> str | None:
             if self.digest is None or self._challenge is None:
                 return None
@@ -214,6 +218,11 @@ def _transport_class():
                 raise DeviceError("scan deadline reached before this call")
             conn, path = self._connection(address)
             body = message if isinstance(message, bytes) else str(message).encode("utf-8")
+            if (self.digest is not None or b"UsernameToken" in body) and self.link.credentials_for(
+                    conn.ip, conn.port, challenged=True) is None:
+                # where credentials are attached, the transport's policy has the last word (address, port)
+                raise DeviceError(f"credentials withheld from {conn.ip}:{conn.port}: "
+                                  f"{self.link.credentials_withheld(conn.ip, conn.port)}")
             sent = dict(headers)
             auth = self._authorization(path)
             if auth:
@@ -271,12 +280,24 @@ def _transport_class():
     return SafeTransport
 
 
-def _digest_challenge(exc: BaseException) -> bool:
+def _challenge_values(exc: BaseException) -> list[str]:
     if not isinstance(exc, HttpStatus):
-        return False
-    values = exc.headers.all("WWW-Authenticate") if isinstance(exc.headers, Headers) else [
-        exc.headers.get("WWW-Authenticate", "")]
-    return any("digest" in v.lower() for v in values)
+        return []
+    if isinstance(exc.headers, Headers):
+        return exc.headers.all("WWW-Authenticate")
+    return [exc.headers.get("WWW-Authenticate", "")]
+
+
+def _digest_challenge(exc: BaseException) -> bool:
+    return any("digest" in v.lower() for v in _challenge_values(exc))
+
+
+def asks_for_credentials(exc: BaseException) -> bool:
+    """Whether a refusal asks for credentials: an HTTP 401 or an ONVIF NotAuthorized fault (a 403 forbids; it
+    does not ask, and credentials are not sent to it)."""
+    if isinstance(exc, HttpStatus):
+        return exc.status == 401
+    return is_not_authorized(exc)
 
 
 def _short(exc: BaseException) -> str:
@@ -362,29 +383,31 @@ class OnvifProbe:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             port = 80  # the session refuses the address itself
-        return _Session(self, ip, url, self.transport.credentials_for(ip, port),
-                        credentials_given=self.transport.credentials_given).run()
+        return _Session(self, ip, url, port).run()
 
 
 class _Session:
     """The state of probing one device (clock offset, auth mode) for the length of one probe."""
 
-    def __init__(self, probe: OnvifProbe, ip: str, url: str, credentials: Credentials | None,
-                 credentials_given: bool) -> None:
+    def __init__(self, probe: OnvifProbe, ip: str, url: str, port: int) -> None:
         from zeep.exceptions import Error as ZeepError
 
         self._ZeepError = ZeepError
         self.ip = ip
         self.url = url
-        self.creds = credentials
-        self.credentials_given = credentials_given
+        self.port = port
+        self.link = probe.transport
+        # None until the device asks (a NotAuthorized fault or a 401) and the transport's policy allows them
+        # for this address and port; from then on, for the rest of this device's probe.
+        self.creds: Credentials | None = None
+        self.withheld: str | None = None  # why credentials were not sent although the device asked
         self.client = probe.factory.client(probe.timeout, probe.max_bytes)
         self.client.transport.deadline = probe.deadline
         self.client.transport.link = probe.transport
         self.service = self.client.create_service(BINDING, url)
         self.result = ProbeResult()
         self.offset: float | None = None
-        self.auth = "anonymous"  # -> "wsse" | "digest" | "rejected"
+        self.auth = "anonymous"  # -> "wsse" | "digest" | "rejected" | "withheld"
         self.needs_auth: list[str] = []
         self.faults: dict[str, str] = {}  # op -> the SOAP fault (or other non-auth error) it got
 
@@ -399,8 +422,9 @@ class _Session:
         return getattr(self.service, op)(**kwargs)
 
     def ask(self, op: str, **kwargs):
-        """Call ``op`` anonymously or with credentials as the device needs; None when it cannot be had."""
-        use_creds = self.creds is not None and self.auth in ("wsse", "digest") and op in OnvifProbe.READ_SYSTEM
+        """Call ``op`` anonymously, or with credentials once the device asked for them; None when it cannot be
+        had. Credentials are never sent before a challenge: a device that answers anonymously never sees them."""
+        use_creds = self.creds is not None and self.auth in ("wsse", "digest")
         try:
             return self.call(op, use_creds, **kwargs)
         except DeviceError:
@@ -413,20 +437,36 @@ class _Session:
             if use_creds and self.auth == "wsse" and _digest_challenge(exc):
                 # The device ignored the WS-Security header and asked for HTTP Digest: that was no login
                 # attempt, so switching scheme once is not a retry of rejected credentials.
-                self.auth = "digest"
-                return self._second_try(op, **kwargs)
+                return self._digest(op, exc, **kwargs)
             if use_creds:
                 self._rejected(op)
                 return None
-            if self.creds is None or self.auth == "rejected":
+            if self.auth in ("rejected", "withheld") or not asks_for_credentials(exc):
                 self.needs_auth.append(op)
                 return None
-            # anonymous was refused: authenticate (digest when the device asked for HTTP auth)
+            # The device asked: credentials, if the transport's policy allows them at this address and port
+            if self.creds is None:
+                self.creds = self.link.credentials_for(self.ip, self.port, challenged=True)
+                if self.creds is None:
+                    self.needs_auth.append(op)
+                    return None
             if _digest_challenge(exc):
-                self.auth = "digest"
-            elif self.auth == "anonymous":
-                self.auth = "wsse"
+                return self._digest(op, exc, **kwargs)
+            self.auth = "wsse"
             return self._second_try(op, **kwargs)
+
+    def _digest(self, op: str, exc: BaseException, **kwargs):
+        """Answer the HTTP Digest challenge in ``exc``, unless it is one a careful client refuses (no qop)."""
+        challenge = digest_params(_challenge_values(exc))
+        refusal = digest_refusal(challenge) if challenge is not None else "no usable Digest challenge"
+        if refusal is not None:
+            self.auth = "withheld"
+            self.withheld = f"credentials withheld: {refusal}"
+            self.needs_auth.append(op)
+            return None
+        self.auth = "digest"
+        self.client.transport.prime(challenge)  # answered up front: no second anonymous round trip
+        return self._second_try(op, **kwargs)
 
     def _second_try(self, op: str, **kwargs):
         try:
@@ -492,8 +532,6 @@ class _Session:
     def _run(self) -> ProbeResult:
         try:
             self._clock()
-            if self.creds is not None and self.auth == "anonymous":
-                self.auth = "wsse"  # READ_SYSTEM ops need credentials by default (ONVIF Core 5.9.4)
             self._identity()
         except DeviceError as exc:
             self.result.skips.append(Skip(self.ip, "onvif", str(exc)))
@@ -508,9 +546,8 @@ class _Session:
                                           "SOAP fault instead of the device's identity: "
                                           f"{self.faults['GetDeviceInformation']}"))
         if self.needs_auth:
-            why = ("credentials are not sent to this address: it is outside the scan scope"
-                   if self.credentials_given and self.creds is None
-                   else "no credentials given (CAMSCAN_USERNAME/CAMSCAN_PASSWORD or --config)")
+            why = (self.withheld or self.link.credentials_withheld(self.ip, self.port)
+                   or "the device rejected the credentials")
             self.result.skips.append(Skip(self.ip, "onvif.auth",
                                           f"{', '.join(self.needs_auth)} need authentication: {why}"))
         return self.result

@@ -114,3 +114,44 @@ def entities(device: Device) -> list[str]:
     """Distinct entity names of the device's findings."""
     return list(dict.fromkeys(f.entity_name for f in device.findings))
 
+
+
+def risk_summary(device: Device) -> str:
+    """The device's known-exploited vulnerabilities in a few words: ``CVE-2021-36260 (possible)``; empty
+    when it has none."""
+    return ", ".join(f"{r.cve}" + ("" if r.match == "exact" else f" ({r.match})") for r in device.risks)
+
+
+def risk_count(result: ScanResult) -> int:
+    """Devices with at least one known-exploited vulnerability (exact or possible)."""
+    return sum(1 for d in result.devices if d.risks)
+
+
+def behind_recorders(devices: list[Device] | tuple[Device, ...]) -> dict[str, list[Device]]:
+    """Recorder key -> the cameras it lists (in channel order), for recorders that are in ``devices``."""
+    keys = {d.key for d in devices if d.via is None}
+    children: dict[str, list[Device]] = {}
+    for d in devices:
+        if d.via is not None and d.via.recorder_key in keys:
+            children.setdefault(d.via.recorder_key, []).append(d)
+    for cams in children.values():
+        cams.sort(key=lambda c: _channel_order(c.via.channel if c.via else ""))
+    return children
+
+
+def grouped(devices: list[Device] | tuple[Device, ...]) -> list[tuple[Device, bool]]:
+    """``devices`` in their order, each camera seen behind a recorder moved right after that recorder (in
+    channel order) as ``(device, True)``; a camera whose recorder is not in the list stays where it was."""
+    children = behind_recorders(devices)
+    out: list[tuple[Device, bool]] = []
+    for d in devices:
+        if d.via is not None and d.via.recorder_key in children:
+            continue
+        out.append((d, d.via is not None))
+        out += [(c, True) for c in children.get(d.key, [])]
+    return out
+
+
+def _channel_order(channel: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in channel if ch.isdigit())
+    return (int(digits[:9]) if digits else 1 << 30, channel)

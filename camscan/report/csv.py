@@ -1,12 +1,14 @@
 """CSV report for spreadsheets: one row per device, UTF-8, RFC 4180 quoting (every cell quoted).
 
 Columns: ``ip, mac, manufacturer, brand, model, firmware, serial, verdict, confidence, entities, lists,
-evidence, seen_by, key, change, warnings, device_class`` (columns are only ever added at the end).
+evidence, seen_by, key, change, warnings, device_class, kev, via`` (columns are only ever added at the end).
 ``entities`` are the flagged entity names, ``lists`` the lists cited with their dates, ``evidence`` the
 decisive rule notes with ``source:field=value``, ``change`` the device's change since the previous scan
-(``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff). Devices seen in the previous
-scan and missing from this one follow as rows with ``change`` = ``gone``. Rows come in
-verdict order (sanctioned, review, clear, unknown), scan order inside a verdict.
+(``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff), ``kev`` the known-exploited
+vulnerabilities (``CVE (exact|possible) advisory``), ``via`` set for a camera seen only behind a recorder
+(``recorder_ip channel N address protocol``). Devices seen in the previous scan and missing from this one follow
+as rows with ``change`` = ``gone``. Rows come in verdict order (sanctioned, review, clear, unknown), scan order
+inside a verdict.
 
 A device string is untrusted, and a spreadsheet runs any cell starting with ``=``, ``+``, ``-`` or ``@`` as a
 formula (``=cmd|' /C calc'!A0``). Following the OWASP CSV injection guidance every such cell, and any starting
@@ -33,7 +35,7 @@ from camscan.report.common import (
 from camscan.report.text import escape
 
 COLUMNS = ("ip", "mac", "manufacturer", "brand", "model", "firmware", "serial", "verdict", "confidence",
-           "entities", "lists", "evidence", "seen_by", "key", "change", "warnings", "device_class")
+           "entities", "lists", "evidence", "seen_by", "key", "change", "warnings", "device_class", "kev", "via")
 
 # OWASP "CSV Injection": first characters that make a spreadsheet evaluate a cell, plus their full-width forms
 # (some spreadsheet input methods fold U+FF1D etc. to ASCII).
@@ -58,7 +60,10 @@ def _row(d: Device, result: ScanResult) -> list[str]:
     return [d.ip, d.mac or "", d.manufacturer or "", d.brand or "", d.model or "", d.firmware or "",
             d.serial or "", str(d.verdict), f"{d.confidence:.2f}", "; ".join(entities(d)),
             "; ".join(list_names(d)), evidence, ", ".join(d.seen_by), d.key, change_label(d, result.diff),
-            "; ".join(d.warnings), d.device_class]
+            "; ".join(d.warnings), d.device_class,
+            "; ".join(f"{r.cve} ({r.match}) {r.advisory}" for r in d.risks),
+            (f"{d.via.recorder_ip} channel {d.via.channel} {d.via.address or '-'} {d.via.protocol}".strip()
+             if d.via else "")]
 
 
 def render(result: ScanResult, note: str = "") -> str:

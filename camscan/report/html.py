@@ -26,6 +26,7 @@ import ipaddress
 from camscan.models import Change, Device, Finding, ListCitation, ScanResult, Verdict
 from camscan.report.common import (
     VERDICT_ORDER,
+    behind_recorders,
     by_verdict,
     change_label,
     counts,
@@ -34,6 +35,8 @@ from camscan.report.common import (
     has_changes,
     newly_flagged,
     ordered_changes,
+    risk_count,
+    risk_summary,
 )
 from camscan.report.text import escape
 
@@ -51,8 +54,9 @@ _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmw
                  "verdict": "verdict", "manufacturer": "manufacturer"}
 
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
-_DEVICE_COLUMNS = (("IP", 9), ("MAC", 11), ("Class", 6), ("Manufacturer", 10), ("Brand", 9), ("Model", 12),
-                   ("Firmware", 10), ("Serial", 9), ("Conf.", 5), ("Seen by", 8), ("Change", 11))
+_DEVICE_COLUMNS = (("IP", 9), ("MAC", 10), ("Class", 6), ("Manufacturer", 9), ("Brand", 8), ("Model", 10),
+                   ("Firmware", 9), ("Serial", 8), ("Conf.", 5), ("Seen by", 7), ("KEV", 9), ("Change", 10))
+_RISK_COLUMNS = (("CVE", 14), ("Match", 8), ("In KEV since", 10), ("Advisory", 24), ("Why", 44))
 _CHANGE_COLUMNS = (("Change", 9), ("IP", 10), ("Device", 27), ("Before", 17), ("After", 17), ("Key", 20))
 _LIST_COLUMNS = (("List", 36), ("Since", 10), ("Citation", 32), ("Scope", 22))
 _SKIP_COLUMNS = (("IP", 14), ("Stage", 10), ("Reason", 76))
@@ -222,6 +226,7 @@ class _Page:
         self.note = note
         self.ids = {id(d): f"dev-{i}" for i, d in enumerate(result.devices)}
         self.fresh = {d.key for d in newly_flagged(result)}
+        self.children = behind_recorders(result.devices)  # recorder key -> cameras it lists, channel order
         self.out: list[str] = []
 
     def add(self, *parts: str) -> None:
@@ -272,6 +277,8 @@ class _Page:
             self.add(f'<div class="card {v}" title="{_e(_MEANING[v])}"><b>{n[v]}</b><span>{_TITLES[v]}</span>'
                      "</div>")
         self.add(f'<div class="card"><b>{len(r.devices)}</b><span>Devices</span></div>',
+                 f'<div class="card" title="devices whose maker, model and firmware fall under a CISA Known '
+                 f'Exploited Vulnerability (exact or possible)"><b>{risk_count(r)}</b><span>KEV risks</span></div>',
                  f'<div class="card"><b>{len(r.skips)}</b><span>Skips</span></div>', "</div>")
         took = (r.finished - r.started).total_seconds()
         rows = [
@@ -337,11 +344,37 @@ class _Page:
                  ("Firmware", d.firmware), ("Serial", d.serial), ("MAC", d.mac),
                  ("Hardware id", d.hardware_id), ("Hostname", d.hostname),
                  ("Confidence", f"{d.confidence:.2f}"), ("Seen by", ", ".join(d.seen_by)), ("Key", d.key),
-                 ("Change", change_label(d, self.result.diff))]
+                 ("Change", change_label(d, self.result.diff)), ("Behind recorder", _via_text(d))]
         self.add('<dl class="facts">', *(f"<dt>{k}</dt><dd>{_or_dash(v)}</dd>" for k, v in facts), "</dl>")
         for f in d.findings:
             self._finding(f)
+        self._risks(d)
         self.add("</article>")
+
+    def _risks(self, d: Device) -> None:
+        if not d.risks:
+            return
+        self.add('<div class="finding"><h4>Known-exploited vulnerabilities (CISA KEV)</h4>',
+                 '<p class="muted">Information next to the verdict: it does not change it.</p>',
+                 _table_head(_RISK_COLUMNS, sortable=False))
+        for r in d.risks:
+            self.add(f"<tr><td><code>{_e(r.cve)}</code><br>{_e(r.title)}</td><td>{_e(r.match)}</td>"
+                     f"<td>{_e(r.kev_date_added)}</td><td>{_e(r.advisory)}<br>"
+                     f'<span class="url">{_e(r.advisory_url)}</span></td><td>{_e(r.why)}</td></tr>')
+        self.add("</tbody></table>", "</div>")
+
+    def risks(self) -> None:
+        """Devices with KEV risks that are not flagged (flagged ones show theirs in their article)."""
+        quiet = [d for d in self.result.devices if d.risks and not d.verdict.flagged]
+        if not quiet:
+            return
+        self.add('<section id="kev">', "<h2>Known-exploited firmware on devices not flagged</h2>")
+        for d in quiet:
+            self.add(f'<article class="device {d.verdict}"><h3>{_badge(d.verdict)} <code>{_e(d.ip)}</code> '
+                     f"{_e(device_label(d))}</h3>")
+            self._risks(d)
+            self.add("</article>")
+        self.add("</section>")
 
     def _finding(self, f: Finding) -> None:
         self.add('<div class="finding">',
@@ -381,18 +414,27 @@ class _Page:
             self.add(f"<h3>{_TITLES[verdict]} ({len(devices)}) "
                      f'<span class="muted">&mdash; {_e(_MEANING[verdict])}</span></h3>',
                      _table_head(_DEVICE_COLUMNS))
+            # a camera seen behind a recorder is listed right under its recorder, whatever its own verdict
             for d in devices:
-                self.add(self._device_row(d))
+                if d.via is not None and d.via.recorder_key in self.children:
+                    continue
+                self.add(self._device_row(d, d.via is not None))
+                for c in self.children.get(d.key, []):
+                    self.add(self._device_row(c, True))
             self.add("</tbody></table>")
         self.add("</section>")
 
-    def _device_row(self, d: Device) -> str:
+    def _device_row(self, d: Device, child: bool = False) -> str:
         anchor = self.ids[id(d)] if d.verdict.flagged else ""  # flagged: link the address to its findings
         cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac), f"<td>{_or_dash(d.device_class)}</td>"]
+        if child and d.via is not None:  # behind a recorder: say so in the first cell, and its own verdict
+            cells[0] = (f'<td class="mono via" data-sort="{_e(_ip_sort(d.via.recorder_ip))}">&#8627; channel '
+                        f"{_e(d.via.channel)} {_badge(d.verdict)}<br>{_e(d.ip)}</td>")
         cells += [f"<td>{_or_dash(v)}</td>" for v in (d.manufacturer, d.brand, d.model, d.firmware, d.serial)]
         cells += [f"<td>{d.confidence:.2f}</td>", f"<td>{_or_dash(', '.join(d.seen_by))}</td>",
+                  f"<td>{_or_dash(risk_summary(d))}</td>",
                   f"<td>{_or_dash(change_label(d, self.result.diff))}</td>"]
-        return f'<tr class="{d.verdict}">{"".join(cells)}</tr>'
+        return f'<tr class="{d.verdict}{" via" if child else ""}">{"".join(cells)}</tr>'
 
     def warnings(self) -> None:
         warned = [d for d in self.result.devices if d.warnings]
@@ -438,6 +480,14 @@ class _Page:
                  "</footer>", "</main>", f"<script>{_JS}</script>", "</body>", "</html>")
 
 
+def _via_text(d: Device) -> str:
+    v = d.via
+    if v is None:
+        return ""
+    return (f"{v.recorder_ip} ({v.recorder_key}), channel {v.channel}, address {v.address or 'not reported'}"
+            f"{', ' + v.protocol if v.protocol else ''} (listed by the recorder; never contacted)")
+
+
 def render(result: ScanResult, note: str = "") -> str:
     """The HTML page. An empty ``note`` falls back to camscan's standard legal note: the page always says
     that these lists restrict procurement and trade, not the operation of a camera."""
@@ -448,6 +498,7 @@ def render(result: ScanResult, note: str = "") -> str:
     page.summary()
     page.changes()
     page.flagged()
+    page.risks()
     page.warnings()
     page.devices()
     page.skips()

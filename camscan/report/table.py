@@ -16,9 +16,11 @@ from camscan.report.common import (
     VERDICT_ORDER,
     counts,
     device_label,
+    grouped,
     has_changes,
     newly_flagged,
     ordered_changes,
+    risk_count,
 )
 from camscan.report.text import escape
 
@@ -48,7 +50,8 @@ def _header(result: ScanResult) -> list[str]:
     scan = f"scan #{result.scan_id} " if result.scan_id is not None else "scan "
     return [
         f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
-        f"{len(result.skips)} skip(s)",
+        f"{len(result.skips)} skip(s)" + (f", {risk_count(result)} with known-exploited firmware (KEV)"
+                                          if risk_count(result) else ""),
         escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
               f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
               f"{', '.join(result.methods) or '-'}", 400),
@@ -97,21 +100,54 @@ def _findings(result: ScanResult) -> list[str]:
     return out
 
 
+def _risks(result: ScanResult) -> list[str]:
+    out = ["", "Known-exploited vulnerabilities (CISA KEV; information only, the verdict is unchanged):"]
+    for d in result.devices:
+        if not d.risks:
+            continue
+        out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]", "  ")
+        for r in d.risks:
+            out += _wrap(f"{r.cve} ({r.match}), in KEV since {r.kev_date_added}: {escape(r.title, 120)}", "    ")
+            out += _wrap(f"advisory {escape(r.advisory, 40)} {escape(r.advisory_url, 200)}", "      ")
+            out += _wrap(f"why: {escape(r.why, 600)}", "      ")
+    return out
+
+
+def _ip_cell(d: Device, child: bool) -> str:
+    if not child or d.via is None:
+        return escape(d.ip, 15)
+    return f"`-{escape(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
+
+
+def _kev_cell(d: Device) -> str:
+    if not d.risks:
+        return ""
+    return str(len(d.risks)) + ("" if any(r.match == "exact" for r in d.risks) else "?")
+
+
 def render(result: ScanResult, note: str = "") -> str:
     """The terminal report; every line ends in a newline and no device control character reaches it."""
     out = _header(result)
     out += _changes(result)
     out.append("")
-    devices = sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict))
-    rows = [[escape(d.ip, 15), escape(d.mac, 17), d.device_class, escape(_maker(d), 22), escape(d.model, 20),
-             escape(d.firmware, 20), _verdict(d), f"{d.confidence:.2f}"] for d in devices]
+    # cameras seen behind a recorder follow it, indented, whatever their own verdict; a KEV column (count of
+    # known-exploited vulnerabilities, "?" when only possible) only when a device has one, details below
+    devices = grouped(sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict)))
+    kev = risk_count(result) > 0
+    fw = 16 if kev else 20
+    rows = [[_ip_cell(d, child), escape(d.mac, 17), d.device_class, escape(_maker(d), 22), escape(d.model, 20),
+             escape(d.firmware, fw), _verdict(d), f"{d.confidence:.2f}"] + ([_kev_cell(d)] if kev else [])
+            for d, child in devices]
     if rows:
         out.append(tabulate(rows, headers=["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict",
-                                           "Conf"], tablefmt="simple", disable_numparse=True))
+                                           "Conf"] + (["KEV"] if kev else []), tablefmt="simple",
+                            disable_numparse=True))
     else:
         out.append("No devices found.")
     if result.flagged:
         out += _findings(result)
+    if risk_count(result):
+        out += _risks(result)
     warned = [d for d in result.devices if d.warnings]
     if warned:
         out += ["", "Warnings:"]

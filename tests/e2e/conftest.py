@@ -39,3 +39,8 @@ def telecom_site() -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def defaults_site() -> Iterator[Site]:
     yield from _shipped_site("defaults")
+
+
+@pytest.fixture(scope="module")
+def recorders_site() -> Iterator[Site]:
+    yield from _shipped_site("recorders")

@@ -136,6 +136,23 @@ def test_diff_in_every_format(three_scans):
     assert {c["kind"] for c in data["diff"]["changes"]} >= {"gone", "firmware"}
 
 
+def test_camscan_diff_between_chosen_scans(three_scans, lab):
+    _results, _formats, db, _tmp = three_scans
+
+    def diff(*argv):
+        return subprocess.run([*CAMSCAN, "diff", "--db", str(db), *argv], capture_output=True, text=True,
+                              env=BASE_ENV, timeout=60)
+
+    latest = diff("--format", "json")
+    assert latest.returncode == 0, latest.stderr  # 3 against 2: the Hikvision was flagged in both
+    assert json.loads(latest.stdout)["diff"]["previous_scan"] == 2
+    span = diff("1", "3", "--format", "json")
+    kinds = {(c["kind"], c["ip"]) for c in json.loads(span.stdout)["diff"]["changes"]}
+    assert ("gone", "198.51.100.12") in kinds and ("new", "198.51.100.14") in kinds
+    assert diff("1").returncode == 1  # nothing before scan 1: its flagged devices are new
+    assert diff("7").returncode == 2
+
+
 def test_history_lists_the_scans(three_scans, lab):
     _results, _formats, db, _tmp = three_scans
     assert stored_scans(db) == 3

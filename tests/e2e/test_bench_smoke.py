@@ -11,7 +11,7 @@ import pytest
 
 from camscan.lab import LabUnavailable
 from camscan.lab.bench import Scenario, site_document, site_spec
-from camscan.lab.netns import REPO_ROOT, check_available
+from camscan.lab.netns import check_available
 
 pytestmark = pytest.mark.netns
 
@@ -25,7 +25,7 @@ def test_bench_prints_the_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "camscan.lab.bench", "--scenarios", "a", "--devices-a", "10", "--no-peers",
          "--quiet", "--json", str(out)],
-        capture_output=True, text=True, timeout=180, cwd=REPO_ROOT, check=False)
+        capture_output=True, text=True, timeout=180, cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert any("tool" in line and "wall s" in line and "peak RSS MB" in line for line in lines), proc.stdout

@@ -15,11 +15,6 @@ from typing import Any
 
 import pytest
 
-try:
-    import camscan  # noqa: F401
-except ImportError:  # running without an installed package: use the checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from camscan.lab import LabUnavailable, Site, cleanup_stale, load_site
 from camscan.lab.netns import check_available
 from camscan.lab.sitefile import build_site

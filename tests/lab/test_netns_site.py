@@ -212,12 +212,11 @@ def test_teardown_on_exception(make_site: MakeSite) -> None:
 def test_sigterm_tears_down(lab_available: None, tmp_path: Path) -> None:
     script = tmp_path / "hold.py"
     script.write_text(
-        textwrap.dedent(f"""
-        import sys, time
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        textwrap.dedent("""
+        import time
         from camscan.lab import load_site
         from camscan.lab.sitefile import build_site
-        doc = {{"device": [{{"profile": "bosch-flexidome-indoor-5100i-ir", "ip": "198.51.100.32"}}]}}
+        doc = {"device": [{"profile": "bosch-flexidome-indoor-5100i-ir", "ip": "198.51.100.32"}]}
         site = load_site(build_site(doc))
         with site:
             print(" ".join(site.namespaces), flush=True)

@@ -24,6 +24,12 @@ FAULT = (b'<?xml version="1.0" encoding="UTF-8"?>'
          b'xmlns:ter="http://www.onvif.org/ver10/error"><env:Body><env:Fault><env:Code><env:Value>env:Receiver'
          b"</env:Value><env:Subcode><env:Value>ter:Action</env:Value></env:Subcode></env:Code><env:Reason>"
          b'<env:Text xml:lang="en">Internal error</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>')
+NOT_AUTHORIZED = (b'<?xml version="1.0" encoding="UTF-8"?>'
+                  b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+                  b'xmlns:ter="http://www.onvif.org/ver10/error"><env:Body><env:Fault><env:Code><env:Value>'
+                  b"env:Sender</env:Value><env:Subcode><env:Value>ter:NotAuthorized</env:Value></env:Subcode>"
+                  b'</env:Code><env:Reason><env:Text xml:lang="en">Sender not Authorized</env:Text></env:Reason>'
+                  b"</env:Fault></env:Body></env:Envelope>")
 DTD = (b'<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "http://192.0.2.99/x.dtd">]>'
        b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body>&x;</env:Body></env:Envelope>')
 
@@ -113,7 +119,9 @@ def device(request) -> Iterator[_Device]:
 
 
 CREDS = Credentials("admin", "camscan-unit-pw")
-WITH_CREDS = Transport(credentials=CredentialPolicy(CREDS, [ipaddress.ip_network("127.0.0.0/8")]))
+# loopback devices listen on any port: every port is a credential port here
+WITH_CREDS = Transport(credentials=CredentialPolicy(CREDS, [ipaddress.ip_network("127.0.0.0/8")],
+                                                    ports=range(1, 65536)))
 
 
 @pytest.mark.parametrize("device, reason", [
@@ -235,7 +243,9 @@ def test_a_request_with_credentials_is_not_sent_again_when_the_device_hangs_up()
     def answer(request: bytes) -> bytes | None:
         if b"UsernameToken" in request:
             return None  # read it (a login attempt the device may count), then hang up without a reply
-        return _http("200 OK", SDT)  # the anonymous clock call, on a kept-alive connection
+        if b"GetSystemDateAndTime" in request:
+            return _http("200 OK", SDT)  # the anonymous clock call, on a kept-alive connection
+        return _http("400 Bad Request", NOT_AUTHORIZED)  # asks for credentials
 
     dev = _keep_alive(answer)
     try:

@@ -1,0 +1,248 @@
+"""Cameras behind recorders: ask each recorder, with the user's credentials, which cameras it records, and make
+each camera a device row of its own.
+
+Only devices that are recorders (``device_class == "recorder"`` when the fingerprint sets it, else a recorder
+model number: Hikvision DS-7/8/9xxx, Dahua NVR/XVR/HCVR, or a recorder type in SADP/DHIP) are asked, only
+when credentials were given and the recorder's address is in the credential scope, and only read-only GETs:
+
+* Hikvision (and OEMs): ``/ISAPI/ContentMgmt/InputProxy/channels`` and ``.../channels/status``;
+* Dahua (and OEMs): ``/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice``.
+
+Credentials follow the same rules as every credentialed call: they come from the scan's transport
+(:meth:`camscan.transport.Transport.credentials_for`, the one place the credential scope is decided) for the
+recorder's own address and port, only as the answer to that recorder's Digest challenge (never Basic, never
+unasked), and a rejection ends the recorder's inventory at once (a wrong password is tried once per recorder:
+lockouts). A camera row's
+``ip`` is the address the recorder reports (never contacted: it is on the recorder's own network and may
+repeat behind other recorders); its identity comes from what the recorder says (model, serial, firmware), its
+maker from the model number through the same fingerprint rules, its verdict from the same policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from camscan import fingerprint, net
+from camscan.codec.auth import digest_authorization, digest_params
+from camscan.models import Device, Evidence, Host, Skip, Via
+from camscan.probe.httpclient import Connection, HttpFailure
+from camscan.recorders.parse import (
+    MAX_BODY,
+    Channel,
+    merge_isapi,
+    parse_dahua_remote_devices,
+    parse_isapi_channels,
+)
+from camscan.transport import Transport
+
+log = logging.getLogger(__name__)
+
+ISAPI_CHANNELS = "/ISAPI/ContentMgmt/InputProxy/channels"
+ISAPI_STATUS = "/ISAPI/ContentMgmt/InputProxy/channels/status"
+DAHUA_REMOTE = "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice"
+WEB_PORTS = (80, 8080, 8000)  # plain-HTTP web ports recorders serve their API on, in order of preference
+MAX_RECORDERS = 64  # recorders asked in one scan (each one is two or three requests)
+
+_HIK_RECORDER = re.compile(r"^i?DS-(7\d|8\d|9\d)\d{2}")  # DS-76xxNI, DS-7208HGHI, DS-96xxxNI...
+_DAHUA_RECORDER = re.compile(r"^(DHI?-)?(NVR|XVR|HCVR|DVR)\d")
+_GENERIC_RECORDER = re.compile(r"(^|[-_ ])(NVR|DVR|XVR)", re.I)
+
+
+def recorder_family(device: Device) -> str | None:
+    """``"hikvision"`` or ``"dahua"`` for a recorder camscan knows how to ask, else None. A recorder is a
+    device the fingerprint classed ``recorder``; one it could not class (``unknown``) counts when its model
+    number or a SADP/DHIP device type says recorder."""
+    device_class = str(device.device_class)
+    model = (device.model or "").strip()
+    if device_class == "unknown":
+        says = any(e.field.casefold() in ("devicetype", "deviceclass", "device_class")
+                   and re.search(r"NVR|DVR|XVR|recorder", e.value, re.I) for e in device.evidence)
+        if not (says or _HIK_RECORDER.match(model) or _DAHUA_RECORDER.match(model)
+                or _GENERIC_RECORDER.search(model)):
+            return None
+    elif device_class != "recorder":
+        return None
+    maker = (device.manufacturer or "").casefold()
+    if maker == "hikvision" or _HIK_RECORDER.match(model):
+        return "hikvision"
+    if maker == "dahua" or _DAHUA_RECORDER.match(model):
+        return "dahua"
+    return None
+
+
+def _web_port(device: Device) -> int | None:
+    open_ports = {int(e.value) for e in device.evidence if e.source == "tcp" and e.field == "open"
+                  and e.value.isdigit()}
+    for port in WEB_PORTS:
+        if port in open_ports:
+            return port
+    return None
+
+
+class _Denied(Exception):
+    """The recorder rejected the credentials, asked for something other than Digest, or may not have them."""
+
+
+class RecorderClient:
+    """Read-only, Digest-authenticated GETs to one recorder (its own address and port only), through the
+    scan's transport (which decides whether credentials may go to this address and port)."""
+
+    def __init__(self, ip: str, port: int, transport: Transport, timeout: float, deadline: float | None) -> None:
+        self.ip, self.port = ip, port
+        self.transport = transport
+        self.conn = Connection(ip, port, timeout=timeout, deadline=deadline, transport=transport)
+        self.nc = 0
+        self.challenge: dict[str, str] | None = None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def get(self, path: str, stale_retry: bool = True) -> bytes | None:
+        """The body of a 200 answer; None for 404 and the like. Raises :class:`_Denied` or HttpFailure."""
+        if self.challenge is None:
+            first = self.conn.request("GET", path, max_bytes=MAX_BODY)
+            if first.status == 200:
+                return first.body  # the recorder asked for no credentials
+            if first.status != 401:
+                return None
+            self.challenge = digest_params(first.headers.all("WWW-Authenticate"))
+            if self.challenge is None:
+                raise _Denied("the recorder asks for no HTTP Digest authentication (credentials are sent only "
+                              "as a Digest answer)")
+        creds = self.transport.credentials_for(self.ip, self.port, challenged=True)
+        if creds is None:
+            raise _Denied("credentials may not go to this address and port (outside the credential scope)")
+        self.nc += 1
+        auth = digest_authorization(self.challenge, "GET", path, creds.username, creds.password, nc=self.nc)
+        if auth is None:
+            raise _Denied("the recorder's Digest challenge asks for an algorithm camscan does not do")
+        # a request carrying credentials is never sent twice: the recorder may have counted a failed login
+        resp = self.conn.request("GET", path, headers={"Authorization": auth}, max_bytes=MAX_BODY, resend=False)
+        if resp.status == 401:
+            stale = digest_params(resp.headers.all("WWW-Authenticate"))
+            if stale_retry and stale is not None and stale.get("stale", "").lower() == "true":
+                self.challenge, self.nc = stale, 0  # an expired nonce, not a wrong password: answer it once
+                return self.get(path, stale_retry=False)
+            raise _Denied("bad credentials")
+        if resp.status != 200 or resp.truncated:
+            return None
+        return resp.body
+
+
+def read_channels(family: str, client: RecorderClient) -> tuple[list[Channel] | None, str]:
+    """(channels, reason): the recorder's camera list, or None and why not."""
+    if family == "hikvision":
+        body = client.get(ISAPI_CHANNELS)
+        channels = parse_isapi_channels(body) if body is not None else None
+        if channels is None:
+            return None, "no InputProxy channel list at " + ISAPI_CHANNELS
+        status_body = client.get(ISAPI_STATUS)
+        status = parse_isapi_channels(status_body) if status_body is not None else None
+        return merge_isapi(channels, status), ""
+    body = client.get(DAHUA_REMOTE)
+    channels = parse_dahua_remote_devices(body) if body is not None else None
+    if channels is None:
+        return None, "no RemoteDevice configuration at /cgi-bin/configManager.cgi"
+    return channels, ""
+
+
+def camera_device(recorder: Device, ch: Channel, rules: Sequence[fingerprint.Rule] | None = None) -> Device:
+    """One camera behind ``recorder`` as a device row (no verdict yet: policy's job), from the channel's facts
+    as the recorder reports them; the maker from the model number through the fingerprint rules."""
+    src = f"recorder.{ch.source}"
+    facts = [("model", ch.model), ("firmware", ch.firmware), ("serial", ch.serial), ("mac", ch.mac),
+             ("vendor", ch.vendor), ("protocol", ch.protocol), ("address", ch.address), ("name", ch.name)]
+    evidence = tuple(Evidence(src, k, v) for k, v in facts if v)
+    evidence += (Evidence(src, "recorder", f"{recorder.ip} channel {ch.channel}"),)
+    mac = net.normalise_mac(ch.mac)
+    host = Host(ip=ch.address or "", mac=mac, seen_by=("recorder",), evidence=evidence)
+    dev = fingerprint.identify(host, rules)
+    return dataclasses.replace(
+        dev, model=ch.model or dev.model, firmware=ch.firmware, serial=ch.serial,
+        brand=ch.vendor, manufacturer=dev.manufacturer or ch.vendor,
+        via=Via(recorder_ip=recorder.ip, recorder_key=recorder.key, channel=ch.channel, address=ch.address,
+                protocol=ch.protocol, source=ch.source))
+
+
+class RecorderInventory:
+    """The cameras behind every recorder of a scan, each a device row; skips say which recorders could not be
+    asked and why."""
+
+    def __init__(self, transport: Transport, timeout: float, deadline: float | None,
+                 evaluate: Callable[[Device], Device], rules: Sequence[fingerprint.Rule] | None = None) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.deadline = deadline
+        self.evaluate = evaluate
+        self.rules = rules
+
+    def run(self, devices: Sequence[Device]) -> tuple[list[Device], list[Skip]]:
+        recorders = [(d, f) for d in devices if d.via is None for f in [recorder_family(d)] if f]
+        if not recorders:
+            return [], []
+        skips: list[Skip] = []
+        asked = []
+        for d, family in recorders[:MAX_RECORDERS]:
+            port = _web_port(d)
+            if not self.transport.credentials_given:
+                skips.append(Skip(d.ip, "recorder", "a recorder: its camera list needs credentials "
+                                                    "(CAMSCAN_USERNAME/CAMSCAN_PASSWORD), none given"))
+            elif port is None:
+                skips.append(Skip(d.ip, "recorder", "a recorder with no open web port (80, 8080, 8000): its "
+                                                    "camera list was not asked for"))
+            else:
+                asked.append((d, family, port))
+        for d, _f in recorders[MAX_RECORDERS:]:
+            skips.append(Skip(d.ip, "recorder", f"more than {MAX_RECORDERS} recorders: not asked"))
+        rows: list[Device] = []
+        if not asked:
+            return rows, skips
+        with ThreadPoolExecutor(max_workers=min(8, len(asked)), thread_name_prefix="camscan-recorder") as pool:
+            jobs = [(d, pool.submit(self._one, d, family, port)) for d, family, port in asked]
+            for d, job in jobs:
+                wait = None if self.deadline is None else max(0.0, self.deadline - time.monotonic()) + 1.0
+                try:
+                    got, skip = job.result(timeout=wait)
+                except FutureTimeout:
+                    skips.append(Skip(d.ip, "recorder", "scan deadline reached before the recorder answered"))
+                    continue
+                rows += got
+                if skip:
+                    skips.append(skip)
+        return rows, skips
+
+    def _one(self, recorder: Device, family: str, port: int) -> tuple[list[Device], Skip | None]:
+        client = RecorderClient(recorder.ip, port, self.transport, self.timeout, self.deadline)
+        try:
+            channels, reason = read_channels(family, client)
+        except _Denied as exc:
+            return [], Skip(recorder.ip, "recorder", f"camera list not read: {exc}")
+        except HttpFailure as exc:
+            return [], Skip(recorder.ip, "recorder", f"camera list not read: {exc.reason}")
+        except Exception as exc:  # noqa: BLE001 - last-resort guard: one recorder must not end the scan
+            log.debug("recorder inventory of %s crashed", recorder.ip, exc_info=True)
+            return [], Skip(recorder.ip, "recorder", f"internal error: {type(exc).__name__}")
+        finally:
+            client.close()
+        if channels is None:
+            return [], Skip(recorder.ip, "recorder", f"camera list not read: {reason}")
+        log.debug("recorder %s lists %d camera(s)", recorder.ip, len(channels))
+        return [self.evaluate(camera_device(recorder, ch, self.rules)) for ch in channels], None
+
+
+def merge_rows(devices: Sequence[Device], rows: Sequence[Device]) -> list[Device]:
+    """``devices`` followed by the camera rows whose key no device has already: a camera also seen on the
+    LAN keeps its own (contacted) row, and a camera two recorders list appears once."""
+    keys = {d.key for d in devices}
+    out = list(devices)
+    for r in rows:
+        if r.key not in keys:
+            keys.add(r.key)
+            out.append(r)
+    return out

@@ -1,0 +1,150 @@
+"""Issue 16, done-when: on the emulated site with recorders of both families, a scan with credentials reports
+every camera behind each recorder as its own row under its recorder, with verdicts; the password values the
+recorders return appear nowhere camscan writes (stdout, -vv logs, the inventory, every report format);
+affected firmware shows its CVEs with their sources and patched firmware none; a later scan with a camera
+swapped behind a recorder shows it in the diff."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from siteutil import CAMSCAN, cli_env, run_scan
+
+from camscan.lab import load_site
+from camscan.lab.sitefile import load_profile
+
+pytestmark = pytest.mark.netns
+
+# the camera passwords the recorders' channel lists carry (lab profiles)
+RECORDER_SECRETS = ("Rec0rder-Cam-Pw-91f3", "Dh-NVR-Cam-Pw-5c2e")
+SITE = Path(__file__).resolve().parents[2] / "camscan" / "lab" / "sites" / "recorders.toml"
+REMOTE = "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice"
+
+# channel -> (address, model, {cve: match}) as the recorders report them
+HIK = {"1": ("192.168.254.2", "DS-2CD2032F-I", {"CVE-2017-7921": "exact", "CVE-2021-36260": "possible"}),
+       "2": ("192.168.254.3", "DS-2CD2385G1-I", {}),
+       "3": ("192.168.254.4", None, {})}
+DAHUA = {"1": ("192.168.1.108", "IPC-HDW3849H-AS-PV", {"CVE-2021-33044": "exact", "CVE-2021-33045": "exact"}),
+         "2": ("192.168.1.109", "IPC-HFW5442E-ZE", {}),
+         "3": ("192.168.1.110", "DS-2CD2143G0-I", {"CVE-2021-36260": "possible"})}
+
+
+@pytest.fixture(scope="module")
+def scanned(recorders_site, tmp_path_factory):
+    work = tmp_path_factory.mktemp("recorders")
+    db = work / "inventory.sqlite3"
+    scan = run_scan(recorders_site, "--db", str(db), "--format", "json", "--timeout", "2", "-vv")
+    return recorders_site, scan, db, work
+
+
+def _camera_rows(scan, recorder_ip):
+    return {d["via"]["channel"]: d for d in scan.data["devices"]
+            if d["via"] and d["via"]["recorder_ip"] == recorder_ip}
+
+
+def test_every_camera_behind_each_recorder_is_its_own_row(scanned):
+    site, scan, _db, _work = scanned
+    assert scan.proc.returncode == 1, scan.proc.stderr[-2000:]
+    for name, expected in (("hik-nvr", HIK), ("dahua-nvr", DAHUA)):
+        rec = site.device(name)
+        recorder = scan.devices[rec.ip]
+        assert recorder["device_class"] == "recorder"
+        rows = _camera_rows(scan, rec.ip)
+        assert set(rows) == set(expected), (name, sorted(rows))
+        for channel, (address, model, risks) in expected.items():
+            row = rows[channel]
+            assert row["ip"] == address and row["via"]["address"] == address
+            assert row["via"]["recorder_key"] == recorder["key"]
+            assert row["model"] == model
+            assert row["verdict"] in ("sanctioned", "review", "clear", "unknown")
+            assert row["key"].startswith(("mac:", "serial:")) or row["key"] == f"via:{recorder['key']}/{channel}"
+            got = {r["cve"]: r["match"] for r in row["risks"]}
+            assert got == risks, (name, channel, got)
+            for r in row["risks"]:
+                assert r["advisory"] and r["advisory_url"].startswith("http") and r["kev_date_added"]
+        # makers from the model number; a Hikvision camera behind a Dahua recorder is still flagged
+    assert _camera_rows(scan, site.device("dahua-nvr").ip)["3"]["manufacturer"] == "Hikvision"
+    assert _camera_rows(scan, site.device("dahua-nvr").ip)["3"]["verdict"] in ("review", "sanctioned")
+    assert _camera_rows(scan, site.device("hik-nvr").ip)["3"]["verdict"] == "unknown"
+
+
+def test_lan_cameras_affected_and_patched(scanned):
+    site, scan, _db, _work = scanned
+    old = scan.devices[site.device("hik-old").ip]
+    assert {r["cve"]: r["match"] for r in old["risks"]} == {"CVE-2021-36260": "possible"}
+    assert old["risks"][0]["advisory"] == "HSRC-202109-01"
+    assert scan.devices[site.device("hik-patched").ip]["risks"] == []
+    assert scan.devices[site.device("axis-entrance").ip]["risks"] == []
+    assert scan.data["summary"]["kev_risks"] == 4
+
+
+def test_recorders_were_asked_read_only_with_digest_after_a_challenge(scanned):
+    site, _scan, _db, _work = scanned
+    for name, paths in (("hik-nvr", {"/ISAPI/ContentMgmt/InputProxy/channels",
+                                      "/ISAPI/ContentMgmt/InputProxy/channels/status"}),
+                        ("dahua-nvr", {REMOTE})):
+        log = [e for e in site.request_log(name) if e.get("proto") == "http" and e.get("path") in paths]
+        assert {e["path"] for e in log} == paths
+        assert all(e.get("method") == "GET" for e in log)
+        assert all(e.get("auth_ok") for e in log if e.get("credentialed")), log
+        assert not [e for e in log if e.get("credentialed") and e.get("auth_scheme") != "http_digest"]
+
+
+def test_no_recorder_password_anywhere_camscan_writes(scanned):
+    site, scan, db, work = scanned
+    outputs = [scan.proc.stdout, scan.proc.stderr]
+    assert f"recorder {site.device('hik-nvr').ip} lists 3 camera(s)" in scan.proc.stderr  # -vv logs written
+    for fmt in ("table", "json", "csv", "html"):
+        out = work / f"report.{fmt}"
+        r = site.exec([*CAMSCAN, "report", "--db", str(db), "--format", fmt, "-o", str(out)], env=cli_env(site))
+        assert r.returncode == 0, r.stderr
+        outputs += [out.read_text(), r.stdout, r.stderr]
+    stored = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    for secret in (*RECORDER_SECRETS, site.password):
+        assert not any(secret in text for text in outputs), secret
+        assert secret.encode() not in stored, secret
+    # the reports show the cameras under their recorder
+    table = (work / "report.table").read_text()
+    hik_nvr = table.index(site.device("hik-nvr").ip)
+    assert hik_nvr < table.index("`-192.168.254.2") < table.index("`-192.168.254.3") < table.index("`-192.168.254.4")
+    rows = list(csv.DictReader(io.StringIO((work / "report.csv").read_text())))
+    cam = next(r for r in rows if r["ip"] == "192.168.1.108")
+    assert "CVE-2021-33044 (exact) DHCC-SA-202106-001" in cam["kev"] and cam["via"].startswith(
+        site.device("dahua-nvr").ip)
+    page = (work / "report.html").read_text()
+    assert "channel 1" in page and "CVE-2017-7921" in page and "ICSA-17-124-01" in page
+
+
+def _swapped_site(tmp_path: Path) -> Path:
+    """The recorders site with channel 2 of the Dahua recorder now another camera (new MAC, serial, model)."""
+    body = load_profile("dahua-nvr-nvr4108hs-8p-4ks2")["http"]["paths"][REMOTE]["body"]
+    body = (body.replace("3c:ef:8c:71:00:02", "3c:ef:8c:71:00:09").replace("8F0B2C3DPAZ0002", "9A0C3D4EPAZ0009")
+            .replace("IPC-HFW5442E-ZE", "IPC-HDW2431T-AS"))
+    assert "'''" not in body
+    override = (f'[device.http.paths."{REMOTE}"]\nauth = "digest"\nstatus = 200\ncontent_type = "text/plain"\n'
+                f"body = '''{body}'''\n")
+    text = SITE.read_text().replace('ip = "198.51.100.31"\n', 'ip = "198.51.100.31"\n' + override, 1)
+    tomllib.loads(text)
+    path = tmp_path / "recorders-swapped.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_camera_swapped_behind_a_recorder_shows_in_the_diff(scanned, tmp_path):
+    _site, _scan, db, _work = scanned
+    with load_site(_swapped_site(tmp_path)) as site:
+        second = run_scan(site, "--db", str(db), "--format", "json", "--timeout", "2")
+    assert second.proc.returncode == 1, second.proc.stderr[-2000:]
+    changes = second.data["diff"]["changes"]
+    new = [c for c in changes if c["kind"] == "new"]
+    gone = [c for c in changes if c["kind"] == "gone"]
+    assert [c["key"] for c in new] == ["mac:3c:ef:8c:71:00:09"], changes
+    assert [c["key"] for c in gone] == ["mac:3c:ef:8c:71:00:02"], changes
+    row = next(d for d in second.data["devices"] if d["key"] == "mac:3c:ef:8c:71:00:09")
+    assert row["via"]["channel"] == "2" and row["model"] == "IPC-HDW2431T-AS"
+    assert json.dumps(second.data).count("Dh-NVR-Cam-Pw-5c2e") == 0

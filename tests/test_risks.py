@@ -1,0 +1,228 @@
+"""Known-exploited firmware (camscan/data/risks.toml): loading, validation, firmware parsing, and matching on
+the edges of the advisories' ranges (first/last build, the day a fix was built, no model, no build date)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from camscan.errors import DataError
+from camscan.models import Device, Verdict
+from camscan.risks import RISKS_FILE, load_risks, match_device, parse_firmware
+
+
+def dev(manufacturer="Hikvision", model=None, firmware=None, verdict=Verdict.SANCTIONED) -> Device:
+    return Device(ip="198.51.100.9", mac=None, manufacturer=manufacturer, brand=None, model=model,
+                  firmware=firmware, serial=None, hardware_id=None, hostname=None, endpoint=None, xaddrs=(),
+                  seen_by=(), evidence=(), verdict=verdict)
+
+
+def risks(**kw) -> dict[str, str]:
+    return {r.cve: r.match for r in match_device(dev(**kw))}
+
+
+def r7921(**kw) -> str | None:
+    """The CVE-2017-7921 match (the old cameras these tests use are also 'possible' for CVE-2021-36260, whose
+    range has no verified lower bound)."""
+    return risks(**kw).get("CVE-2017-7921")
+
+
+# ------------------------------------------------------------------------------------------ the data file
+def test_packaged_file_loads_with_sources_and_dates():
+    vulns = load_risks()
+    assert {v.cve for v in vulns} == {"CVE-2017-7921", "CVE-2021-36260", "CVE-2021-33044", "CVE-2021-33045"}
+    for v in vulns:
+        assert v.advisory and v.advisory_url.startswith("http") and v.read and v.kev_date_added
+        assert v.ranges
+    by = {v.cve: v for v in vulns}
+    assert by["CVE-2021-33044"].advisory == by["CVE-2021-33045"].advisory == "DHCC-SA-202106-001"
+    assert by["CVE-2021-36260"].advisory == "HSRC-202109-01"
+    # the range for 36260 could not be read per series in the advisory: never "exact"
+    assert not any(r.verified for r in by["CVE-2021-36260"].ranges)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("", "no \\[\\[vulnerability"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1"\n', "needs maker"),
+    ('[[vulnerability]]\ncve = "2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'built_before = "2021-06-01"\nverified = true\n', "not a CVE id"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "soon"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'built_before = "2021-06-01"\nverified = true\n', "kev_date_added must be a date"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'first = "V5.4.0 build 160530"\nlast = "V5.2.0 build 140721"\nverified = true\n', "last firmware is before first"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'first = "V5.2.0"\nlast = "V5.4.0 build 160530"\nverified = true\n', "needs a version and a build date"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'built_before = "2021-06-01"\nmodels = ["("]\nverified = true\n', "bad model pattern"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'built_before = "2021-06-01"\n', "needs verified"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n', "at least one"),
+])
+def test_invalid_files_are_refused(tmp_path, body, message):
+    path = tmp_path / "risks.toml"
+    path.write_text(body)
+    with pytest.raises(DataError, match=message):
+        load_risks(path)
+
+
+def test_every_range_in_the_packaged_file_is_dated_and_bounded():
+    text = RISKS_FILE.read_text()
+    assert text.count("\n[[vulnerability]]") == 4
+    for v in load_risks():
+        for r in v.ranges:
+            assert r.built_before is not None or (r.first is not None and r.last is not None)
+
+
+# -------------------------------------------------------------------------------------- firmware strings
+@pytest.mark.parametrize("text, version, built", [
+    ("V5.5.800 build 210628", (5, 5, 800), date(2021, 6, 28)),
+    ("V5.6.2build 190701", (5, 6, 2), date(2019, 7, 1)),
+    ("V5.4.0 Build 160530", (5, 4, 0), date(2016, 5, 30)),
+    ("2.800.0000000.25.R, Build Date: 2021-01-28", (2, 800, 0, 25), date(2021, 1, 28)),
+    ("V2.620.0000002.0.R.170830", (2, 620, 2, 0), date(2017, 8, 30)),
+    ("V2.840.0000000.8.R, build: 2022-08-26", (2, 840, 0, 8), date(2022, 8, 26)),
+    ("V5.4.0", (5, 4, 0), None),
+    ("build 991399", None, None),  # no such date, no version
+    ("", None, None),
+    (None, None, None),
+])
+def test_parse_firmware(text, version, built):
+    fw = parse_firmware(text)
+    assert fw.version == version and fw.built == built
+
+
+# ------------------------------------------------------------------------------- CVE-2017-7921 (per series)
+def test_7921_first_and_last_build_of_a_series_are_exact():
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.2.0 build 140721") == "exact"
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0 build 160530") == "exact"
+
+
+def test_7921_one_build_after_the_series_range_is_patched():
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0 build 160531") is None
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.2.0 build 140720") is None
+
+
+def test_7921_ranges_differ_per_series():
+    # V5.4.0 build 160415: inside the 2xx2F-I series range (to 160530), outside 2xx0F-I (to 160401)
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0 build 160415") == "exact"
+    assert r7921(model="DS-2CD2030F-I", firmware="V5.4.0 build 160415") is None
+    # the FWD series reaches into V5.4.4
+    assert r7921(model="DS-2CD2142FWD-IS", firmware="V5.4.4 build 161125") == "exact"
+    assert r7921(model="DS-2CD2142FWD-IS", firmware="V5.4.5 build 170123") is None
+
+
+def test_7921_without_build_date_is_decided_only_strictly_inside_or_outside():
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.3.0") == "exact"
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.5.0") is None
+    # the boundary version without a build: cannot tell, the model matched: possible
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0") == "possible"
+
+
+def test_7921_no_model_is_possible_and_says_why():
+    r = next(r for r in match_device(dev(model=None, firmware="V5.3.0 build 150513")) if r.cve == "CVE-2017-7921")
+    assert r.cve == "CVE-2017-7921" and r.match == "possible"
+    assert "no model" in r.why and "V5.3.0 build 150513" in r.why
+    assert r.advisory == "ICSA-17-124-01" and r.kev_date_added
+
+
+def test_7921_unlisted_model_in_the_overall_span_is_possible_only():
+    # a white-labelled Hikvision model no series names
+    assert r7921(model="IPC-T2342", firmware="V5.3.0 build 150513") == "possible"
+
+
+def test_nothing_checkable_gives_no_risk():
+    assert risks(model=None, firmware=None) == {}
+    assert risks(model="DS-2CD2032F-I", firmware=None) == {"CVE-2017-7921": "possible",
+                                                           "CVE-2021-36260": "possible"}
+
+
+# ------------------------------------------------------------------------------------------ CVE-2021-36260
+def test_36260_fixed_build_day_is_patched_the_day_before_is_possible():
+    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210628") == {}
+    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210627") == {"CVE-2021-36260": "possible"}
+
+
+def test_36260_is_never_exact_because_its_range_is_unverified():
+    (r,) = match_device(dev(model="DS-2CD2385G1-I", firmware="V5.6.2 build 190701"))
+    assert r.match == "possible" and "not verified" in r.why and r.advisory == "HSRC-202109-01"
+
+
+def test_36260_recorders_are_not_in_its_camera_families():
+    assert risks(model="DS-7608NI-K2", firmware="V4.22.005 build 200401") == {}
+
+
+# ---------------------------------------------------------------------------------- Dahua CVE-2021-33044/5
+def dahua(model: str, firmware: str) -> dict[str, str]:
+    return risks(manufacturer="Dahua", model=model, firmware=firmware)
+
+
+def test_dahua_ipc_before_may_2020_has_both():
+    got = dahua("IPC-HDW3849H-AS-PV", "2.800.0000000.8.R, Build Date: 2020-04-30")
+    assert got == {"CVE-2021-33044": "exact", "CVE-2021-33045": "exact"}
+
+
+def test_dahua_ipc_between_may_2020_and_june_2021_has_33044_only():
+    got = dahua("DH-IPC-HFW5442E-ZE", "V2.800.0000000.8.R, Build Date: 2020-05-01")
+    assert got == {"CVE-2021-33044": "exact"}
+    got = dahua("IPC-HFW5442E-ZE", "V2.800.0000000.8.R, build: 2021-05-31")
+    assert got == {"CVE-2021-33044": "exact"}
+
+
+def test_dahua_ipc_built_june_2021_is_patched():
+    assert dahua("IPC-HFW5442E-ZE", "V2.820.0000000.5.R, Build Date: 2021-06-01") == {}
+
+
+def test_dahua_family_outside_the_advisory_is_not_matched():
+    # HX1XXX is not in the advisory's families
+    assert dahua("IPC-HDW1431T1-S4", "2.800.0000000.8.R, Build Date: 2019-01-01") == {}
+
+
+def test_dahua_nvr_is_33045_before_december_2019():
+    assert dahua("NVR4108HS-8P-4KS2", "4.001.0000000.0.R, Build Date: 2019-11-30") == {}
+    assert dahua("NVR2108HS-8P-4KS2", "4.001.0000000.0.R, Build Date: 2019-11-30") == {"CVE-2021-33045": "exact"}
+    assert dahua("NVR2108HS-8P-4KS2", "4.001.0000000.0.R, Build Date: 2019-12-01") == {}
+
+
+def test_dahua_firmware_without_build_date_is_possible():
+    got = dahua("IPC-HDW3849H-AS-PV", "V2.800.0000000.8.R")
+    assert got == {"CVE-2021-33044": "possible", "CVE-2021-33045": "possible"}
+
+
+def test_other_makers_and_relabels():
+    assert risks(manufacturer="Axis", model="DS-2CD2032F-I", firmware="V5.3.0 build 150513") == {}
+    assert risks(manufacturer=None, model="DS-2CD2032F-I", firmware="V5.3.0 build 150513") == {}
+    # matching is on the maker camscan identified, case-insensitive
+    assert risks(manufacturer="HIKVISION", model="ds-2cd2032f-i", firmware="V5.3.0 build 150513") \
+        == {"CVE-2017-7921": "exact", "CVE-2021-36260": "possible"}
+
+
+def test_risks_do_not_touch_the_verdict():
+    d = dev(model="DS-2CD2032F-I", firmware="V5.3.0 build 150513", verdict=Verdict.CLEAR)
+    (r, _) = match_device(d)
+    assert d.verdict is Verdict.CLEAR and r.cve == "CVE-2017-7921"
+
+
+def test_exit_code_ignores_risks_unless_fail_on_kev():
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from camscan.cli import FailOn, exit_code
+    from camscan.models import ScanResult
+
+    d = dev(model="DS-2CD2032F-I", firmware="V5.3.0 build 150513", verdict=Verdict.CLEAR)
+    d = replace(d, risks=match_device(d))
+    now = datetime.now(UTC)
+    result = ScanResult(started=now, finished=now, targets=(), interfaces=(), methods=(), devices=(d,), skips=())
+    assert exit_code(result, FailOn.ANY) == 0
+    assert exit_code(result, FailOn.NEW) == 0
+    assert exit_code(result, FailOn.KEV) == 1
+    clean = replace(d, risks=())
+    assert exit_code(replace(result, devices=(clean,)), FailOn.KEV) == 0
