@@ -285,12 +285,12 @@ class Scanner:
                 others.append(h.ip)
         keyed = oui.with_evidence({f"{h.ip} {h.mac}": h for h, _macs in shared_rows})
         for (h, macs), row in zip(shared_rows, keyed.values(), strict=True):
-            device = self.policy.evaluate(fingerprint.identify(row, self.rules))
+            device = self._judge(fingerprint.identify(row, self.rules))
             devices.append(dataclasses.replace(device, warnings=(*device.warnings,
                                                                  sharedaddr.warning(h.ip, h.mac, macs))))
         keyed = oui.with_evidence({f"{h.ip} {h.mac}": h for h, _macs in outside_rows})
         for (h, macs), row in zip(outside_rows, keyed.values(), strict=True):
-            device = self.policy.evaluate(fingerprint.identify(row, self.rules))
+            device = self._judge(fingerprint.identify(row, self.rules))
             why = (sharedaddr.warning(h.ip, h.mac, macs),) if macs else ()
             devices.append(dataclasses.replace(device, warnings=(*device.warnings, sharedaddr.outside_note(h.ip),
                                                                  *why)))
@@ -307,8 +307,9 @@ class Scanner:
             notes.append(f"{len(others)} other host(s) answered but showed no camera evidence (not listed): {shown}")
         # 5. cameras behind recorders: each recorder's channel list (credentials, scope: as every credentialed
         #    call), each camera a row of its own, judged by the same rules and policy
+        unprobed = {h.ip for h, _macs in shared_rows + outside_rows}  # their rows are all they get
         recorded, recorder_skips = RecorderInventory(self.transport, opts.timeout, deadline, self._judge,
-                                                     self.rules).run(devices)
+                                                     self.rules).run([d for d in devices if d.ip not in unprobed])
         if recorder_skips or recorded:
             methods.append("recorder")
         devices = merge_rows(devices, recorded)
