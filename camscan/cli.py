@@ -138,9 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", type=Path, action="append", default=[], metavar="FILE",
                    help="site policy file to apply on top of the default (repeatable)")
     _db_options(s)
+    s.add_argument("--site", type=_site, default=None, metavar="NAME",
+                   help="the site this scan is of ([scan] site; default 'default'): diffs, device keys and "
+                        "--keep are per site, so many sites can share one (PostgreSQL) inventory")
     s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
-    s.add_argument("--keep", type=_positive_int, default=None, metavar="N", help="keep only the newest N scans in the "
-                                                                        "inventory (default: all)")
+    s.add_argument("--keep", type=_positive_int, default=None, metavar="N",
+                   help="keep only the site's newest N scans in the inventory ([output] keep; default: all)")
     s.add_argument("--fail-on", type=_FAIL_ON, choices=list(FailOn), default=None,
                    help="exit 1 when any device is flagged (any, default), only when a device is newly "
                         "flagged since the previous stored scan (new; on the first scan every flagged device is "
@@ -158,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
     r.add_argument("-o", "--output", type=Path, metavar="FILE")
     r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
-    _db_options(r)
+    _db_options(r, reader=True)
 
     df = sub.add_parser("diff", help="compare two stored scans (exit 1 when the later flags a device the earlier "
                                      "did not)",
@@ -179,10 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
     df.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (its [output] db and format)")
     _db_options(df)
+    _site_option(df, "without SCAN: the latest scan of this site against its predecessor (default: the latest "
+                     "scan of any site)")
 
-    h = sub.add_parser("history", help="list stored scans")
+    h = sub.add_parser("history", help="list stored scans (of every site, or of --site)")
     h.add_argument("--limit", type=_positive_int, default=20, metavar="N")
-    _db_options(h)
+    _db_options(h, reader=True)
+
+    db = sub.add_parser("db", help="inventory tools")
+    dbsub = db.add_subparsers(dest="db_command", parser_class=_Parser, metavar="ACTION", required=True)
+    up = dbsub.add_parser("upgrade", help="migrate the inventory to this version's schema now (scans do it "
+                                          "themselves; run this ahead of a cron window)")
+    _db_options(up)
+    up.add_argument("--config", type=Path, metavar="FILE", help="TOML config file ([output] db)")
 
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_command", parser_class=_Parser, metavar="ACTION", required=True)
@@ -192,14 +204,33 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="build an emulated site in network namespaces, scan it, tear it down "
                                     "(root, Linux)")
     d.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
-    d.add_argument("--site", default="demo", help="site name under camscan/lab/sites or a path (default demo)")
+    d.add_argument("--site-file", default="demo", metavar="NAME",
+                   help="lab site: a name under camscan/lab/sites or a path (default demo)")
+    d.add_argument("--site", dest="site_file", help=argparse.SUPPRESS)  # the old spelling of --site-file
     return p
 
 
-def _db_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, default=None, metavar="PATH",
-                   help="inventory database (default: $CAMSCAN_DB, /var/lib/camscan/inventory.sqlite3 as root, "
-                        "else ~/.local/state/camscan/inventory.sqlite3)")
+def _site(text: str) -> str:
+    from camscan.store import site_name
+
+    try:
+        return site_name(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--site: ")) from None
+
+
+def _db_options(p: argparse.ArgumentParser, reader: bool = False) -> None:
+    p.add_argument("--db", default=None, metavar="PATH|URL",
+                   help="inventory: a SQLite file or a postgresql:// URL without a password (default: $CAMSCAN_DB, "
+                        "[output] db, /var/lib/camscan/inventory.sqlite3 as root, else "
+                        "~/.local/state/camscan/inventory.sqlite3)")
+    if reader:
+        _site_option(p, "only this site (default: every site in the inventory)")
+        p.add_argument("--config", type=Path, metavar="FILE", help="TOML config file ([output] db)")
+
+
+def _site_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--site", type=_site, default=None, metavar="NAME", help=help_text)
 
 
 def _setup_logging(args) -> None:
@@ -311,17 +342,7 @@ def check_output(path: Path) -> None:
     os.unlink(probe)
 
 
-def first_scan_diff(result: ScanResult) -> ScanResult:
-    """With no earlier scan in the inventory every flagged device is new (the first cron run must alert)."""
-    import dataclasses
-
-    if result.diff is None or result.diff.previous_scan is not None:
-        return result
-    flagged = tuple(d.key for d in result.flagged)
-    return dataclasses.replace(result, diff=dataclasses.replace(result.diff, new_flagged=flagged))
-
-
-def run_summary(result: ScanResult, stored: Path | None, output: Path | None) -> str:
+def run_summary(result: ScanResult, stored: object | None, output: Path | None) -> str:
     """The one line that ends every run without --quiet: counts, what is new, and the paths written."""
     devices = alerting(result, FailOn.NEW) if result.diff is not None else []
     new = f" ({len(devices)} newly)" if result.diff is not None else ""
@@ -335,10 +356,9 @@ def run_summary(result: ScanResult, stored: Path | None, output: Path | None) ->
 
 
 def cmd_scan(args) -> int:
-    import dataclasses
+    import contextlib
 
-    from camscan import config, inventory, notify, privsep, progress
-    from camscan.lock import RunLock
+    from camscan import config, notify, privsep, progress, store
     from camscan.notify import send
     from camscan.policy import load_policy
     from camscan.scan import Scanner
@@ -349,14 +369,19 @@ def cmd_scan(args) -> int:
     fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
     output = args.output or (Path(cfg.output["file"]) if cfg.output.get("file") else None)
     fail_on = args.fail_on or FailOn(cfg.output.get("fail_on", "any"))
-    db_path = None if args.no_db else (args.db or (Path(cfg.output["db"]) if cfg.output.get("db")
-                                                   else inventory.default_path()))
+    site = args.site or store.site_name(cfg.scan.get("site", store.DEFAULT_SITE), "[scan] site")
+    keep = args.keep or cfg.output.get("keep")
+    where = None if args.no_db else store.resolve(args.db, cfg.output.get("db"))
     if output:
         check_output(output)
     if not options.targets:
         log.warning("no targets given: scanning %s on %s",
                     ", ".join(str(n) for n in options.scope), ", ".join(i.name for i in options.interfaces))
-    with RunLock(db_path, wait=args.lock_wait):
+    with store.run_lock(where, site, wait=args.lock_wait) if where else contextlib.nullcontext():
+        if where:
+            # migrated, or refused (newer schema, unreachable), before the scan; closed again so the probing
+            # child (camscan.privsep) inherits no database connection
+            store.open(where).close()
         scanner = Scanner(options, policy=policy)
 
         def scan() -> ScanResult:  # progress runs where the scan runs (the unprivileged child, as root)
@@ -367,21 +392,20 @@ def cmd_scan(args) -> int:
                 return scanner.run()
         # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
         result = privsep.run(scan, user=args.user or cfg.scan.get("user"))
-        if db_path is None:
+        if where is None:
             write_report(output, result, fmt, note=policy.note)
         else:
-            with inventory.Inventory(db_path) as inv:
-                result = first_scan_diff(dataclasses.replace(result, diff=inv.diff_against_latest(result)))
-
-                def deliver(scan_id: int) -> None:  # inside the store's transaction: no report, not stored
-                    write_report(output, dataclasses.replace(result, scan_id=scan_id), fmt, note=policy.note)
-                scan_id = inv.store(result, note=policy.note, keep=args.keep, before_commit=deliver)
-                result = dataclasses.replace(result, scan_id=scan_id)
+            with store.open(where) as inv:
+                def deliver(stored: ScanResult) -> None:  # inside the store's transaction: no report, not stored
+                    write_report(output, stored, fmt, note=policy.note)
+                # one transaction: the diff against the site's previous scan (on the site's first scan every
+                # flagged device is new: the first cron run alerts), the scan, retention, then the report
+                result = inv.record(result, site=site, note=policy.note, keep=keep, before_commit=deliver)
     devices = alerting(result, fail_on)
     if args.quiet:
         sys.stderr.write(notify.summary(result, devices, fail_on))
     else:
-        sys.stderr.write(run_summary(result, db_path, output))
+        sys.stderr.write(run_summary(result, where, output))
     sys.stderr.flush()
     # after the scan is stored and the report written: a channel that fails loses nothing and changes no exit
     for failure in send.notify(cfg.notify, result, devices, fail_on):
@@ -392,13 +416,15 @@ def cmd_scan(args) -> int:
 def cmd_report(args) -> int:
     import dataclasses
 
-    from camscan import inventory, serialize
+    from camscan import serialize
 
-    with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
-        found = inv.report(args.scan)
+    with _open_reader(args) as inv:
+        found = inv.report(args.scan, site=args.site)
         if found is None:
-            raise RunError(f"no scan {args.scan} in {inv.path}" if args.scan else f"no scans stored in {inv.path}")
-        _scan_id, data = found
+            where = f" of site {args.site!r}" if args.site else ""
+            raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
+                           else f"no scans{where} stored in {inv.location}")
+        _scan_id, _site, data = found
     try:
         result = serialize.report_from_dict(data)
     except ValueError as exc:
@@ -413,41 +439,43 @@ def cmd_diff(args) -> int:
     """Two stored scans compared: the later one's report with the changes since the earlier one."""
     import dataclasses
 
-    from camscan import config, inventory, serialize
+    from camscan import config, serialize, store
 
     if len(args.scans) > 2:
         raise UsageError("camscan diff takes at most two scan ids")
     cfg = config.load(args.config) if args.config else config.Config()
-    db = args.db or (Path(cfg.output["db"]) if cfg.output.get("db") else inventory.default_path())
     fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
-    with inventory.Inventory(db, readonly=True) as inv:
+    with store.open(store.resolve(args.db, cfg.output.get("db")), readonly=True) as inv:
         ids = sorted(args.scans)
         if not ids:
-            latest = inv.report(None)
+            latest = inv.report(None, site=args.site)
             if latest is None:
-                raise RunError(f"no scans stored in {inv.path}")
+                where = f" of site {args.site!r}" if args.site else ""
+                raise RunError(f"no scans{where} stored in {inv.location}")
             ids = [latest[0]]
         if len(ids) == 1:
-            earlier, later = inv.previous_id(ids[0]), ids[0]
+            earlier, later = inv.previous_id(ids[0]), ids[0]  # the predecessor within the scan's site
         else:
             earlier, later = ids
-        reports = {}
+        reports, sites = {}, {}
         for scan_id in (earlier, later):
             found = inv.report(scan_id) if scan_id is not None else None
             if scan_id is not None and found is None:
-                raise UsageError(f"no scan {scan_id} in {inv.path} (see 'camscan history')")
-            reports[scan_id] = found[1] if found else None
+                raise UsageError(f"no scan {scan_id} in {inv.location} (see 'camscan history')")
+            reports[scan_id], sites[scan_id] = (found[2], found[1]) if found else (None, None)
         before = inv.sightings(earlier) if earlier is not None else {}
     data = reports[later]
-    if earlier is not None and (reports[earlier].get("site") or None) != (data.get("site") or None):
-        raise UsageError(f"scans {earlier} and {later} are of different sites ({reports[earlier].get('site')!r}, "
-                         f"{data.get('site')!r}): nothing to compare")
+    if args.site and sites[later] != args.site:
+        raise UsageError(f"scan {later} is of site {sites[later]!r}, not {args.site!r}")
+    if earlier is not None and sites[earlier] != sites[later]:
+        raise UsageError(f"scans {earlier} and {later} are of different sites ({sites[earlier]!r}, "
+                         f"{sites[later]!r}): nothing to compare")
     try:
         result = serialize.report_from_dict(data)
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     started = (reports[earlier].get("scan") or {}).get("start") if earlier is not None else None
-    changes = inventory.diff(before, result.devices, previous_scan=earlier, previous_started=started)
+    changes = store.diff(before, result.devices, previous_scan=earlier, previous_started=started)
     if earlier is None:  # nothing before it: every flagged device is new, as on a first scan
         changes = dataclasses.replace(changes, new_flagged=tuple(d.key for d in result.flagged))
     result = dataclasses.replace(result, diff=changes)
@@ -458,16 +486,43 @@ def cmd_diff(args) -> int:
 def cmd_history(args) -> int:
     from tabulate import tabulate
 
-    from camscan import inventory
-
-    with inventory.Inventory(args.db or inventory.default_path(), readonly=True) as inv:
-        rows = inv.scans(limit=args.limit)
+    with _open_reader(args) as inv:
+        rows = inv.scans(site=args.site, limit=args.limit)
     if not rows:
-        sys.stdout.write("No scans stored.\n")
+        sys.stdout.write(f"No scans of site {args.site!r} stored.\n" if args.site else "No scans stored.\n")
         return EXIT_CLEAN
-    sys.stdout.write(tabulate([[r.id, r.started, r.finished, ", ".join(r.targets), r.devices, r.flagged]
-                               for r in rows], headers=["Scan", "Started (UTC)", "Finished (UTC)", "Targets",
+    sys.stdout.write(tabulate([[r.id, r.site, r.started, r.finished, ", ".join(r.targets), r.devices, r.flagged]
+                               for r in rows], headers=["Scan", "Site", "Started (UTC)", "Finished (UTC)", "Targets",
                                                         "Devices", "Flagged"], tablefmt="simple") + "\n")
+    return EXIT_CLEAN
+
+
+def _where(args):
+    """The inventory named by --db, $CAMSCAN_DB, the config's [output] db, or the default file."""
+    from camscan import config, store
+
+    cfg = config.load(args.config)
+    return store.resolve(args.db, cfg.output.get("db"))
+
+
+def _open_reader(args):
+    from camscan import store
+
+    return store.open(_where(args), readonly=True)
+
+
+def cmd_db(args) -> int:
+    from camscan import store
+
+    with store.open(_where(args), migrate=False) as inv:
+        before, after = inv.upgrade()
+        location = inv.location
+    if before == 0:
+        sys.stdout.write(f"{location}: created at schema {after}\n")
+    elif before == after:
+        sys.stdout.write(f"{location}: schema {after}, up to date\n")
+    else:
+        sys.stdout.write(f"{location}: migrated from schema {before} to {after}\n")
     return EXIT_CLEAN
 
 
@@ -487,7 +542,7 @@ def cmd_config_check(args) -> int:
 def cmd_demo(args) -> int:
     from camscan.lab.demo import run_demo
 
-    return run_demo(args.site, args.format)
+    return run_demo(args.site_file, args.format)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -510,6 +565,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_diff(args)
         if args.command == "config":
             return cmd_config_check(args)
+        if args.command == "db":
+            return cmd_db(args)
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     except CamscanError as exc:

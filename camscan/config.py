@@ -17,6 +17,7 @@ Config file layout (every key optional)::
     rate = 1000            # directed probes per second
     workers = 32
     user = "nobody"        # as root: the unprivileged user that probes and parses (camscan.privsep)
+    site = "hq"            # this scanner's site in a shared inventory (default "default")
 
     [credentials]
     username = "auditor"
@@ -30,6 +31,8 @@ Config file layout (every key optional)::
     [output]
     format = "table"
     file = "/var/lib/camscan/report.json"
+    db = "postgresql://camscan@db.example.org/camscan?sslmode=verify-full"   # or a SQLite path; no password
+    keep = 30              # keep only the site's newest 30 scans
 
     [notify]               # see camscan/notify/send.py; CAMSCAN_NOTIFY_WEBHOOKS, CAMSCAN_SMTP_* win
     webhooks = ["https://..."]
@@ -53,11 +56,12 @@ from camscan import fsafe
 from camscan.errors import ConfigError
 from camscan.models import Credentials
 from camscan.notify.send import NotifySettings, settings_from
+from camscan.store.location import valid_site
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
              "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool,
-             "user": str},
+             "user": str, "site": str},
     "credentials": {"username": str, "password": str, "password_file": str, "ports": list, "scope": list},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},
@@ -73,7 +77,7 @@ _POSITIVE = {("scan", "timeout"), ("scan", "deadline"), ("scan", "rate"), ("scan
              ("notify", "smtp_port"), ("notify", "timeout")}
 _NON_NEGATIVE = {("scan", "wsd_wait")}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("output", "format"): ("table", "json", "csv", "html"),
+    ("output", "format"): ("table", "json", "csv", "html", "cyclonedx"),
     ("output", "fail_on"): ("any", "new", "none", "kev"),
 }
 
@@ -128,6 +132,9 @@ def validate(data: dict, path: Path) -> list[str]:
                     math.isfinite(v) and (v >= 0 if (section, key) in _NON_NEGATIVE else v > 0)):
                 low = "0 or more" if (section, key) in _NON_NEGATIVE else "greater than 0"
                 problems.append(f"{path}: [{section}] {key} must be a finite number {low} (got {v!r})")
+            elif (section, key) == ("scan", "site") and not valid_site(v):
+                problems.append(f"{path}: [scan] site {v!r} is not a valid site name (letters, digits, '.', '_' "
+                                "and '-', up to 63, starting with a letter or digit)")
             elif (section, key) in _CHOICES and v not in _CHOICES[section, key]:
                 problems.append(f"{path}: [{section}] {key} must be one of {', '.join(_CHOICES[section, key])} "
                                 f"(got {v!r})")

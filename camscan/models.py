@@ -237,6 +237,16 @@ class Device:
         _coerce(self, "verdict", Verdict)
 
     @property
+    def manufacturer_basis(self) -> str | None:
+        """The strongest kind of evidence behind ``manufacturer``: ``firmware``, ``identity``, ``medium`` or
+        ``hint`` (a maker the device only reports about itself, with no rule to back it, counts as a hint);
+        None without a manufacturer. Reports show a ``hint`` as a hint, not as the maker."""
+        if not self.manufacturer:
+            return None
+        found = {m.strength for m in self.matches if m.manufacturer == self.manufacturer}
+        return next((str(s) for s in RuleStrength if s in found), str(RuleStrength.HINT))
+
+    @property
     def key(self) -> str:
         """Stable identity across scans: MAC, else serial, else endpoint id (a camera behind a recorder:
         ``via:<recorder key>/<channel>``), else IP."""
@@ -296,7 +306,7 @@ class ScanOptions:
     deadline: float = 120.0  # whole scan, seconds
     wsd_wait: float = 0.0  # extra WS-Discovery collection time for slow sites, seconds
     rate: float = 1000.0  # directed probes per second
-    workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: probe.gate)
+    workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: scheduler.CpuGate)
     max_reply_bytes: int = 1 << 20  # cap on any device reply body
 
 
@@ -348,3 +358,38 @@ class Diff:
 
     def of_kind(self, kind: ChangeKind) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.kind == kind)
+
+
+# ------------------------------------------------------------------------------------------ stage results
+@dataclass
+class ProbeResult:
+    """What one prober learnt of one host (:class:`camscan.probe.interface.Prober`): evidence, skips, and the
+    MAC the device reported about itself, if any."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    mac: str | None = None
+
+    def absorb(self, other: ProbeResult) -> None:
+        """Add ``other``'s findings to this one (several probers of one host)."""
+        self.evidence += other.evidence
+        self.skips += other.skips
+        self.mac = self.mac or other.mac
+
+
+@dataclass
+class DiscoveryResult:
+    """What a discovery source found (:class:`camscan.discover.interface.DiscoverySource`): hosts by address,
+    open camera ports by address, coverage and skips, the methods that ran, the interfaces it used, and
+    whether the sweeps were cut short to leave the deadline's end for the probes."""
+
+    hosts: dict[str, Host] = field(default_factory=dict)
+    open_ports: dict[str, list[int]] = field(default_factory=dict)
+    coverage: list[Coverage] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)
+    interfaces: tuple[str, ...] = ()
+    cut_short: bool = False
+    # Rows reported from what discovery heard, never probed, each with why: several devices at one address
+    # (a row per MAC) and devices on an address outside every scanned subnet (camscan.sharedaddr).
+    unprobed: list[tuple[Host, str]] = field(default_factory=list)

@@ -12,8 +12,10 @@ since the previous stored scan; null when there was no inventory comparison), ``
 ``scan_id``, ``diff`` and ``summary.new_flagged`` were added to version 1 without changing any earlier field,
 as was each device's ``device_class`` (camera, recorder, encoder, network, radio or unknown; read as unknown
 from documents that predate it), each device's ``risks`` (known-exploited vulnerabilities, :class:`Risk`) and
-``via`` (a camera listed by a recorder and never contacted, :class:`Via`; null otherwise), and
-``summary.kev_risks`` (devices with at least one risk).
+``via`` (a camera listed by a recorder and never contacted, :class:`Via`; null otherwise),
+``summary.kev_risks`` (devices with at least one risk), and each device's ``manufacturer_basis`` (the
+strongest kind of evidence behind ``manufacturer``: firmware, identity, medium or hint; null without a
+manufacturer; derived from ``matches``, so it is written, never read).
 The inventory stores this document per scan and each device's :func:`to_dict` record per sighting, so
 ``camscan report`` re-renders a stored scan in any format without the network.
 
@@ -113,6 +115,7 @@ def _device_dict(d: Device) -> dict:
         "findings": [_finding_dict(f) for f in d.findings],
         "warnings": list(d.warnings),
         "device_class": d.device_class,
+        "manufacturer_basis": d.manufacturer_basis,
         "matches": [_match_dict(m) for m in d.matches],
         "evidence": [_evidence_dict(e) for e in d.evidence],
         "seen_by": list(d.seen_by),

@@ -52,3 +52,41 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI_REQUIRE_NETNS") and not (_netns_outcomes["passed"] or _netns_outcomes["failed"]):
         print(f"\nCI_REQUIRE_NETNS: no end-to-end (netns) test ran ({_netns_outcomes['skipped']} skipped)")
         session.exitstatus = 1
+
+
+# ------------------------------------------------------------------------------------- PostgreSQL (issue 13)
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL cluster on a unix socket (tests/pgserver.py) for the whole session, stopped after.
+    Skips with the reason when no server binaries (or psycopg) are installed; CI_REQUIRE_POSTGRES (set by
+    .ci/run) turns that skip into a failure."""
+    import pgserver
+
+    try:
+        import psycopg  # noqa: F401
+        server = pgserver.Server()
+    except (ImportError, pgserver.Unavailable) as exc:
+        reason = f"no PostgreSQL for the tests: {exc}"
+        if os.environ.get("CI_REQUIRE_POSTGRES"):
+            pytest.fail(f"CI_REQUIRE_POSTGRES: {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        server.start()
+    except BaseException:
+        log = server.log()
+        server.stop()
+        if log:
+            print(log[-4000:], file=sys.stderr)
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_location(request, tmp_path):
+    """The same store test on both backends: a fresh SQLite file, or a fresh PostgreSQL database."""
+    from camscan.store import Location
+
+    if request.param == "sqlite":
+        return Location(path=tmp_path / "inventory.sqlite3")
+    return Location(url=request.getfixturevalue("pg_server").new_database())

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from camscan import cli
-from camscan.inventory import Inventory
+from camscan import cli, store
 from camscan.models import Device, ScanResult, Verdict
 
 
@@ -35,9 +34,9 @@ AXIS_FW = dev("198.51.100.11", "00:40:8c:00:00:01", firmware="2.0")
 def db(tmp_path):
     """Scan 1: Axis. Scan 2: Axis and a Hikvision. Scan 3: the Axis with new firmware and the Hikvision."""
     path = tmp_path / "inv.sqlite3"
-    with Inventory(path) as inv:
+    with store.open(store.Location(path=path)) as inv:
         for scan in (result(AXIS), result(AXIS, HIK), result(AXIS_FW, HIK)):
-            inv.store(scan, note="legal")
+            inv.record(scan, site="default", note="legal")
     return path
 
 
@@ -108,9 +107,7 @@ def test_scans_of_different_sites_are_not_compared(db, capsys):
     import sqlite3
 
     con = sqlite3.connect(db)
-    report = json.loads(con.execute("SELECT report FROM scans WHERE id = 1").fetchone()[0])
-    report["site"] = "warehouse"
-    con.execute("UPDATE scans SET report = ? WHERE id = 1", (json.dumps(report),))
+    con.execute("UPDATE scans SET site = 'warehouse' WHERE id = 1")
     con.commit()
     con.close()
     code, _out, err = run(capsys, "1", "2", "--db", str(db))
@@ -118,7 +115,7 @@ def test_scans_of_different_sites_are_not_compared(db, capsys):
 
 
 def test_empty_inventory(tmp_path, capsys):
-    with Inventory(tmp_path / "inv.sqlite3"):
+    with store.open(store.Location(path=tmp_path / "inv.sqlite3")):
         pass
     code, _out, err = run(capsys, "--db", str(tmp_path / "inv.sqlite3"))
     assert code == 3 and "no scans stored" in err

@@ -3,8 +3,7 @@ first, and a skip says what was left out."""
 
 from __future__ import annotations
 
-from camscan.models import Evidence, Host, Skip
-from camscan.probe.onvif import ProbeResult
+from camscan.models import Evidence, Host, ProbeResult, ScanOptions, Skip
 from camscan.scan import MAX_EVIDENCE, Scanner, cap_evidence
 
 
@@ -27,7 +26,7 @@ def test_small_evidence_is_untouched():
 
 
 def test_the_scanner_caps_a_device_and_says_so():
-    scanner = Scanner.__new__(Scanner)
+    scanner = Scanner(ScanOptions(), neighbours=dict)  # no kernel neighbour table: a fake stage
     skips: list[Skip] = []
     hosts = {"198.51.100.7": Host(ip="198.51.100.7", seen_by=("wsd",))}
     merged = scanner._merge(hosts, [{"198.51.100.7": ProbeResult(evidence=list(flood()))}], skips)

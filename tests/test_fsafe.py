@@ -13,9 +13,9 @@ import pytest
 
 from camscan import config, fsafe
 from camscan.errors import ConfigError, StoreError
-from camscan.inventory import Inventory
 from camscan.lock import RunLock
 from camscan.policy import load_policy
+from camscan.store.sqlite import SQLiteStore as Inventory  # the SQLite inventory (camscan.store)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from camscan.codec import xmlsafe
 from camscan.codec.auth import digest_authorization, digest_params, digest_refusal
 from camscan.codec.scopes import split_scope
 from camscan.codec.text import strip_controls
-from camscan.models import Credentials, Evidence, Skip
+from camscan.models import Credentials, Evidence, ProbeResult, Skip
 from camscan.net import normalise_mac
 from camscan.probe.httpclient import Connection, Headers, HttpFailure, Response
 from camscan.transport import DIRECT, Transport
@@ -351,13 +350,6 @@ class OnvifClientFactory:
 
 
 # ----------------------------------------------------------------------------------------------- the probe
-
-@dataclass
-class ProbeResult:
-    evidence: list[Evidence] = field(default_factory=list)
-    skips: list[Skip] = field(default_factory=list)
-    mac: str | None = None
-
 
 class OnvifProbe:
     """Ask one device's ONVIF device service for its identity.

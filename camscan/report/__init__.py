@@ -8,6 +8,7 @@ flagged (``common.py`` fixes that order for all of them).
     json   schema_version 1 contract (additive only) plus ``diff`` and ``scan_id`` (``camscan.serialize``)
     csv    one row per device for spreadsheets; formula-like cells neutralised
     html   one self-contained page (inline CSS, hashed inline JS, strict CSP); every device string escaped
+    cyclonedx  CycloneDX 1.6 JSON, each device a component of type ``device`` (for asset/CMDB/SBOM tools)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class OutputFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     HTML = "html"
+    CYCLONEDX = "cyclonedx"
 
     def module(self) -> ModuleType:
         """The module implementing this format (it has ``render(result, note="") -> str``)."""
@@ -36,7 +38,7 @@ class OutputFormat(StrEnum):
 
 
 _MODULES = {OutputFormat.TABLE: "table", OutputFormat.JSON: "json", OutputFormat.CSV: "csv",
-            OutputFormat.HTML: "html"}
+            OutputFormat.HTML: "html", OutputFormat.CYCLONEDX: "cyclonedx"}
 
 
 def render(result: ScanResult, fmt: OutputFormat, note: str = NOTE) -> str:

@@ -61,7 +61,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, pat
     (["10.0.0.0/8", "--allow-large"], r"16777216 addresses, more than camscan scans at once .*split them"),
     (["198.51.100.0/24", "--timeout", "-1"], r"--timeout: '-1' must be greater than 0"),
     (["198.51.100.0/24", "--timeout", "soon"], r"--timeout: 'soon' is not a number"),
-    (["198.51.100.0/24", "--format", "xml"], r"--format: invalid"),
+    (["198.51.100.0/24", "--format", "xml"], r"--format: .xml. is not a report format \(choose from table, json"),
     (["198.51.100.0/24", "--password", "x"], r"unrecognized arguments: --password"),
     (["-i", "nope0"], r"unknown interface 'nope0'"),
 ])

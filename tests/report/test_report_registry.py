@@ -10,7 +10,7 @@ from camscan.report import NOTE, OutputFormat, render
 
 
 def test_values_are_the_cli_spellings():
-    assert [f.value for f in OutputFormat] == ["table", "json", "csv", "html"]
+    assert [f.value for f in OutputFormat] == ["table", "json", "csv", "html", "cyclonedx"]
     assert OutputFormat("csv") is OutputFormat.CSV and OutputFormat("html") is OutputFormat.HTML
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from camscan.probe.gate import CpuGate
+from camscan.scheduler import CpuGate
 
 
 def test_one_thread_computes_while_another_waits_on_a_device():
