@@ -1,6 +1,5 @@
-"""Several devices answering at one address, or at an address outside the scanned subnets: factory-default
-units (unactivated Hikvision cameras all come up on 192.168.1.64 or 192.0.0.64, Dahua on 192.168.1.108) and
-misaddressed ones.
+"""Several devices answering at one address: factory-default units (unactivated Hikvision cameras all come up on
+192.168.1.64 or 192.0.0.64, Dahua on 192.168.1.108) and misaddressed ones.
 
 Such an address is not one device. A TCP answer from it cannot be told apart (whichever unit wins the ARP race
 gets the connection), so the scan sends it no IP probe at all: each unit becomes a report row of its own, keyed
@@ -8,10 +7,7 @@ by the MAC it answered with, identified from what ARP, SADP and DHIP said togeth
 says why it was not probed. An address counts as shared when one protocol heard two or more MACs at it (two ARP
 answers, two SADP replies naming different MACs...); MACs from different protocols are not compared, since a
 device may report another interface's MAC in its discovery reply.
-
-A device heard on the link (its discovery reply) from an address outside every scanned subnet is misaddressed:
-it is reported from what it said, as a row of its own (one per MAC when several share that address), and never
-probed or sent credentials, whatever the targets.
+(A device heard from an address outside every scanned subnet is a report-only row: camscan.discover.live.)
 """
 
 from __future__ import annotations
@@ -82,8 +78,3 @@ def warning(ip: str, mac: str | None, macs: list[str]) -> str:
             "identified only from what ARP, SADP and DHIP said with its MAC; give each device an address of its "
             "own")
 
-
-def outside_note(ip: str) -> str:
-    return (f"heard on the link from {ip}, an address outside the scanned subnets (a misaddressed or factory-default "
-            "device): reported from what its discovery reply said only, never probed and never sent credentials; "
-            "give it an address in the site's subnet to have it identified fully")

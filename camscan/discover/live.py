@@ -15,7 +15,6 @@ camera-port check, running at the same time under one deadline.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -40,6 +39,11 @@ from camscan.transport import DIRECT, Transport
 log = logging.getLogger(__name__)
 
 
+# Rows for hosts heard by multicast from outside the scanned subnets (no targets given): report-only, never
+# probed, never sent credentials (issue 12); replies from more such addresses are counted, not read.
+MAX_OUTSIDE_ROWS = 64
+
+
 class LiveDiscovery(DiscoverySource):
     """Every discovery method of a scan on the network (see the module docstring), through ``transport``.
     ``mark`` reports stage boundaries (progress)."""
@@ -59,23 +63,11 @@ class LiveDiscovery(DiscoverySource):
                 if any(n.overlaps(t) for n in i.networks for t in self.options.targets)]
 
     def _accept(self, ip: str) -> bool:
-        if self._report_only(ip):
-            return False  # never probed, whatever the targets
+        """Whether an answer from ``ip`` makes a host to probe: inside the targets, or with no targets inside the
+        attached subnets (a reply from elsewhere, spoofed or not, is at most a report-only row)."""
         if not self.options.targets:
-            return True
+            return net.in_scope(ip, self.options.scope or [n for i in self.options.interfaces for n in i.networks])
         return net.in_scope(ip, self.options.targets)
-
-    def _report_only(self, ip: str) -> bool:
-        """An IPv4 address outside every scanned subnet (the interfaces' networks and the targets): a
-        misaddressed device heard on the link. Such a device is reported from what it said, never probed."""
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if addr.version != 4:
-            return False
-        nets = [n for i in self.options.interfaces for n in i.networks] + list(self.options.targets)
-        return bool(nets) and not any(addr in n for n in nets if n.version == 4)
 
     def _split_targets(self, mcast: list[Interface]) -> tuple[list, list]:
         """(attached target networks, routed target networks)."""
@@ -117,7 +109,7 @@ class LiveDiscovery(DiscoverySource):
                 feeds += [udp_feed, sweep_feed]
 
                 def on_reply(ip: str, mac: str) -> None:
-                    if self._accept(ip):
+                    if self._accept(ip) and (ip in arp_seen or len(arp_seen) < opts.max_hosts):
                         shared.heard(ip, mac, "arp")
                         arp_seen[ip] = mac
                         udp_feed.put((ip,))
@@ -148,20 +140,15 @@ class LiveDiscovery(DiscoverySource):
                 early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, sink.ports_known)
                                if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            v6 = stages.submit(Wsd6Discovery(opts, mcast, self.transport).run, sweep_until) if mcast else None
+            v6 = (stages.submit(Wsd6Discovery(opts, mcast, self.transport, stop=stop).run, sweep_until)
+                  if mcast else None)
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
                                on_host=sink.discovered, on_update=sink.discovered, feed=udp_feed,
-                               transport=self.transport)
+                               transport=self.transport, max_hosts=opts.max_hosts,
+                               report_outside=0 if opts.targets else MAX_OUTSIDE_ROWS)
             udp.on_mac = shared.heard
-            udp.report_only = self._report_only
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
-            for ip, host in udp.outside.items():  # misaddressed devices: a row each (per MAC), no probes
-                macs = list(udp.per_mac.get(ip, {}))
-                note = sharedaddr.outside_note(ip)
-                unprobed += ([(h, f"{note}; {sharedaddr.warning(ip, h.mac, macs)}")
-                              for h in sharedaddr.rows(ip, macs, udp.per_mac[ip], set())]
-                             if len(macs) > 1 else [(host, note)])
             self.mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
             live: dict[str, str] | None = None
@@ -229,9 +216,13 @@ class LiveDiscovery(DiscoverySource):
             stages.shutdown(wait=False, cancel_futures=True)
             for f in feeds:
                 f.close()
+        report_only = {ip: h for ip, h in udp.outside.items() if ip not in hosts}
+        for ip in report_only:
+            skips.append(Skip(ip, "scope", "answered multicast discovery from outside the scanned subnets: listed "
+                                           "from its discovery reply only (never probed, never sent credentials)"))
         return DiscoveryResult(hosts=hosts, open_ports=open_ports, coverage=coverage, skips=skips,
                                methods=methods, interfaces=tuple(i.name for i in mcast), cut_short=cut_short,
-                               unprobed=unprobed)
+                               report_only=report_only, unprobed=unprobed)
 
     def _arp(self, mcast: list[Interface], attached, deadline: float,
              on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None,
