@@ -241,7 +241,10 @@ def _flagged(rec: dict) -> bool:
 
 def _label(rec: dict) -> str:
     parts = [rec.get("manufacturer") or rec.get("brand") or "?", rec.get("model") or ""]
-    return " ".join(p for p in parts if p)
+    via = rec.get("via")  # a camera seen behind a recorder: say which, so the diff shows where it changed
+    if isinstance(via, dict) and via.get("recorder_ip"):
+        parts.append(f"behind recorder {via['recorder_ip']} channel {via.get('channel')}")
+    return " ".join(str(p) for p in parts if p)
 
 
 def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], previous_scan: int | None = None,
