@@ -100,13 +100,19 @@ class Scanner:
             scheduler.use(plan)
             found = self.discovery.run(sweep_until, scheduler)
             skips += found.skips
+            if len(found.hosts) > opts.max_hosts:  # one cap per scan, whatever the sources found together
+                kept = sorted(found.hosts, key=_ip_order)[:opts.max_hosts]
+                skips.append(Skip(None, "scan", f"{len(found.hosts) - opts.max_hosts} host(s) beyond the cap of "
+                                                f"{opts.max_hosts} per scan left out (--max-hosts)"))
+                found = dataclasses.replace(found, hosts={ip: found.hosts[ip] for ip in kept})
             self._mark("reading identities...")
             scheduler.finish(found.hosts, found.open_ports)
             results = scheduler.collect(deadline, skips)
             self._mark("identities read")
         finally:
             scheduler.close()
-        hosts = self._merge(found.hosts, results, skips)
+        # report-only rows (heard from outside the scanned subnets) join after the probes: never probed
+        hosts = self._merge({**found.report_only, **found.hosts}, results, skips)
         return self._result(started, found, hosts, skips, plan.methods)
 
     def status(self) -> tuple[int, int, float]:
@@ -144,6 +150,14 @@ class Scanner:
                 devices.append(device)
             else:
                 others.append(h.ip)
+        # several devices at one address, devices outside every scanned subnet: rows from what discovery heard
+        keyed = oui.with_evidence({f"{h.ip} {h.mac}": h for h, _why in found.unprobed})
+        for (_h, why), row in zip(found.unprobed, keyed.values(), strict=True):
+            device = self._judge(fingerprint.identify(row, self.rules))
+            devices.append(dataclasses.replace(device, warnings=(*device.warnings, why)))
+        devices.sort(key=lambda d: _ip_order(d.ip))
+        # their rows are all they get (no recorder inventory): shared-address and report-only hosts
+        unprobed = {h.ip for h, _why in found.unprobed} | set(found.report_only)
         notes = []
         if found.cut_short:
             notes.append(f"discovery stopped {opts.deadline - sweep_reserve(opts.deadline, opts.timeout):g} s into the "
@@ -155,7 +169,7 @@ class Scanner:
         # 5. cameras behind recorders: each recorder's channel list (credentials, scope: as every credentialed
         #    call), each camera a row of its own, judged by the same rules and policy
         recorded, recorder_skips = RecorderInventory(self.transport, opts.timeout, self._deadline, self._judge,
-                                                     self.rules).run(devices)
+                                                     self.rules).run([d for d in devices if d.ip not in unprobed])
         if recorder_skips or recorded:
             probe_methods = [*probe_methods, "recorder"]
         devices = merge_rows(devices, recorded)
