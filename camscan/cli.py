@@ -494,21 +494,26 @@ def cmd_report(args) -> int:
     import dataclasses
 
     from camscan import serialize
+    from camscan.report import sites
 
     with _open_reader(args) as inv:
-        found = inv.report(args.scan, site=args.site)
-        if found is None:
-            where = f" of site {args.site!r}" if args.site else ""
-            raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
-                           else f"no scans{where} stored in {inv.location}")
-        _scan_id, _site, data = found
+        # no --site, no --scan: every site's latest scan (one site: its latest scan, as ever)
+        found = inv.latest_reports() if args.scan is None and args.site is None else []
+        if len(found) <= 1:
+            one = inv.report(args.scan, site=args.site)
+            if one is None:
+                where = f" of site {args.site!r}" if args.site else ""
+                raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
+                               else f"no scans{where} stored in {inv.location}")
+            found = [one]
     try:
-        result = serialize.report_from_dict(data)
+        results = [(site, serialize.report_from_dict(data)) for _id, site, data in found]
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
+    result = sites.combine(results) if len(results) > 1 else results[0][1]
     if args.no_diff:
         result = dataclasses.replace(result, diff=None)
-    write_report(args.output, result, args.format, note=data.get("legal_note") or "")
+    write_report(args.output, result, args.format, note=found[0][2].get("legal_note") or "")
     return EXIT_CLEAN
 
 

@@ -230,6 +230,7 @@ class Device:
     findings: tuple[Finding, ...] = ()
     warnings: tuple[str, ...] = ()  # audit warnings apart from the verdict (e.g. a factory-default device)
     device_class: str = "unknown"  # camera | recorder | encoder | network | radio | unknown (from the rules)
+    site: str | None = None  # the site it was seen on, in a report covering several sites (else None)
     risks: tuple[Risk, ...] = ()  # known-exploited vulnerabilities (information: never changes the verdict)
     via: Via | None = None  # set for a camera seen only behind a recorder (never contacted)
 
@@ -311,6 +312,18 @@ class ScanOptions:
 
 
 @dataclass(frozen=True)
+class SiteSummary:
+    """One site's line in a report covering several sites: its latest scan."""
+
+    site: str
+    scan_id: int | None
+    started: datetime
+    devices: int
+    flagged: int
+    new_flagged: int | None = None  # flagged since the site's previous scan; None without one
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """The outcome of one scan, ready for policy, inventory and reports."""
 
@@ -325,6 +338,8 @@ class ScanResult:
     notes: tuple[str, ...] = ()
     diff: Diff | None = None  # set by the inventory when a previous scan exists
     scan_id: int | None = None  # the inventory's id for this scan, once stored
+    site: str | None = None  # the site this scan is of, once stored (camscan scan --site)
+    sites: tuple[SiteSummary, ...] = ()  # a report covering several sites: each one's latest scan, by name
 
     @property
     def flagged(self) -> tuple[Device, ...]:

@@ -16,6 +16,10 @@ from documents that predate it), each device's ``risks`` (known-exploited vulner
 ``summary.kev_risks`` (devices with at least one risk), and each device's ``manufacturer_basis`` (the
 strongest kind of evidence behind ``manufacturer``: firmware, identity, medium or hint; null without a
 manufacturer; derived from ``matches``, so it is written, never read).
+Sites (issue 13) added, each only when it applies, so a report without sites reads byte for byte as before:
+``scan.site`` (the site a stored scan is of), ``sites`` after ``summary`` (a report covering several sites:
+each site's ``site``, ``scan_id``, ``started``, ``devices``, ``flagged`` and ``new_flagged``, from its latest
+scan) and each device's ``site`` after ``key`` (in such a report).
 The inventory stores this document per scan and each device's :func:`to_dict` record per sighting, so
 ``camscan report`` re-renders a stored scan in any format without the network.
 
@@ -43,6 +47,7 @@ from camscan.models import (
     RuleMatch,
     RuleStrength,
     ScanResult,
+    SiteSummary,
     Skip,
     Verdict,
     Via,
@@ -97,8 +102,10 @@ def _finding_dict(f: Finding) -> dict:
 
 
 def _device_dict(d: Device) -> dict:
+    site = {"site": d.site} if d.site is not None else {}  # only in a report covering several sites
     return {
         "key": d.key,
+        **site,
         "ip": d.ip,
         "mac": d.mac,
         "manufacturer": d.manufacturer,
@@ -156,6 +163,11 @@ _WRITERS: dict[type, Callable[[Any], dict]] = {
 }
 
 
+def _site_dict(s: SiteSummary) -> dict:
+    return {"site": s.site, "scan_id": s.scan_id, "started": timestamp(s.started), "devices": s.devices,
+            "flagged": s.flagged, "new_flagged": s.new_flagged}
+
+
 def timestamp(dt: datetime) -> str:
     """A report timestamp: UTC, microseconds, ``Z``."""
     if dt.tzinfo is not None:
@@ -174,6 +186,9 @@ def report_document(result: ScanResult, note: str, devices: Iterable[dict]) -> d
     so both have the same keys in the same order."""
     diff = result.diff
     verdicts = [d.verdict for d in result.devices]
+    site = {"site": result.site} if result.site is not None else {}  # a stored scan's site
+    # a report covering several sites leads with each one's latest scan
+    sites = {"sites": [_site_dict(s) for s in result.sites]} if result.sites else {}
     return {
         "schema_version": SCHEMA_VERSION,
         "scan_id": result.scan_id,
@@ -183,6 +198,7 @@ def report_document(result: ScanResult, note: str, devices: Iterable[dict]) -> d
             "targets": list(result.targets),
             "interfaces": list(result.interfaces),
             "methods": list(result.methods),
+            **site,
         },
         "summary": {
             "devices": len(result.devices),
@@ -196,6 +212,7 @@ def report_document(result: ScanResult, note: str, devices: Iterable[dict]) -> d
             # devices flagged now and not before; null when there was no comparison with a previous scan
             "new_flagged": len(diff.new_flagged) if diff is not None else None,
         },
+        **sites,
         "diff": _diff_dict(diff) if diff is not None else None,
         "devices": devices,
         "skips": [_skip_dict(s) for s in result.skips],
@@ -256,7 +273,15 @@ def _report(d: dict) -> ScanResult:
         notes=_strs(d.get("notes") or ()),
         diff=_diff(d["diff"]) if d.get("diff") is not None else None,
         scan_id=_opt_int(d.get("scan_id")),
+        site=_opt(scan.get("site")),
+        sites=tuple(_site_summary(x) for x in d.get("sites") or ()),
     )
+
+
+def _site_summary(x: dict) -> SiteSummary:
+    return SiteSummary(site=_str(x["site"]), scan_id=_opt_int(x["scan_id"]), started=_parse_ts(x["started"]),
+                       devices=_opt_int(x["devices"]) or 0, flagged=_opt_int(x["flagged"]) or 0,
+                       new_flagged=_opt_int(x["new_flagged"]))
 
 
 def _parse_ts(text: Any) -> datetime:
@@ -349,6 +374,7 @@ def _device(x: dict) -> Device:
         device_class=_str(x.get("device_class", "unknown")),
         risks=tuple(_risk(r) for r in x.get("risks") or ()),
         via=_via(x["via"]) if x.get("via") is not None else None,
+        site=_opt(x.get("site")),
     )
 
 

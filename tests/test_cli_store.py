@@ -3,6 +3,8 @@ without a network: scans are stored through the store interface, then read back 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -12,6 +14,7 @@ import pytest
 
 from camscan import cli, store
 from camscan.models import Device, ScanResult, Verdict
+from camscan.report import sites as sites_report
 
 DATA = Path(__file__).parent / "data"
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -156,3 +159,58 @@ def test_diff_stays_within_a_site(two_sites, capsys):
     assert "different sites ('branch', 'hq')" in capsys.readouterr().err
     assert cli.main(["diff", "2", "--site", "hq", "--db", db]) == 2
     assert "scan 2 is of site 'branch', not 'hq'" in capsys.readouterr().err
+
+
+def test_cross_site_report_leads_with_a_summary_in_every_format(two_sites, capsys):
+    """Without --site, on an inventory of several sites: each site's latest scan, led by a per-site summary."""
+    db = text(two_sites)
+    assert cli.main(["report", "--db", db, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data).index("sites") < list(data).index("devices")
+    assert [(s["site"], s["scan_id"], s["devices"], s["flagged"]) for s in data["sites"]] == \
+        [("branch", 2, 1, 0), ("hq", 3, 2, 1)]
+    assert data["sites"][1]["new_flagged"] == 1 and data["sites"][0]["new_flagged"] is None  # branch: 1st scan
+    assert sorted((d["site"], d["ip"]) for d in data["devices"]) == \
+        [("branch", "198.51.100.10"), ("hq", "198.51.100.10"), ("hq", "198.51.100.11")]
+    assert data["summary"]["devices"] == 3 and data["summary"]["sanctioned"] == 1
+    assert data["diff"] is None and data["scan_id"] is None
+
+    assert cli.main(["report", "--db", db, "--format", "table"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("camscan: 2 sites, 3 device(s), 1 flagged")
+    head = out.split("\n\n")[0]
+    assert "branch" in head and "hq" in head and "#3" in head
+    assert any(line.split()[:2] == ["Site", "IP"] for line in out.splitlines())  # the device table's column
+
+    assert cli.main(["report", "--db", db, "--format", "csv"]) == 0
+    summary, devices = capsys.readouterr().out.split("\r\n\r\n", 1)
+    rows = list(csv.reader(io.StringIO(summary)))
+    assert rows[0] == list(sites_report.COLUMNS) and [r[0] for r in rows[1:]] == ["branch", "hq"]
+    table = list(csv.DictReader(io.StringIO(devices)))
+    assert sorted((r["site"], r["ip"]) for r in table) == \
+        [("branch", "198.51.100.10"), ("hq", "198.51.100.10"), ("hq", "198.51.100.11")]
+
+    assert cli.main(["report", "--db", db, "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert page.index('id="sites"') < page.index('id="summary"')
+    assert "<td>branch</td>" in page and "<td>hq</td>" in page
+
+
+def test_an_inventory_of_one_site_reports_as_before(store_location, capsys):
+    with store.open(store_location) as inv:
+        inv.record(scan(T0, dev("198.51.100.10", None)), site="default")
+    assert cli.main(["report", "--db", text(store_location), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "sites" not in data and data["scan"]["site"] == "default" and "site" not in data["devices"][0]
+    assert cli.main(["report", "--db", text(store_location), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith('"ip","mac"')
+
+
+def test_cross_site_bom_refs_stay_unique(store_location, capsys):
+    """The same key on two sites: two components with their own bom-ref (site/key) in the CycloneDX BOM."""
+    with store.open(store_location) as inv:
+        for site in ("hq", "branch"):
+            inv.record(scan(T0, dev("198.51.100.10", None)), site=site)
+    assert cli.main(["report", "--db", text(store_location), "--format", "cyclonedx"]) == 0
+    bom = json.loads(capsys.readouterr().out)
+    assert sorted(c["bom-ref"] for c in bom["components"]) == ["branch/ip:198.51.100.10", "hq/ip:198.51.100.10"]

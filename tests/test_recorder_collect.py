@@ -3,6 +3,7 @@ against a loopback recorder (real sockets), the device rows and their keys, and 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import logging
@@ -11,17 +12,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from camscan.models import Credentials, Device, Evidence, Verdict
 from camscan.policy import load_policy
+from camscan.probe.onvif import password_digest
 from camscan.recorders.collect import (
     ISAPI_CHANNELS,
     ISAPI_STATUS,
     RecorderClient,
     RecorderInventory,
+    _Denied,
     camera_device,
+    media_url,
     merge_rows,
     read_channels,
+    read_onvif_sources,
     recorder_family,
 )
 from camscan.recorders.parse import Channel
@@ -33,7 +39,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tcp_fakes import LoopbackDevice  # noqa: E402
 from test_recorder_parse import ISAPI_CHANNELS as CHANNELS_XML  # noqa: E402
 from test_recorder_parse import ISAPI_STATUS as STATUS_XML  # noqa: E402
-from test_recorder_parse import SECRET  # noqa: E402
+from test_recorder_parse import (
+    ONVIF_MEDIA,  # noqa: E402
+    SECRET,  # noqa: E402
+)
 
 USER, PASSWORD, REALM, NONCE = "auditor", "user-pw-1", "DS-7608NI", "n0nce"
 
@@ -199,3 +208,59 @@ def test_no_secret_in_rows_or_debug_logs(hik, caplog):
     rows, skip = inv._one(dev(ip="127.0.0.1"), "hikvision", hik.port)
     assert skip is None and len(rows) == 2
     assert SECRET not in repr(rows) and SECRET not in caplog.text and PASSWORD not in caplog.text
+
+
+# ------------------------------------------------------------------------------------------ ONVIF recorders
+def test_media_url_stays_on_the_recorders_own_address():
+    onvif = (Evidence("onvif.GetDeviceInformation", "model", "NVR301-04S3"),)
+    rec = dev(ip="198.51.100.32", model="NVR301-04S3", maker="Uniview", evidence=onvif,
+              xaddrs=("http://198.51.100.32:8080/onvif/device_service",))
+    assert recorder_family(rec) == "onvif"
+    assert media_url(rec) == ("198.51.100.32", 8080, "/onvif/media_service", False)
+    named = rec.__class__(**{**rec.__dict__, "evidence": onvif + (
+        Evidence("onvif.GetServices", "xaddr", "http://198.51.100.32/onvif/Media"),)})
+    assert media_url(named) == ("198.51.100.32", 80, "/onvif/Media", False)
+    elsewhere = rec.__class__(**{**rec.__dict__, "xaddrs": ("http://203.0.113.9/onvif/device_service",),
+                                 "evidence": onvif + (Evidence("onvif.GetServices", "xaddr",
+                                                               "http://203.0.113.9/onvif/Media"),)})
+    assert media_url(elsewhere) is None
+
+
+def _wsse_ok(body: bytes) -> bool:
+    root = etree.fromstring(body)
+    ns = {"wsse": "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd",
+          "wsu": "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"}
+    tok = root.find(".//wsse:UsernameToken", ns)
+    if tok is None:
+        return False
+    nonce = base64.b64decode(tok.findtext("wsse:Nonce", namespaces=ns))
+    created = tok.findtext("wsu:Created", namespaces=ns)
+    return (tok.findtext("wsse:Username", namespaces=ns) == USER
+            and tok.findtext("wsse:Password", namespaces=ns) == password_digest(nonce, created, PASSWORD))
+
+
+def test_onvif_sources_anonymous_first_then_ws_security_once():
+    def serve(peer):
+        while (req := peer.request()) is not None:
+            body = req.partition(b"\r\n\r\n")[2]
+            if _wsse_ok(body):
+                peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ONVIF_MEDIA), ONVIF_MEDIA))
+            else:
+                fault = b"<s:Envelope><s:Body><s:Fault>ter:NotAuthorized</s:Fault></s:Body></s:Envelope>"
+                peer.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(fault), fault))
+
+    device = LoopbackDevice(serve)
+    try:
+        rec = dev(ip="127.0.0.1", model="NVR301-04S3", maker="Uniview",
+                  evidence=(Evidence("onvif.GetDeviceInformation", "model", "NVR301-04S3"),),
+                  xaddrs=(f"http://127.0.0.1:{device.port}/onvif/device_service",))
+        sources, reason = read_onvif_sources(rec, link(Credentials(USER, PASSWORD)), 2, None)
+        assert reason == "" and [c.channel for c in sources] == ["VideoSource_1", "VideoSource_2"]
+        first, second = device.requests
+        assert b"UsernameToken" not in first and b"UsernameToken" in second
+        assert PASSWORD.encode() not in second  # a digest, never the password
+        with pytest.raises(_Denied, match="bad credentials"):  # ... and a wrong password is tried once
+            read_onvif_sources(rec, link(Credentials(USER, "wrong")), 2, None)
+        assert sum(1 for r in device.requests[2:] if b"UsernameToken" in r) == 1
+    finally:
+        device.close()

@@ -26,6 +26,7 @@ from camscan.lab.soap import (
     NS_SOAP12,
     NS_TDS,
     NS_TER,
+    NS_TRT,
     NS_TT,
     NS_WSSE,
     NS_WSU,
@@ -540,6 +541,18 @@ def op_get_endpoint_reference(dev: Device, req_el: etree._Element) -> E:
     return _tds("GetEndpointReferenceResponse", None, _tds("GUID", dev.fill(dev["wsd_address"])))
 
 
+def op_get_video_sources(dev: Device, req_el: etree._Element) -> E:
+    """Media GetVideoSources (Media 1.0, 5.2.1): one VideoSources per input, token VideoSource_<n>; what an
+    ONVIF recorder says about the cameras behind it (a count, no identities)."""
+    sources = [E(f"{{{NS_TRT}}}VideoSources", None,
+                 (E(f"{{{NS_TT}}}Framerate", "25", (), {}),
+                  E(f"{{{NS_TT}}}Resolution", None, (E(f"{{{NS_TT}}}Width", "1920", (), {}),
+                                                    E(f"{{{NS_TT}}}Height", "1080", (), {})), {})),
+                 {"token": f"VideoSource_{n}"})
+               for n in range(1, int(dev["video_sources"]) + 1)]
+    return E(f"{{{NS_TRT}}}GetVideoSourcesResponse", None, tuple(sources), {})
+
+
 OPERATIONS: dict[str, Callable[[Device, etree._Element], E]] = {
     "GetSystemDateAndTime": op_get_system_date_and_time,
     "GetDeviceInformation": op_get_device_information,
@@ -550,6 +563,7 @@ OPERATIONS: dict[str, Callable[[Device, etree._Element], E]] = {
     "GetCapabilities": op_get_capabilities,
     "GetEndpointReference": op_get_endpoint_reference,
 }
+MEDIA_OPERATIONS: dict[str, Callable[[Device, etree._Element], E]] = {"GetVideoSources": op_get_video_sources}
 
 
 @dataclass
@@ -643,7 +657,7 @@ def handle_soap(dev: Device, req: HttpRequest) -> OnvifOutcome:
             dev, 500, f"{{{NS_SOAP12}}}Receiver", (f"{{{NS_TER}}}Action",), "Internal error"
         )
         return outcome
-    if ns != NS_TDS or op not in OPERATIONS:
+    if not ((ns == NS_TDS and op in OPERATIONS) or (ns == NS_TRT and op in MEDIA_OPERATIONS)):
         outcome.response = fault_response(
             dev,
             500,
@@ -671,7 +685,7 @@ def handle_soap(dev: Device, req: HttpRequest) -> OnvifOutcome:
             outcome.response = _not_authorized(dev)
         return outcome
     try:
-        result = OPERATIONS[op](dev, req_el)
+        result = (OPERATIONS if ns == NS_TDS else MEDIA_OPERATIONS)[op](dev, req_el)
     except OnvifFault as f:
         outcome.response = fault_response(dev, f.status, f.code, f.subcodes, f.reason)
         return outcome

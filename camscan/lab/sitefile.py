@@ -62,6 +62,7 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "onvif_server": "",  # Server header on ONVIF replies; "" = the [http] server value, "none" = no header
     "services": ["device", "media", "events", "imaging"],
     "service_version": "2.60",
+    "video_sources": 1,  # media GetVideoSources answers this many sources (a recorder: one per channel)
     "timezone": "UTC0",
     "utc_offset_s": 0,  # local time = UTC + this (what TZ means; kept explicit, no TZ parser)
     "date_time_type": "NTP",

@@ -6,7 +6,11 @@ model number: Hikvision DS-7/8/9xxx, Dahua NVR/XVR/HCVR, or a recorder type in S
 when credentials were given and the recorder's address is in the credential scope, and only read-only GETs:
 
 * Hikvision (and OEMs): ``/ISAPI/ContentMgmt/InputProxy/channels`` and ``.../channels/status``;
-* Dahua (and OEMs): ``/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice``.
+* Dahua (and OEMs): ``/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice``;
+* any other recorder that speaks ONVIF: the media service's ``GetVideoSources`` (a count of channels, no
+  identities), on the recorder's own address, anonymously first and with a WS-Security digest when refused.
+  The request is one empty element and the reply is read by :func:`camscan.recorders.parse.parse_onvif_video_sources`
+  on the bytes, so no WSDL is involved (the device service's zeep client is not used for it).
 
 Credentials follow the same rules as every credentialed call: they come from the scan's transport
 (:meth:`camscan.transport.Transport.credentials_for`, the one place the credential scope is decided) for the
@@ -27,19 +31,24 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
+
+from lxml import etree
 
 from camscan import fingerprint, net
 from camscan.codec.auth import digest_authorization, digest_params
 from camscan.models import Device, Evidence, Host, Skip, Via
 from camscan.probe.httpclient import Connection, HttpFailure
+from camscan.probe.onvif import UsernameDigest
 from camscan.recorders.parse import (
     MAX_BODY,
     Channel,
     merge_isapi,
     parse_dahua_remote_devices,
     parse_isapi_channels,
+    parse_onvif_video_sources,
 )
-from camscan.transport import Transport
+from camscan.transport import Transport, shared_context
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +59,13 @@ WEB_PORTS = (80, 8080, 8000)  # plain-HTTP web ports recorders serve their API o
 MAX_RECORDERS = 64  # recorders asked in one scan (each one is two or three requests)
 
 _HIK_RECORDER = re.compile(r"^i?DS-(7\d|8\d|9\d)\d{2}")  # DS-76xxNI, DS-7208HGHI, DS-96xxxNI...
-_DAHUA_RECORDER = re.compile(r"^(DHI?-)?(NVR|XVR|HCVR|DVR)\d")
+# as the Dahua model rule: NVR + four digits or NVR6xx- (Uniview's NVR30x is not Dahua), XVR, HCVR
+_DAHUA_RECORDER = re.compile(r"^(DHI?-)?(NVR\d{4}|NVR6\d{2}-|XVR\d{4}|HCVR\d{4})")
 _GENERIC_RECORDER = re.compile(r"(^|[-_ ])(NVR|DVR|XVR)", re.I)
 
 
 def recorder_family(device: Device) -> str | None:
-    """``"hikvision"`` or ``"dahua"`` for a recorder camscan knows how to ask, else None. A recorder is a
+    """``"hikvision"``, ``"dahua"`` or ``"onvif"`` for a recorder camscan knows how to ask, else None. A recorder is a
     device the fingerprint classed ``recorder``; one it could not class (``unknown``) counts when its model
     number or a SADP/DHIP device type says recorder."""
     device_class = str(device.device_class)
@@ -69,10 +79,12 @@ def recorder_family(device: Device) -> str | None:
     elif device_class != "recorder":
         return None
     maker = (device.manufacturer or "").casefold()
-    if maker == "hikvision" or _HIK_RECORDER.match(model):
+    if maker == "hikvision" or (not maker and _HIK_RECORDER.match(model)):
         return "hikvision"
-    if maker == "dahua" or _DAHUA_RECORDER.match(model):
+    if maker == "dahua" or (not maker and _DAHUA_RECORDER.match(model)):
         return "dahua"
+    if any(e.source.startswith("onvif.") and e.field != "error" for e in device.evidence):
+        return "onvif"  # any other recorder that speaks ONVIF: its media service lists the video sources
     return None
 
 
@@ -135,6 +147,81 @@ class RecorderClient:
         return resp.body
 
 
+MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"
+_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+def media_url(device: Device) -> tuple[str, int, str, bool] | None:
+    """(ip, port, path, tls) of the recorder's ONVIF media service, on the recorder's own address only: the
+    media XAddr its device service gave when that names the recorder itself, else the usual path on the
+    device-service port. None when every address it gave names another host (never followed)."""
+    candidates = [e.value for e in device.evidence
+                  if e.source in ("onvif.GetServices", "onvif.GetCapabilities") and e.field == "xaddr"
+                  and "/media" in e.value.lower() and "media2" not in e.value.lower()]
+    candidates += [x.rsplit("/", 1)[0] + "/media_service" for x in device.xaddrs]
+    for url in candidates:
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            continue
+        if parts.scheme in ("http", "https") and parts.hostname == device.ip:
+            return device.ip, port, parts.path or "/onvif/media_service", parts.scheme == "https"
+    return None
+
+
+def _clock_offset(device: Device) -> float:
+    for e in device.evidence:
+        if e.field == "clock_offset_s":
+            try:
+                return float(e.value)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def _get_video_sources(creds, offset: float) -> bytes:
+    """A SOAP 1.2 GetVideoSources request, signed with a WS-Security UsernameToken digest when ``creds``."""
+    env = etree.Element(f"{{{_SOAP12}}}Envelope", nsmap={"s": _SOAP12, "trt": MEDIA_NS})
+    etree.SubElement(env, f"{{{_SOAP12}}}Header")
+    body = etree.SubElement(env, f"{{{_SOAP12}}}Body")
+    etree.SubElement(body, f"{{{MEDIA_NS}}}GetVideoSources")
+    if creds is not None:
+        UsernameDigest(creds, offset).apply(env, {})
+    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+
+
+def read_onvif_sources(device: Device, transport: Transport, timeout: float, deadline: float | None
+                       ) -> tuple[list[Channel] | None, str]:
+    """The video sources an ONVIF recorder lists: asked anonymously first, then (when refused) once with the
+    credentials the transport gives for the media service's address and port, WS-Security digest."""
+    where = media_url(device)
+    if where is None:
+        return None, "its ONVIF media service address names another host: not followed"
+    ip, port, path, tls = where
+    conn = Connection(ip, port, tls=tls, timeout=timeout, deadline=deadline, transport=transport,
+                      context=shared_context() if tls else None)
+    headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{MEDIA_NS}/GetVideoSources"'}
+    try:
+        resp = conn.request("POST", path, _get_video_sources(None, 0.0), headers, max_bytes=MAX_BODY)
+        if resp.status != 200 and (resp.status == 401 or b"NotAuthorized" in resp.body):
+            creds = transport.credentials_for(ip, port, challenged=True)
+            if creds is None:
+                raise _Denied("its media service needs credentials, and none may go to this address and port")
+            resp = conn.request("POST", path, _get_video_sources(creds, _clock_offset(device)), headers,
+                                max_bytes=MAX_BODY, resend=False)
+            if resp.status == 401 or b"NotAuthorized" in resp.body:
+                raise _Denied("bad credentials")
+    finally:
+        conn.close()
+    if resp.status != 200 or resp.truncated:
+        return None, f"its ONVIF media service answered HTTP {resp.status} to GetVideoSources"
+    sources = parse_onvif_video_sources(resp.body)
+    if sources is None:
+        return None, "no GetVideoSources answer from its ONVIF media service"
+    return sources, ""
+
+
 def read_channels(family: str, client: RecorderClient) -> tuple[list[Channel] | None, str]:
     """(channels, reason): the recorder's camera list, or None and why not."""
     if family == "hikvision":
@@ -193,11 +280,11 @@ class RecorderInventory:
             if not self.transport.credentials_given:
                 skips.append(Skip(d.ip, "recorder", "a recorder: its camera list needs credentials "
                                                     "(CAMSCAN_USERNAME/CAMSCAN_PASSWORD), none given"))
-            elif port is None:
+            elif port is None and family != "onvif":
                 skips.append(Skip(d.ip, "recorder", "a recorder with no open web port (80, 8080, 8000): its "
                                                     "camera list was not asked for"))
             else:
-                asked.append((d, family, port))
+                asked.append((d, family, port or 80))
         for d, _f in recorders[MAX_RECORDERS:]:
             skips.append(Skip(d.ip, "recorder", f"more than {MAX_RECORDERS} recorders: not asked"))
         rows: list[Device] = []
@@ -220,7 +307,10 @@ class RecorderInventory:
     def _one(self, recorder: Device, family: str, port: int) -> tuple[list[Device], Skip | None]:
         client = RecorderClient(recorder.ip, port, self.transport, self.timeout, self.deadline)
         try:
-            channels, reason = read_channels(family, client)
+            if family == "onvif":
+                channels, reason = read_onvif_sources(recorder, self.transport, self.timeout, self.deadline)
+            else:
+                channels, reason = read_channels(family, client)
         except _Denied as exc:
             return [], Skip(recorder.ip, "recorder", f"camera list not read: {exc}")
         except HttpFailure as exc:

@@ -24,6 +24,7 @@ import csv
 import io
 
 from camscan.models import ChangeKind, Device, ScanResult
+from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
     change_label,
@@ -70,11 +71,16 @@ def render(result: ScanResult, note: str = "") -> str:
     """The CSV document (header row first, CRLF line ends). ``note`` is not part of a per-device sheet."""
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    several = bool(result.sites)
+    if several:  # a report covering several sites: the per-site summary, a blank line, then the devices
+        writer.writerow(sites.COLUMNS)
+        writer.writerows([neutralise(v) for v in row] for row in sites.rows(result))
+        buf.write("\r\n")
+    writer.writerow(("site", *COLUMNS) if several else COLUMNS)
     for verdict in VERDICT_ORDER:
         for d in result.devices:
             if d.verdict == verdict:
-                writer.writerow([neutralise(v) for v in _row(d, result)])
+                writer.writerow([neutralise(v) for v in ([d.site or ""] if several else []) + _row(d, result)])
     if result.diff is not None:
         for c in result.diff.of_kind(ChangeKind.GONE):
             cells = dict.fromkeys(COLUMNS, "")

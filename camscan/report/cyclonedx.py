@@ -3,9 +3,14 @@
 Each reported device is a component of type ``device``: ``manufacturer`` the maker camscan identified (the
 brand it is sold as, when different, in ``camscan:brand``), ``name`` its model, ``version`` its firmware, and
 the rest as ``camscan:`` properties: IP, MAC, serial, hostname, verdict, confidence, the manufacturer's basis,
-device class, and for each finding the entity, the lists with dates, and the summary. ``bom-ref`` is the
-inventory key (MAC, serial, endpoint id or IP), so the same device keeps its reference across scans. The
-scan itself is the BOM's metadata (time, targets, the tool); the legal note is a BOM property.
+device class, and for each finding the entity, the lists with dates, and the summary; a camera seen only
+behind a recorder has ``camscan:via.*`` properties (recorder address and key, channel, address, protocol).
+``bom-ref`` is the inventory key (MAC, serial, endpoint id, ``via:`` or IP), so the same device keeps its
+reference across scans. Each known-exploited vulnerability of a device (CISA KEV, ``camscan/data/risks.toml``)
+is a BOM ``vulnerability``: ``id`` the CVE, source the KEV catalog, the vendor advisory (id and URL), the
+evidence in ``detail``, ``camscan:match`` (exact or possible) and ``camscan:kev_date_added``, affecting that
+device's component. The scan itself is the BOM's metadata (time, targets, the tool); the legal note is a BOM
+property.
 
 Device strings pass through :func:`camscan.report.text.clean` (control and bidi characters shown as escapes);
 the JSON encoder escapes the rest.
@@ -13,10 +18,11 @@ the JSON encoder escapes the rest.
 
 from __future__ import annotations
 
-from cyclonedx.model import Property
+from cyclonedx.model import Property, XsUri
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.contact import OrganizationalEntity
+from cyclonedx.model.vulnerability import BomTarget, Vulnerability, VulnerabilityAdvisory, VulnerabilitySource
 from cyclonedx.output.json import JsonV1Dot6
 
 from camscan import __version__
@@ -37,7 +43,7 @@ def component(d: Device) -> Component:
         ("ip", d.ip), ("mac", d.mac), ("serial", d.serial), ("hostname", d.hostname), ("brand", d.brand),
         ("verdict", str(d.verdict)), ("confidence", f"{d.confidence:.2f}"),
         ("manufacturer_basis", d.manufacturer_basis), ("device_class", d.device_class),
-        ("hardware_id", d.hardware_id), ("seen_by", ", ".join(d.seen_by)),
+        ("hardware_id", d.hardware_id), ("seen_by", ", ".join(d.seen_by)), ("site", d.site),
     ]
     for f in d.findings:
         lists = "; ".join(f"{c.name} (since {c.date})" if c.date else c.name for c in f.lists)
@@ -46,15 +52,32 @@ def component(d: Device) -> Component:
         pairs += [("finding.citation_url", c.url) for c in f.lists if c.url]
     for w in d.warnings:
         pairs.append(("warning", w))
+    if d.via is not None:
+        pairs += [("via.recorder_ip", d.via.recorder_ip), ("via.recorder_key", d.via.recorder_key),
+                  ("via.channel", d.via.channel), ("via.address", d.via.address), ("via.protocol", d.via.protocol)]
     maker = d.manufacturer or d.brand
     return Component(
         type=ComponentType.DEVICE,
         name=clean(d.model or maker or d.ip, _LIMIT),
         version=clean(d.firmware, _LIMIT) or None,
         manufacturer=OrganizationalEntity(name=clean(maker, _LIMIT)) if maker else None,
-        bom_ref=clean(d.key, _LIMIT),
+        bom_ref=clean(f"{d.site}/{d.key}" if d.site else d.key, _LIMIT),  # keys are unique within a site
         properties=_props(pairs),
     )
+
+
+KEV = VulnerabilitySource(name="CISA Known Exploited Vulnerabilities catalog",
+                          url=XsUri("https://www.cisa.gov/known-exploited-vulnerabilities-catalog"))
+
+
+def vulnerabilities(d: Device) -> list[Vulnerability]:
+    """The device's known-exploited vulnerabilities, each affecting its component (``bom-ref`` = its key)."""
+    ref = clean(d.key, _LIMIT)
+    return [Vulnerability(
+        bom_ref=f"{ref}#{r.cve}", id=r.cve, source=KEV, description=r.title or None, detail=clean(r.why, _LIMIT),
+        advisories=[VulnerabilityAdvisory(url=XsUri(r.advisory_url), title=r.advisory)] if r.advisory_url else None,
+        affects=[BomTarget(ref=ref)],
+        properties=_props([("match", r.match), ("kev_date_added", r.kev_date_added)])) for r in d.risks]
 
 
 def bom(result: ScanResult, note: str = "") -> Bom:
@@ -69,6 +92,7 @@ def bom(result: ScanResult, note: str = "") -> Bom:
         for d in result.devices:
             if d.verdict == verdict:
                 b.components.add(component(d))
+                b.vulnerabilities.update(vulnerabilities(d))
     return b
 
 

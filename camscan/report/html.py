@@ -24,6 +24,7 @@ import html
 import ipaddress
 
 from camscan.models import Change, Device, Finding, ListCitation, ScanResult, Verdict
+from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
     behind_recorders,
@@ -56,6 +57,8 @@ _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmw
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
 _DEVICE_COLUMNS = (("IP", 9), ("MAC", 10), ("Class", 6), ("Manufacturer", 9), ("Brand", 8), ("Model", 10),
                    ("Firmware", 9), ("Serial", 8), ("Conf.", 5), ("Seen by", 7), ("KEV", 9), ("Change", 10))
+_SITE_COLUMNS = (("Site", 24), ("Devices", 12), ("Flagged", 12), ("New flagged", 12), ("Last scan", 12),
+                 ("Started", 28))
 _RISK_COLUMNS = (("CVE", 14), ("Match", 8), ("In KEV since", 10), ("Advisory", 24), ("Why", 44))
 _CHANGE_COLUMNS = (("Change", 9), ("IP", 10), ("Device", 27), ("Before", 17), ("After", 17), ("Key", 20))
 _LIST_COLUMNS = (("List", 36), ("Since", 10), ("Citation", 32), ("Scope", 22))
@@ -256,6 +259,19 @@ class _Page:
             "</header>",
         )
 
+    def sites(self) -> None:
+        """A report covering several sites leads with each site's latest scan."""
+        if not self.result.sites:
+            return
+        n, devices, flagged = sites.totals(self.result)
+        self.add('<section id="sites">', "<h2>Sites</h2>",
+                 f"<p>{n} sites, {devices} device(s), {flagged} flagged: each site's latest scan. Changes, skips "
+                 "and coverage per site: <code>camscan report --site NAME</code>.</p>",
+                 _table_head(_SITE_COLUMNS))
+        for row in sites.rows(self.result):
+            self.add("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>")
+        self.add("</tbody></table>", "</section>")
+
     def summary(self) -> None:
         r = self.result
         n = counts(r)
@@ -283,7 +299,8 @@ class _Page:
         took = (r.finished - r.started).total_seconds()
         rows = [
             ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))} ({took:.1f} s)"),
-            ("Scan id", _e(r.scan_id) if r.scan_id is not None else "not stored"),
+            ("Scan id", _e(r.scan_id) if r.scan_id is not None else
+             "each site's latest (see Sites)" if r.sites else "not stored"),
             ("Targets", _e(", ".join(r.targets)) or "attached subnets"),
             ("Interfaces", _e(", ".join(r.interfaces)) or "none (unicast only)"),
             ("Methods", _e(", ".join(r.methods)) or "&mdash;"),
@@ -413,7 +430,7 @@ class _Page:
         for verdict, devices in groups:
             self.add(f"<h3>{_TITLES[verdict]} ({len(devices)}) "
                      f'<span class="muted">&mdash; {_e(_MEANING[verdict])}</span></h3>',
-                     _table_head(_DEVICE_COLUMNS))
+                     _table_head(((("Site", 7),) if self.result.sites else ()) + _DEVICE_COLUMNS))
             # a camera seen behind a recorder is listed right under its recorder, whatever its own verdict
             for d in devices:
                 if d.via is not None and d.via.recorder_key in self.children:
@@ -434,6 +451,8 @@ class _Page:
         cells += [f"<td>{d.confidence:.2f}</td>", f"<td>{_or_dash(', '.join(d.seen_by))}</td>",
                   f"<td>{_or_dash(risk_summary(d))}</td>",
                   f"<td>{_or_dash(change_label(d, self.result.diff))}</td>"]
+        if self.result.sites:  # a report covering several sites: which one the device is on
+            cells.insert(0, f"<td>{_or_dash(d.site)}</td>")
         return f'<tr class="{d.verdict}{" via" if child else ""}">{"".join(cells)}</tr>'
 
     def warnings(self) -> None:
@@ -495,6 +514,7 @@ def render(result: ScanResult, note: str = "") -> str:
 
     page = _Page(result, note or NOTE)
     page.head()
+    page.sites()
     page.summary()
     page.changes()
     page.flagged()

@@ -12,6 +12,7 @@ import textwrap
 from tabulate import tabulate
 
 from camscan.models import Device, ScanResult
+from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
     counts,
@@ -116,7 +117,8 @@ def _risks(result: ScanResult) -> list[str]:
 def _ip_cell(d: Device, child: bool) -> str:
     if not child or d.via is None:
         return escape(d.ip, 15)
-    return f"`-{escape(d.ip, 15)}"  # a camera behind the recorder above (its channel: in the JSON and HTML)
+    # a camera behind the recorder above: its address there, or the channel when the recorder gave none
+    return f"`-{escape(d.ip or 'ch ' + d.via.channel, 15)}"
 
 
 def _kev_cell(d: Device) -> str:
@@ -127,7 +129,7 @@ def _kev_cell(d: Device) -> str:
 
 def render(result: ScanResult, note: str = "") -> str:
     """The terminal report; every line ends in a newline and no device control character reaches it."""
-    out = _header(result)
+    out = sites.table_lines(result) + _header(result)  # a report covering several sites leads with them
     out += _changes(result)
     out.append("")
     # cameras seen behind a recorder follow it, indented, whatever their own verdict; a KEV column (count of
@@ -138,10 +140,11 @@ def render(result: ScanResult, note: str = "") -> str:
     rows = [[_ip_cell(d, child), escape(d.mac, 17), d.device_class, escape(_maker(d), 22), escape(d.model, 20),
              escape(d.firmware, fw), _verdict(d), f"{d.confidence:.2f}"] + ([_kev_cell(d)] if kev else [])
             for d, child in devices]
+    headers = ["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict", "Conf"] + (["KEV"] if kev else [])
+    if result.sites:  # a report covering several sites: which one each device is on
+        rows, headers = [[escape(d.site, 16), *r] for (d, _), r in zip(devices, rows, strict=True)], ["Site", *headers]
     if rows:
-        out.append(tabulate(rows, headers=["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict",
-                                           "Conf"] + (["KEV"] if kev else []), tablefmt="simple",
-                            disable_numparse=True))
+        out.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     else:
         out.append("No devices found.")
     if result.flagged:

@@ -200,7 +200,7 @@ class Store(ABC):
                 cur.execute("INSERT INTO addresses (site, key, ip, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
                             "ON CONFLICT (site, key, ip) DO UPDATE SET last_seen = excluded.last_seen",
                             [site, key, d.ip, started, started])
-            result = dataclasses.replace(result, diff=changes, scan_id=scan_id)
+            result = dataclasses.replace(result, diff=changes, scan_id=scan_id, site=site)
             cur.execute("UPDATE scans SET report = ? WHERE id = ?",
                         [json.dumps(serialize.report_dict(result, note)), scan_id])
             if keep:

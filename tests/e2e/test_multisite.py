@@ -114,3 +114,21 @@ def test_no_lock_file_for_a_url(sites):
     """The run lock lives in the database: nothing like '<db>.lock' was made from the URL (which, read as a
     path, would have been 'postgresql:/...' under the scans' working directory)."""
     assert not list(Path.cwd().glob("postgres*"))
+
+
+def test_the_cross_site_report_counts_both(sites):
+    db, reports = sites
+    proc = camscan("report", "--db", db, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    summary = {s["site"]: s for s in data["sites"]}
+    assert list(summary) == ["alpha", "bravo"]
+    assert summary["alpha"]["scan_id"] == reports["alpha-2"]["scan_id"]  # each site's latest scan
+    assert summary["bravo"]["scan_id"] == reports["bravo-1"]["scan_id"]
+    assert (summary["alpha"]["devices"], summary["bravo"]["devices"]) == (len(ALPHA_LATER), len(BRAVO))
+    assert summary["bravo"]["flagged"] >= 1 and summary["alpha"]["flagged"] == 0  # Dahua on bravo only
+    assert data["summary"]["devices"] == len(ALPHA_LATER) + len(BRAVO)
+    assert sorted((d["site"], d["ip"]) for d in data["devices"]) == sorted(
+        [("alpha", d["ip"]) for d in ALPHA_LATER] + [("bravo", d["ip"]) for d in BRAVO])
+    table = camscan("report", "--db", db)
+    assert table.returncode == 0 and table.stdout.startswith("camscan: 2 sites, 5 device(s)")

@@ -73,6 +73,20 @@ def test_every_camera_behind_each_recorder_is_its_own_row(scanned):
     assert _camera_rows(scan, site.device("hik-nvr").ip)["3"]["verdict"] == "unknown"
 
 
+def test_an_onvif_recorder_lists_its_video_sources(scanned):
+    site, scan, _db, _work = scanned
+    rec = scan.devices[site.device("unv-nvr").ip]
+    assert rec["device_class"] == "recorder" and rec["manufacturer"] == "Uniview"
+    rows = _camera_rows(scan, rec["ip"])
+    assert sorted(rows) == [f"VideoSource_{n}" for n in range(1, 5)]
+    for channel, row in rows.items():
+        assert row["via"]["protocol"] == "ONVIF" and row["via"]["source"] == "onvif.media"
+        assert row["key"] == f"via:{rec['key']}/{channel}" and row["verdict"] == "unknown" and row["ip"] == ""
+    asked = [e for e in site.request_log("unv-nvr") if e.get("op") == "GetVideoSources"]
+    assert asked and all(e.get("auth_ok") for e in asked if e.get("credentialed"))
+    assert any(e.get("credentialed") and e.get("auth_scheme") == "ws_security" for e in asked)
+
+
 def test_lan_cameras_affected_and_patched(scanned):
     site, scan, _db, _work = scanned
     old = scan.devices[site.device("hik-old").ip]

@@ -9,9 +9,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import HOSTILE
+from conftest import HOSTILE, _device
 
-from camscan.models import Device, Risk, ScanResult, Verdict, Via
+from camscan.models import Risk, ScanResult, Verdict, Via
 from camscan.report import csv as csv_report
 from camscan.report import html as html_report
 from camscan.report import table as table_report
@@ -20,13 +20,6 @@ from camscan.serialize import report_dict, report_from_dict, to_dict
 RISK = Risk(cve="CVE-2021-33044", kev_date_added="2024-08-21", advisory="DHCC-SA-202106-001",
             advisory_url="https://www.dahuasecurity.com/support/cybersecurity/details/957", match="exact",
             why="model IPC-HDW3849H is in the IPC-HX3XXX family; firmware built 2020-04-30", title="Dahua bypass")
-
-
-def _device(ip: str, **kw) -> Device:
-    base = dict(ip=ip, mac=None, manufacturer=None, brand=None, model=None, firmware=None, serial=None,
-                hardware_id=None, hostname=None, endpoint=None, xaddrs=(), seen_by=("wsd",), evidence=())
-    base.update(kw)
-    return Device(**base)
 
 
 def recorder_result() -> ScanResult:
@@ -99,3 +92,23 @@ def test_html_rows_under_the_recorder_and_risk_table(result):
     assert "Known-exploited vulnerabilities (CISA KEV)" in page and "DHCC-SA-202106-001" in page
     assert "KEV risks" in page
     assert "<script>alert(1)" not in page
+
+
+def test_cyclonedx_vulnerabilities_and_via(result):
+    validation = pytest.importorskip("cyclonedx.validation.json")
+    from cyclonedx.schema import SchemaVersion
+
+    from camscan.report import OutputFormat, render
+
+    text = render(result, OutputFormat.CYCLONEDX)
+    errors = validation.JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    assert errors is None, errors
+    doc = json.loads(text)
+    (vuln,) = doc["vulnerabilities"]
+    cam = next(c for c in doc["components"] if c["bom-ref"] == "serial:7J0A1B2C")
+    assert vuln["id"] == "CVE-2021-33044" and vuln["affects"] == [{"ref": cam["bom-ref"]}]
+    assert vuln["advisories"][0]["url"] == RISK.advisory_url and "IPC-HDW3849H" in vuln["detail"]
+    assert {p["name"]: p["value"] for p in vuln["properties"]} == {"camscan:match": "exact",
+                                                                    "camscan:kev_date_added": "2024-08-21"}
+    via = {p["name"]: p["value"] for p in cam["properties"] if p["name"].startswith("camscan:via.")}
+    assert via["camscan:via.channel"] == "1" and via["camscan:via.recorder_ip"] == "198.51.100.30"
