@@ -19,7 +19,7 @@ from typing import TextIO
 
 from camscan import __version__
 from camscan.errors import CamscanError, RunError, UsageError
-from camscan.models import ScanOptions, ScanResult
+from camscan.models import ChangeKind, ScanOptions, ScanResult
 from camscan.notify import FailOn, alerting
 from camscan.report import OutputFormat, render
 
@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directed probes per second (default 1000)")
     s.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="devices probed at once (default 32; each costs one TCP connection at a time)")
+    s.add_argument("--max-hosts", type=_positive_int, default=None, metavar="N",
+                   help="hosts probed per scan at most; answers from more addresses are counted, not probed "
+                        "(default 16384)")
     s.add_argument("--allow-large", action="store_true",
                    help="allow targets of more than 65536 addresses")
     s.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (targets, credentials, ...)")
@@ -292,6 +295,7 @@ def build_options(args, cfg) -> ScanOptions:
         wsd_wait=float(pick("wsd_wait", 0.0)),
         rate=float(pick("rate", 1000.0)),
         workers=int(pick("workers", 32)),
+        max_hosts=int(pick("max_hosts", 16384)),
     )
 
 
@@ -425,7 +429,7 @@ def cmd_scan(args) -> int:
         else:
             with store.open(where) as inv:
                 def deliver(stored: ScanResult) -> None:  # inside the store's transaction: no report, not stored
-                    write_report(output, stored, fmt, note=policy.note)
+                    write_report(output, with_history(inv, stored), fmt, note=policy.note)
                 # one transaction: the diff against the site's previous scan (on the site's first scan every
                 # flagged device is new: the first cron run alerts), the scan, retention, then the report
                 result = inv.record(result, site=site, note=policy.note, keep=keep, before_commit=deliver)
@@ -482,12 +486,23 @@ def cmd_replay(args) -> int:
         else:
             with store.open(where) as inv:
                 def deliver(stored: ScanResult) -> None:
-                    write_report(args.output, stored, args.format, note=policy.note)
+                    write_report(args.output, with_history(inv, stored), args.format, note=policy.note)
                 result = inv.record(result, site=site, note=policy.note, before_commit=deliver)
     devices = alerting(result, args.fail_on)
     if not args.quiet:
         sys.stderr.write(run_summary(result, where, args.output))
     return EXIT_FINDINGS if devices else EXIT_CLEAN
+
+
+def with_history(inv, result: ScanResult) -> ScanResult:
+    """``result`` (a stored scan) with what the inventory knows around it, for the reports: the scans up to it
+    (the HTML chart), first/last seen (CSV), the last known details of devices gone since the previous scan."""
+    import dataclasses
+
+    if result.scan_id is None:
+        return result
+    gone = [c.key for c in result.diff.of_kind(ChangeKind.GONE)] if result.diff else []
+    return dataclasses.replace(result, history=inv.history(result.scan_id, gone))
 
 
 def cmd_report(args) -> int:
@@ -506,11 +521,14 @@ def cmd_report(args) -> int:
                 raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
                                else f"no scans{where} stored in {inv.location}")
             found = [one]
-    try:
-        results = [(site, serialize.report_from_dict(data)) for _id, site, data in found]
-    except ValueError as exc:
-        raise RunError(f"stored scan cannot be read back: {exc}") from None
-    result = sites.combine(results) if len(results) > 1 else results[0][1]
+        try:
+            results = [(site, serialize.report_from_dict(data)) for _id, site, data in found]
+        except ValueError as exc:
+            raise RunError(f"stored scan cannot be read back: {exc}") from None
+        if len(results) > 1:
+            result = sites.combine(results)
+        else:
+            result = with_history(inv, results[0][1])  # one scan: the inventory's history around it
     if args.no_diff:
         result = dataclasses.replace(result, diff=None)
     write_report(args.output, result, args.format, note=found[0][2].get("legal_note") or "")
@@ -546,6 +564,7 @@ def cmd_diff(args) -> int:
                 raise UsageError(f"no scan {scan_id} in {inv.location} (see 'camscan history')")
             reports[scan_id], sites[scan_id] = (found[2], found[1]) if found else (None, None)
         before = inv.sightings(earlier) if earlier is not None else {}
+        later_history = inv.history(later)
     data = reports[later]
     if args.site and sites[later] != args.site:
         raise UsageError(f"scan {later} is of site {sites[later]!r}, not {args.site!r}")
@@ -560,7 +579,9 @@ def cmd_diff(args) -> int:
     changes = store.diff(before, result.devices, previous_scan=earlier, previous_started=started)
     if earlier is None:  # nothing before it: every flagged device is new, as on a first scan
         changes = dataclasses.replace(changes, new_flagged=tuple(d.key for d in result.flagged))
-    result = dataclasses.replace(result, diff=changes)
+    gone = {c.key: before[c.key] for c in changes.of_kind(ChangeKind.GONE) if c.key in before}
+    result = dataclasses.replace(result, diff=changes,
+                                 history=dataclasses.replace(later_history, last_known=gone))
     write_report(args.output, result, fmt, note=data.get("legal_note") or "")
     return EXIT_FINDINGS if alerting(result, FailOn.NEW) else EXIT_CLEAN
 

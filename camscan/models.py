@@ -309,6 +309,7 @@ class ScanOptions:
     rate: float = 1000.0  # directed probes per second
     workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: scheduler.CpuGate)
     max_reply_bytes: int = 1 << 20  # cap on any device reply body
+    max_hosts: int = 16384  # hosts per scan: more (a spoofed flood of sources) are counted, not probed
 
 
 @dataclass(frozen=True)
@@ -338,12 +339,35 @@ class ScanResult:
     notes: tuple[str, ...] = ()
     diff: Diff | None = None  # set by the inventory when a previous scan exists
     scan_id: int | None = None  # the inventory's id for this scan, once stored
+    history: ScanHistory | None = None  # what the inventory knows beyond this scan (reports only, not JSON)
     site: str | None = None  # the site this scan is of, once stored (camscan scan --site)
     sites: tuple[SiteSummary, ...] = ()  # a report covering several sites: each one's latest scan, by name
 
     @property
     def flagged(self) -> tuple[Device, ...]:
         return tuple(d for d in self.devices if d.verdict.flagged)
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """One stored scan in a report's trend chart."""
+
+    scan_id: int
+    started: str
+    devices: int
+    flagged: int
+
+
+@dataclass(frozen=True)
+class ScanHistory:
+    """What the inventory adds to one scan's report: the stored scans up to it (oldest first, for the chart),
+    each device's first and last sighting, and the last stored record of each device gone since the previous
+    scan (so a "gone" row keeps its MAC, model and firmware)."""
+
+    scans: tuple[ScanSummary, ...] = ()
+    seen: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (first_seen, last_seen), UTC
+    last_known: dict[str, dict] = field(default_factory=dict)  # gone key -> its last stored record
+    site: str | None = None  # the site the scan belongs to (camscan scan --site)
 
 
 @dataclass(frozen=True)
@@ -405,3 +429,5 @@ class DiscoveryResult:
     methods: list[str] = field(default_factory=list)
     interfaces: tuple[str, ...] = ()
     cut_short: bool = False
+    # hosts heard from outside the scanned subnets (no targets given): listed, never probed (issue 12)
+    report_only: dict[str, Host] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from camscan.models import Device, ScanResult
-from camscan.report.common import VERDICT_ORDER
+from camscan.report.common import VERDICT_ORDER, maker_label
 from camscan.report.text import clean
 
 
@@ -42,14 +42,6 @@ def alerting(result: ScanResult, fail_on: FailOn = FailOn.ANY) -> list[Device]:
     return sorted(found, key=lambda d: VERDICT_ORDER.index(d.verdict))
 
 
-def maker(d: Device) -> str:
-    """``Hikvision (as LTS)``: who built it and, when different, the brand it is sold as."""
-    name = d.manufacturer or d.brand or "unknown maker"
-    if d.brand and d.manufacturer and d.brand.casefold() != d.manufacturer.casefold():
-        name = f"{d.manufacturer} (as {d.brand})"
-    return name
-
-
 def why(d: Device, limit: int = 200) -> str:
     """Why the device is flagged, in one phrase: each finding's summary (entity, evidence)."""
     text = " ".join(f.summary for f in d.findings) or str(d.verdict)
@@ -58,7 +50,7 @@ def why(d: Device, limit: int = 200) -> str:
 
 def device_line(d: Device) -> str:
     """One line: verdict, IP, MAC, maker (as brand), model, why."""
-    return "  ".join([str(d.verdict).upper(), clean(d.ip, 40), clean(d.mac, 20) or "-", clean(maker(d), 80),
+    return "  ".join([str(d.verdict).upper(), clean(d.ip, 40), clean(d.mac, 20) or "-", clean(maker_label(d), 80),
                       clean(d.model, 60) or "-", why(d)])
 
 

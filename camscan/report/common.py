@@ -7,7 +7,7 @@ text; each format escapes them for its own medium.
 
 from __future__ import annotations
 
-from camscan.models import Change, ChangeKind, Device, Diff, RuleMatch, ScanResult, Verdict
+from camscan.models import Change, ChangeKind, Device, Diff, ListCitation, RuleMatch, ScanResult, Verdict
 
 #: Verdicts from most to least urgent: the order of groups in every report.
 VERDICT_ORDER: tuple[Verdict, ...] = (Verdict.SANCTIONED, Verdict.REVIEW, Verdict.CLEAR, Verdict.UNKNOWN)
@@ -78,12 +78,71 @@ def change_label(device: Device, diff: Diff | None) -> str:
     return "; ".join(parts)
 
 
+def maker_label(device: Device) -> str:
+    """Who made it, as a reader should take it: ``Hikvision``, ``Hikvision (as LTS)`` when relabelled, and a
+    maker resting on hints alone (an OUI, an OEM brand; ``manufacturer_basis`` hint) shown as a hint:
+    ``IPCAM (hint: Hikvision?)``, never as the manufacturer."""
+    maker, brand = device.manufacturer, device.brand
+    if not maker:
+        return brand or "unknown maker"
+    if device.manufacturer_basis == "hint" and device.matches:
+        shown = brand if brand and brand.casefold() != maker.casefold() else "unconfirmed"
+        return f"{shown} (hint: {maker}?)"
+    if brand and brand.casefold() != maker.casefold():
+        return f"{maker} (as {brand})"
+    return maker
+
+
 def device_label(device: Device) -> str:
-    """Manufacturer (and the brand it is sold as, when different) and model: ``Hikvision (as LTS) X1``."""
-    maker = device.manufacturer or device.brand or "unknown maker"
-    if device.brand and device.manufacturer and device.brand.casefold() != device.manufacturer.casefold():
-        maker = f"{device.manufacturer} (as {device.brand})"
+    """Maker (see :func:`maker_label`) and model: ``Hikvision (as LTS) X1``."""
+    maker = maker_label(device)
     return f"{maker} {device.model}" if device.model else maker
+
+
+def unknown_reason(device: Device, result: ScanResult) -> str:
+    """Why a device is ``unknown``: what answered, what was asked and got nothing, and the skips on it."""
+    sources = list(dict.fromkeys(e.source.split(".")[0] for e in device.evidence))
+    tried = ", ".join(dict.fromkeys([*device.seen_by, *sources])) or "nothing answered"
+    missing = []
+    if not any(s.startswith("onvif") for s in sources):
+        missing.append("no ONVIF device information (no ONVIF service, or it needs credentials)")
+    if not any(s.startswith(("http", "tls")) for s in sources):
+        missing.append("no web server or certificate banner")
+    if not any(s in ("sadp", "dhip") for s in sources):
+        missing.append("no vendor discovery reply (SADP, DHIP)")
+    if not device.matches:
+        missing.append("no fingerprint rule matched what it sent")
+    elif device.manufacturer:
+        missing.append(f"only weak hints at {device.manufacturer} (confidence {device.confidence:.2f})")
+    skips = [f"{s.stage}: {s.reason}" for s in result.skips if s.ip == device.ip]
+    text = f"answered: {tried}; missing: {'; '.join(missing) or 'nothing'}"
+    return text + (f"; skipped: {'; '.join(skips)}" if skips else "")
+
+
+def verdict_reason(device: Device, result: ScanResult) -> str:
+    """The verdict in one sentence: the findings' summaries, what identified a clear device, or what an
+    unknown device lacked."""
+    if device.findings:
+        return " ".join(f.summary for f in device.findings)
+    if device.verdict == "unknown":
+        return unknown_reason(device, result)
+    basis = device.manufacturer_basis
+    return f"identified as {device.manufacturer or 'an unlisted maker'}" + (f" ({basis} evidence)" if basis else "")
+
+
+def cited_lists(result: ScanResult) -> list[ListCitation]:
+    """Every list any finding cites, once each (by list id), in the order first cited."""
+    out: dict[str, ListCitation] = {}
+    for d in result.devices:
+        for f in d.findings:
+            for c in f.lists:
+                out.setdefault(c.list_id, c)
+    return list(out.values())
+
+
+def citation_urls(device: Device) -> list[str]:
+    """The distinct citation URLs of the lists the device's findings cite."""
+    return list(dict.fromkeys(c.url for f in device.findings for c in f.lists if c.url))
 
 
 def decisive(device: Device) -> list[RuleMatch]:

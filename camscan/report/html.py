@@ -7,13 +7,16 @@ by its SHA-256 hash, so even a device string that slipped past escaping could no
 
 Every string that came from a device (or from data files) passes through :func:`camscan.report.text.clean`
 (control and bidi characters shown as visible escapes) and then :func:`html.escape` with ``quote=True``, in
-text and in attributes alike. Element ids are generated (``dev-3``), never taken from device strings.
-Citation URLs are shown as text, not as links.
+text and in attributes alike. Element ids are generated (``dev-3``, ``list-2``), never taken from device
+strings. Citation URLs (from the policy data, never from a device) are links when they are http(s) URLs; a
+link only navigates when clicked (the CSP loads nothing).
 
-Order: summary (counts per verdict, scan time, targets, interfaces, methods); changes since the previous scan
-with newly flagged devices first; flagged devices (sanctioned red, review amber), each with its findings:
-entity, lists with dates and citations, evidence (rule note and ``source:field=value``), what to check; all
-devices grouped by verdict; skips with reasons; coverage; notes; the legal note.
+Order, what a reader needs first: a table of contents; the summary (counts per verdict, a small inline SVG
+chart of flagged/total devices over the stored scans, scan time, targets); changes since the previous scan
+with newly flagged devices first; the inventory (all devices grouped by verdict; why each unknown device is
+unknown); the findings of flagged devices (sanctioned red, review amber): entity, the lists by name linked to
+the appendix, evidence (rule note and ``source:field=value``), what to check; KEV risks; warnings; skips;
+coverage; notes; the appendix with each cited list once (date, citation, link, scope) and the legal note.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from camscan.report.common import (
     behind_recorders,
     by_verdict,
     change_label,
+    cited_lists,
     counts,
     describe_match,
     device_label,
@@ -38,6 +42,7 @@ from camscan.report.common import (
     ordered_changes,
     risk_count,
     risk_summary,
+    unknown_reason,
 )
 from camscan.report.text import escape
 
@@ -55,13 +60,13 @@ _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmw
                  "verdict": "verdict", "manufacturer": "manufacturer"}
 
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
-_DEVICE_COLUMNS = (("IP", 9), ("MAC", 10), ("Class", 6), ("Manufacturer", 9), ("Brand", 8), ("Model", 10),
-                   ("Firmware", 9), ("Serial", 8), ("Conf.", 5), ("Seen by", 7), ("KEV", 9), ("Change", 10))
+_DEVICE_COLUMNS = (("IP", 9), ("MAC", 11), ("Class", 6), ("Manufacturer", 10), ("Brand", 8), ("Model", 10),
+                   ("Firmware", 9), ("Serial", 8), ("Conf.", 4), ("Seen by", 7), ("KEV", 8), ("Change", 10))
 _SITE_COLUMNS = (("Site", 24), ("Devices", 12), ("Flagged", 12), ("New flagged", 12), ("Last scan", 12),
                  ("Started", 28))
 _RISK_COLUMNS = (("CVE", 14), ("Match", 8), ("In KEV since", 10), ("Advisory", 24), ("Why", 44))
 _CHANGE_COLUMNS = (("Change", 9), ("IP", 10), ("Device", 27), ("Before", 17), ("After", 17), ("Key", 20))
-_LIST_COLUMNS = (("List", 36), ("Since", 10), ("Citation", 32), ("Scope", 22))
+_LIST_COLUMNS = (("List", 30), ("Since", 10), ("Citation", 36), ("Scope", 24))
 _SKIP_COLUMNS = (("IP", 14), ("Stage", 10), ("Reason", 76))
 _COVERAGE_COLUMNS = (("Subnet", 14), ("Method", 10), ("Status", 9), ("Tried", 7), ("Answered", 8),
                      ("Note", 52))
@@ -132,6 +137,14 @@ article.device dl.facts { grid-template-columns: max-content 1fr max-content 1fr
 ul.evidence { margin: 4px 0; padding-left: 20px; }
 ul.evidence li { margin: 2px 0; }
 .url { color: var(--grey); overflow-wrap: anywhere; }
+nav.toc { border: 1px solid var(--line); border-radius: 8px; padding: 6px 14px; margin: 10px 0;
+  background: var(--grey-bg); }
+nav.toc ol { margin: 0; padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: 4px 18px; }
+nav.toc a, a.list { color: var(--ink); }
+.trend { display: flex; align-items: center; gap: 14px; margin: 6px 0; }
+.trend svg { border: 1px solid var(--line); border-radius: 6px; background: #fff; }
+.hint { color: var(--amber); font-style: italic; }
+ul.why { margin: 4px 0 12px; padding-left: 20px; color: var(--grey); }
 footer { margin-top: 32px; padding: 12px 16px; border-radius: 8px; background: var(--grey-bg); }
 @media print { main { max-width: none; } article.device { break-inside: avoid; } }
 """
@@ -230,6 +243,7 @@ class _Page:
         self.ids = {id(d): f"dev-{i}" for i, d in enumerate(result.devices)}
         self.fresh = {d.key for d in newly_flagged(result)}
         self.children = behind_recorders(result.devices)  # recorder key -> cameras it lists, channel order
+        self.list_ids = {c.list_id: f"list-{i}" for i, c in enumerate(cited_lists(result))}
         self.out: list[str] = []
 
     def add(self, *parts: str) -> None:
@@ -305,7 +319,46 @@ class _Page:
             ("Interfaces", _e(", ".join(r.interfaces)) or "none (unicast only)"),
             ("Methods", _e(", ".join(r.methods)) or "&mdash;"),
         ]
-        self.add('<dl class="facts">', *(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows), "</dl>", "</section>")
+        self.add('<dl class="facts">', *(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows), "</dl>")
+        self.trend()
+        self.add("</section>")
+
+    def toc(self) -> None:
+        r = self.result
+        entries = [("summary", "Summary"), ("changes", "Changes") if r.diff is not None else None,
+                   ("devices", f"Inventory ({len(r.devices)})"), ("flagged", f"Findings ({len(r.flagged)})"),
+                   ("kev", "KEV risks") if any(d.risks and not d.verdict.flagged for d in r.devices) else None,
+                   ("warnings", "Warnings") if any(d.warnings for d in r.devices) else None,
+                   ("skips", f"Skips ({len(r.skips)})") if r.skips else None,
+                   ("coverage", "Coverage") if r.coverage else None, ("notes", "Notes") if r.notes else None,
+                   ("lists", "Lists cited") if cited_lists(r) else None, ("legal", "About these lists")]
+        self.add('<nav class="toc" aria-label="Contents"><ol>',
+                 *(f'<li><a href="#{a}">{t}</a></li>' for a, t in filter(None, entries)), "</ol></nav>")
+
+    def trend(self) -> None:
+        """A small inline SVG of flagged and total devices over the stored scans (no script, no resource)."""
+        scans = self.result.history.scans if self.result.history else ()
+        if len(scans) < 2:
+            return
+        w, h, pad = 360, 90, 6
+        top = max(max(s.devices for s in scans), 1)
+        step = (w - 2 * pad) / (len(scans) - 1)
+
+        def points(values: list[int]) -> str:
+            return " ".join(f"{pad + i * step:.1f},{h - pad - v * (h - 2 * pad) / top:.1f}"
+                            for i, v in enumerate(values))
+        total, flagged = [s.devices for s in scans], [s.flagged for s in scans]
+        label = (f"Devices over the last {len(scans)} stored scans: total from {total[0]} to {total[-1]}, "
+                 f"flagged from {flagged[0]} to {flagged[-1]}")
+        self.add('<div class="trend">',
+                 f'<svg role="img" aria-label="{_e(label)}" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
+                 f"<title>{_e(label)}</title>",
+                 f'<polyline fill="none" stroke="#475467" stroke-width="2" points="{points(total)}"/>',
+                 f'<polyline fill="none" stroke="#b42318" stroke-width="2" points="{points(flagged)}"/>',
+                 "</svg>",
+                 f'<p class="muted"><span style="color:#475467">&#9644; total</span> '
+                 f'<span style="color:#b42318">&#9644; flagged</span><br>scans #{scans[0].scan_id} to '
+                 f"#{scans[-1].scan_id}: {flagged[-1]} of {total[-1]} flagged now</p>", "</div>")
 
     def changes(self) -> None:
         diff = self.result.diff
@@ -345,7 +398,7 @@ class _Page:
 
     def flagged(self) -> None:
         flagged = sorted(self.result.flagged, key=lambda d: VERDICT_ORDER.index(d.verdict))
-        self.add('<section id="flagged">', "<h2>Flagged devices</h2>")
+        self.add('<section id="flagged">', "<h2>Findings: flagged devices</h2>")
         if not flagged:
             self.add("<p>No device is flagged.</p>", "</section>")
             return
@@ -398,8 +451,9 @@ class _Page:
                  f"<h4>{_badge(f.verdict)} {_e(f.entity_name)}</h4>",
                  f"<p>{_e(f.summary)}</p>")
         if f.lists:
-            self.add(_table_head(_LIST_COLUMNS, sortable=False), *(self._citation_row(c) for c in f.lists),
-                     "</tbody></table>")
+            named = ", ".join(f'<a class="list" href="#{self.list_ids[c.list_id]}">{_e(c.name)}</a> '
+                              f"(since {_e(c.date)})" for c in f.lists)
+            self.add(f"<p><b>On:</b> {named}</p>")
         if f.evidence:
             self.add("<p><b>Evidence</b></p>", '<ul class="evidence">')
             for m in f.evidence:
@@ -414,14 +468,23 @@ class _Page:
             self.add(f'<p class="muted">Also on lists this site has not enabled: {_e(names)}</p>')
         self.add("</div>")
 
-    @staticmethod
-    def _citation_row(c: ListCitation) -> str:
-        url = f'<br><span class="url">{_e(c.url)}</span>' if c.url else ""
-        return (f"<tr><td>{_e(c.name)}</td><td>{_or_dash(c.date)}</td><td>{_or_dash(c.citation)}{url}</td>"
-                f"<td>{_or_dash(c.scope)}</td></tr>")
+    def _citation_row(self, c: ListCitation) -> str:
+        url = f"<br>{_link(c.url)}" if c.url else ""
+        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(c.date)}</td>'
+                f"<td>{_or_dash(c.citation)}{url}</td><td>{_or_dash(c.scope)}</td></tr>")
+
+    def lists(self) -> None:
+        """The appendix: every cited list once; findings link here."""
+        cited = cited_lists(self.result)
+        if not cited:
+            return
+        self.add('<section id="lists">', "<h2>Lists cited</h2>",
+                 '<p class="muted">Each list the findings above name, once: since when the maker is on it, the '
+                 "legal citation and where to read it.</p>", _table_head(_LIST_COLUMNS, sortable=False),
+                 *(self._citation_row(c) for c in cited), "</tbody></table>", "</section>")
 
     def devices(self) -> None:
-        self.add('<section id="devices">', "<h2>All devices</h2>")
+        self.add('<section id="devices">', "<h2>Inventory: all devices</h2>")
         groups = by_verdict(self.result)
         if not groups:
             self.add("<p>No devices found.</p>")
@@ -439,6 +502,10 @@ class _Page:
                 for c in self.children.get(d.key, []):
                     self.add(self._device_row(c, True))
             self.add("</tbody></table>")
+            if verdict is Verdict.UNKNOWN:
+                self.add('<p class="muted">Why these are unknown:</p>', '<ul class="why">',
+                         *(f"<li><code>{_e(d.ip)}</code> {_e(device_label(d))}: {_e(unknown_reason(d, self.result))}"
+                           "</li>" for d in devices), "</ul>")
         self.add("</section>")
 
     def _device_row(self, d: Device, child: bool = False) -> str:
@@ -447,13 +514,23 @@ class _Page:
         if child and d.via is not None:  # behind a recorder: say so in the first cell, and its own verdict
             cells[0] = (f'<td class="mono via" data-sort="{_e(_ip_sort(d.via.recorder_ip))}">&#8627; channel '
                         f"{_e(d.via.channel)} {_badge(d.verdict)}<br>{_e(d.ip)}</td>")
-        cells += [f"<td>{_or_dash(v)}</td>" for v in (d.manufacturer, d.brand, d.model, d.firmware, d.serial)]
+        cells.append(self._maker_cell(d))
+        cells += [f"<td>{_or_dash(v)}</td>" for v in (d.brand, d.model, d.firmware, d.serial)]
         cells += [f"<td>{d.confidence:.2f}</td>", f"<td>{_or_dash(', '.join(d.seen_by))}</td>",
                   f"<td>{_or_dash(risk_summary(d))}</td>",
                   f"<td>{_or_dash(change_label(d, self.result.diff))}</td>"]
         if self.result.sites:  # a report covering several sites: which one the device is on
             cells.insert(0, f"<td>{_or_dash(d.site)}</td>")
         return f'<tr class="{d.verdict}{" via" if child else ""}">{"".join(cells)}</tr>'
+
+    @staticmethod
+    def _maker_cell(d: Device) -> str:
+        basis = d.manufacturer_basis
+        if basis == "hint" and d.matches:  # a weak hint is not the manufacturer: say so
+            return (f'<td class="hint" title="only weak hints (an OUI, an OEM brand) point at this maker">'
+                    f"hint: {_e(d.manufacturer)}?</td>")
+        title = f' title="{_e(basis)} evidence"' if basis else ""
+        return f"<td{title}>{_or_dash(d.manufacturer)}</td>"
 
     def warnings(self) -> None:
         warned = [d for d in self.result.devices if d.warnings]
@@ -493,10 +570,19 @@ class _Page:
         if r.notes:
             self.add('<section id="notes">', "<h2>Notes</h2>", "<ul>",
                      *(f"<li>{_e(n)}</li>" for n in r.notes), "</ul>", "</section>")
+        self.lists()
         self.add('<footer id="legal">', f"<p><b>About these lists.</b> {_e(self.note)}</p>",
                  '<p class="muted">Generated by camscan. Every device string is shown as the device sent it; '
                  "control characters appear as escapes such as <code>\\x1b</code>.</p>",
                  "</footer>", "</main>", f"<script>{_JS}</script>", "</body>", "</html>")
+
+
+def _link(url: str) -> str:
+    """A citation URL as a link when it is http(s) (policy data, not device data), else as text."""
+    text = _e(url)
+    if url.lower().startswith(("https://", "http://")):
+        return f'<a class="url" href="{text}" rel="noopener noreferrer">{text}</a>'
+    return f'<span class="url">{text}</span>'
 
 
 def _via_text(d: Device) -> str:
@@ -514,13 +600,14 @@ def render(result: ScanResult, note: str = "") -> str:
 
     page = _Page(result, note or NOTE)
     page.head()
+    page.toc()
     page.sites()
     page.summary()
     page.changes()
+    page.devices()
     page.flagged()
     page.risks()
     page.warnings()
-    page.devices()
     page.skips()
     page.coverage()
     page.tail()

@@ -15,13 +15,16 @@ from camscan.models import Device, ScanResult
 from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
+    cited_lists,
     counts,
     device_label,
     grouped,
     has_changes,
+    maker_label,
     newly_flagged,
     ordered_changes,
     risk_count,
+    unknown_reason,
 )
 from camscan.report.text import escape
 
@@ -33,11 +36,9 @@ def _wrap(text: str, indent: str, width: int = WIDTH) -> list[str]:
                          break_on_hyphens=False) or [indent.rstrip()]
 
 
-def _maker(d: Device) -> str:
-    maker = d.manufacturer or d.brand or ""
-    if d.brand and d.manufacturer and d.brand.casefold() != d.manufacturer.casefold():
-        maker = f"{d.manufacturer} (as {d.brand})"
-    return maker
+def _table(rows: list[list], headers: list[str], widths: list[int | None]) -> str:
+    """A tabulate table whose long cells wrap inside their column (``widths``) instead of being cut."""
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True, maxcolwidths=widths)
 
 
 def _verdict(d: Device) -> str:
@@ -80,24 +81,49 @@ def _changes(result: ScanResult) -> list[str]:
     changes = ordered_changes(diff)
     if changes:
         out += ["", f"Changes since {since}:"]
-        rows = [[c.kind, escape(c.ip, 18) or "-", escape(c.device, 36) or escape(c.key, 36),
-                 escape(c.before, 24), escape(c.after, 24)] for c in changes]
-        out.append(tabulate(rows, headers=["Change", "IP", "Device", "Before", "After"], tablefmt="simple"))
+        rows = [[c.kind, escape(c.ip, 40) or "-", escape(c.device, 200) or escape(c.key, 200),
+                 escape(c.before, 200), escape(c.after, 200)] for c in changes]
+        out.append(_table(rows, ["Change", "IP", "Device", "Before", "After"], [None, 18, 36, 24, 24]))
     return out
 
 
-def _findings(result: ScanResult) -> list[str]:
-    out = ["", "Findings:"]
+def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
+    out = ["", "Findings (lists: see 'Lists cited' at the end):"]
     for d in sorted(result.flagged, key=lambda d: VERDICT_ORDER.index(d.verdict)):
         title = f"{_verdict(d)} {escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]"
         out += _wrap(title, "  ")
         for f in d.findings:
             out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
-            for c in f.lists:
-                cite = f", {c.citation}" if c.citation else ""
-                out += _wrap(f"- {escape(c.name, 160)}: since {escape(c.date, 20)}{escape(cite, 200)}", "      ")
+            if f.lists:
+                named = ", ".join(f"{escape(c.name, 160)} [{refs[c.list_id]}]" for c in f.lists)
+                out += _wrap(f"on: {named}", "    ")
             if f.check:
                 out += _wrap(f"check: {escape(f.check, 400)}", "    ")
+    return out
+
+
+def _appendix(result: ScanResult, refs: dict[str, int], note: str) -> list[str]:
+    """Each cited list once, with its date, citation and URL, then the legal note."""
+    out = ["", "Lists cited:"]
+    for c in cited_lists(result):
+        cite = f"; {c.citation}" if c.citation else ""
+        url = f"; {c.url}" if c.url else ""
+        scope = f"; scope: {c.scope}" if c.scope else ""
+        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 160)}: since {escape(c.date, 20)}{escape(cite, 200)}"
+                     f"{escape(url, 300)}{escape(scope, 200)}", "  ")
+    if note:
+        out += [""] + _wrap(f"Note: {escape(note, 600)}", "")
+    return out
+
+
+def _unknown(result: ScanResult) -> list[str]:
+    unknown = [d for d in result.devices if d.verdict == "unknown"]
+    if not unknown:
+        return []
+    out = ["", "Unknown devices (what was tried, what is missing):"]
+    for d in unknown:
+        out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)}: {escape(unknown_reason(d, result), 900)}",
+                     "  ")
     return out
 
 
@@ -137,18 +163,22 @@ def render(result: ScanResult, note: str = "") -> str:
     devices = grouped(sorted(result.devices, key=lambda d: VERDICT_ORDER.index(d.verdict)))
     kev = risk_count(result) > 0
     fw = 16 if kev else 20
-    rows = [[_ip_cell(d, child), escape(d.mac, 17), d.device_class, escape(_maker(d), 22), escape(d.model, 20),
-             escape(d.firmware, fw), _verdict(d), f"{d.confidence:.2f}"] + ([_kev_cell(d)] if kev else [])
-            for d, child in devices]
+    rows = [[_ip_cell(d, child), escape(d.mac, 40), d.device_class, escape(maker_label(d), 200),
+             escape(d.model, 200), escape(d.firmware, 200), _verdict(d), f"{d.confidence:.2f}"]
+            + ([_kev_cell(d)] if kev else []) for d, child in devices]
     headers = ["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict", "Conf"] + (["KEV"] if kev else [])
+    widths: list[int | None] = [None, 17, None, 20, 18, fw, None, None] + ([None] if kev else [])
     if result.sites:  # a report covering several sites: which one each device is on
         rows, headers = [[escape(d.site, 16), *r] for (d, _), r in zip(devices, rows, strict=True)], ["Site", *headers]
+        widths = [16, *widths]
     if rows:
-        out.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+        out.append(_table(rows, headers, widths))
     else:
         out.append("No devices found.")
+    refs = {c.list_id: i for i, c in enumerate(cited_lists(result), 1)}
     if result.flagged:
-        out += _findings(result)
+        out += _findings(result, refs)
+    out += _unknown(result)
     if risk_count(result):
         out += _risks(result)
     warned = [d for d in result.devices if d.warnings]
@@ -159,22 +189,20 @@ def render(result: ScanResult, note: str = "") -> str:
                 out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)}: {escape(w, 300)}", "  ")
     if result.skips:
         out += ["", "Skips:"]
-        out.append(tabulate([[escape(s.ip, 18) or "-", escape(s.stage, 12), escape(s.reason, 80)]
-                             for s in result.skips],
-                            headers=["IP", "Stage", "Reason"], tablefmt="simple", disable_numparse=True))
+        out.append(_table([[escape(s.ip, 40) or "-", escape(s.stage, 40), escape(s.reason, 600)]
+                           for s in result.skips], ["IP", "Stage", "Reason"], [18, 12, 80]))
     if result.coverage:
         out += ["", "Coverage:"]
-        rows = [[escape(c.subnet, 20), escape(c.method, 16), escape(c.status, 10), c.tried, c.answered,
+        rows = [[escape(c.subnet, 40), escape(c.method, 40), escape(c.status, 10), c.tried, c.answered,
                  escape(c.note, 40)] for c in result.coverage]
         out.append(tabulate(rows, headers=["Subnet", "Method", "Status", "Tried", "Answered", "Note"],
-                            tablefmt="simple"))
+                            tablefmt="simple", maxcolwidths=[20, 16, None, None, None, None]))
         # What could not be looked at matters more than any count: say it in full, not in a cut cell.
         for c in result.coverage:
             if c.status != "done" and c.note:
                 out += _wrap(f"{escape(c.subnet, 20)} {escape(c.method, 16)} {c.status}: {escape(c.note, 300)}", "  ")
     for n in result.notes:
         out += _wrap(f"note: {escape(n, 300)}", "")
-    if result.flagged and note:
-        out.append("")
-        out += _wrap(f"Note: {escape(note, 600)}", "")
+    if result.flagged:
+        out += _appendix(result, refs, note)
     return "\n".join(out) + "\n"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from camscan import serialize
-from camscan.models import Change, ChangeKind, Device, Diff, ScanResult, Verdict
+from camscan.models import Change, ChangeKind, Device, Diff, ScanHistory, ScanResult, ScanSummary, Verdict
 
 SCHEMA_VERSION = 2  # 2: every scan, device and address belongs to a site (version 1 scans are site 'default')
 
@@ -152,6 +152,28 @@ class Store(ABC):
                            [site, key])
         return [r[0] for r in rows]
 
+    def history(self, scan_id: int, gone: Sequence[str] = (), limit: int = 60) -> ScanHistory:
+        """What a report of stored scan ``scan_id`` adds from the inventory: the site's last ``limit`` scans up
+        to it (oldest first, for the HTML chart), first/last seen of the site's devices, the last stored record
+        before it of each ``gone`` key (a gone row keeps its details), and the site's name."""
+        site_row = self._query("SELECT site FROM scans WHERE id = ?", [scan_id])
+        if not site_row:
+            return ScanHistory()
+        site = site_row[0][0]
+        rows = self._query("SELECT id, started, devices, flagged FROM scans WHERE site = ? AND id <= ? "
+                           "ORDER BY id DESC LIMIT ?", [site, scan_id, int(limit)])
+        seen = {k: (f, last) for k, f, last in
+                self._query("SELECT key, first_seen, last_seen FROM devices WHERE site = ?", [site])}
+        last_known = {}
+        for key in gone:
+            found = self._query("SELECT g.record FROM sightings g JOIN scans s ON s.id = g.scan_id WHERE "
+                                "s.site = ? AND g.key = ? AND g.scan_id < ? ORDER BY g.scan_id DESC LIMIT 1",
+                                [site, key, scan_id])
+            if found:
+                last_known[key] = json.loads(found[0][0])
+        return ScanHistory(scans=tuple(ScanSummary(*r) for r in reversed(rows)), seen=seen,
+                           last_known=last_known, site=site)
+
     def diff_against_latest(self, result: ScanResult, site: str) -> Diff:
         """What changed between the site's latest stored scan and ``result`` (not stored)."""
         rows = self._query("SELECT id, started FROM scans WHERE site = ? ORDER BY id DESC LIMIT 1", [site])
@@ -221,7 +243,10 @@ def _flagged(rec: dict) -> bool:
 
 def _label(rec: dict) -> str:
     parts = [rec.get("manufacturer") or rec.get("brand") or "?", rec.get("model") or ""]
-    return " ".join(p for p in parts if p)
+    via = rec.get("via")  # a camera seen behind a recorder: say which, so the diff shows where it changed
+    if isinstance(via, dict) and via.get("recorder_ip"):
+        parts.append(f"behind recorder {via['recorder_ip']} channel {via.get('channel')}")
+    return " ".join(str(p) for p in parts if p)
 
 
 def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], previous_scan: int | None = None,

@@ -3,8 +3,14 @@ HTML report shows the inventory near the top of the page in headless Chromium.""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import re
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,9 +35,10 @@ def demo_db(tmp_path_factory) -> Iterator[tuple[Site, Path]]:
     db = tmp / "inv.sqlite3"
     with load_site("demo") as site:
         targets = [site.spec.subnet, *(s.cidr for s in site.spec.subnets)]
-        proc = site.exec([*CAMSCAN, "scan", "--db", str(db), "--format", "cyclonedx", "-o", str(tmp / "bom.json"),
-                          *targets], env=cli_env(site), timeout=300)
-        assert proc.returncode == 1, proc.stderr
+        for _ in range(2):  # two stored scans: the HTML report's trend chart has something to draw
+            proc = site.exec([*CAMSCAN, "scan", "--db", str(db), "--format", "cyclonedx", "-o",
+                              str(tmp / "bom.json"), *targets], env=cli_env(site), timeout=300)
+            assert proc.returncode == 1, proc.stderr
     yield tmp, db
 
 
@@ -57,3 +64,50 @@ def test_cyclonedx_from_the_demo_validates(demo_db):
     flagged = [c for c in doc["components"] for p in c["properties"]
                if p["name"] == "camscan:verdict" and p["value"] == "sanctioned"]
     assert flagged and all(c["type"] == "device" for c in doc["components"])
+
+
+BROWSER = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+SCREEN = 2000  # px: the inventory must start within the first screen of this height
+# measures where the inventory starts, in the real layout; written into the DOM for --dump-dom to show
+PROBE = ('document.body.setAttribute("data-inventory-top", String(Math.round('
+         'document.getElementById("devices").getBoundingClientRect().top + window.scrollY)));')
+
+
+def chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tempfile.mkdtemp(prefix="camscan-chromium-")
+    try:
+        return subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                               "--no-first-run", "--disable-extensions", "--disable-dev-shm-usage",
+                               f"--user-data-dir={profile}", f"--window-size=1400,{SCREEN}", *args, page.as_uri()],
+                              capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": profile})
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_html_report_shows_the_inventory_within_the_first_screen(demo_db):
+    if BROWSER is None:
+        if os.environ.get("CI_REQUIRE_CHROMIUM"):
+            pytest.fail("CI_REQUIRE_CHROMIUM is set but no chromium is installed (apt-get install chromium)")
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    tmp, db = demo_db
+    page = rendered(db, "html")
+    assert 'class="toc"' in page and "<svg" in page  # contents, and the flagged/total chart of the two scans
+    report = tmp / "report.html"
+    report.write_text(page, encoding="utf-8")
+    shot = tmp / "report.png"
+    proc = chromium(report, f"--screenshot={shot}")
+    assert proc.returncode == 0 and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+    # the same page with one measuring script, allowed by its hash next to the report's own
+    digest = base64.b64encode(hashlib.sha256(PROBE.encode()).digest()).decode()
+    assert page.count("script-src ") == 1  # in the CSP meta, its quotes escaped as &#x27;
+    measured = page.replace("script-src ", f"script-src &#x27;sha256-{digest}&#x27; ")
+    measured = measured.replace("</body>", f"<script>{PROBE}</script></body>")
+    probe = tmp / "measure.html"
+    probe.write_text(measured, encoding="utf-8")
+    dom = chromium(probe, "--dump-dom").stdout
+    top = re.search(r'data-inventory-top="(\d+)"', dom)
+    assert top, dom[:2000]
+    assert int(top.group(1)) < SCREEN - 200, f"the inventory starts at {top.group(1)} px"
+    # and the findings link to the list appendix, whose citation URLs are links
+    assert re.search(r'<a class="list" href="#list-\d+">', dom) and 'rel="noopener noreferrer"' in dom

@@ -260,6 +260,7 @@ class _Dribbler:
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
+        self.accepted = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -271,6 +272,7 @@ class _Dribbler:
                 c, _ = self.sock.accept()
                 c.sendall(b"HTTP/1.1 200 OK\r\n")
                 conns.append(c)
+                self.accepted += 1
             except TimeoutError:
                 pass
             for c in list(conns):
@@ -292,12 +294,10 @@ def test_wall_clock_cap_stops_a_dribbling_device():
     d = _Dribbler()
     try:
         probe = HttpProbe(timeout=1.0, wall=0.6)
-        t0 = time.monotonic()
         result = probe.probe("127.0.0.1", [("http", d.port)])
-        elapsed = time.monotonic() - t0
     finally:
         d.close()
-    assert elapsed < 2.5  # one request (the root failed, the family paths are not tried), capped
+    assert d.accepted == 1  # one request (the root failed, the family paths are not tried), capped
     assert result.skips and "wall-clock" in result.skips[0].reason
 
 

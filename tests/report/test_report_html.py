@@ -37,6 +37,9 @@ class _Elements(HTMLParser):
             self.text.append(data)
 
 
+CITATION_URLS = {"https://www.fcc.gov/supplychain/coveredlist", "https://www.acquisition.gov/far/52.204-25"}
+
+
 def _parse(page: str) -> _Elements:
     p = _Elements()
     p.feed(page)
@@ -61,14 +64,21 @@ def test_device_strings_are_escaped(result):
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         assert "src" not in attrs, (tag, attrs)
         href = attrs.get("href")
-        assert href is None or re.fullmatch(r"#[a-z][a-z0-9-]*", href), href
+        # in-page anchors (generated ids), and the policy data's citation URLs as plain links (not device data)
+        assert href is None or re.fullmatch(r"#[a-z][a-z0-9-]*", href) or href in CITATION_URLS, href
+        if href in CITATION_URLS:
+            assert tag == "a" and attrs.get("rel") == "noopener noreferrer"
     assert "alert(1)" not in "".join(parsed.scripts)
 
 
 def test_self_contained_with_a_strict_csp(result):
     page = report_html.render(result)
     assert page.startswith("<!DOCTYPE html>")
-    assert not re.search(r"""(src|href|action|poster|data)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    # nothing loads: no source, action or data URL anywhere; the only absolute URLs are citation links (<a>),
+    # which navigate only when clicked
+    assert not re.search(r"""(src|action|poster|data)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    for href in re.findall(r"""href\s*=\s*["']?([^"' >]*)""", page, re.I):
+        assert href.startswith("#") or href in CITATION_URLS, href
     assert "@import" not in page and "url(" not in page and "<link" not in page and "<img" not in page
     parsed = _parse(page)
     csp = [a["content"] for t, a in parsed.tags
@@ -84,22 +94,28 @@ def test_self_contained_with_a_strict_csp(result):
 
 def test_sections_in_order_and_flagged_highlighted(result):
     page = report_html.render(result)
-    order = ['id="summary"', 'id="changes"', 'id="flagged"', 'id="devices"', 'id="skips"', 'id="coverage"',
-             'id="notes"', 'id="legal"']
+    # what a reader needs first: summary and changes, then the inventory, then the findings, the appendix last
+    order = ['class="toc"', 'id="summary"', 'id="changes"', 'id="devices"', 'id="flagged"', 'id="skips"',
+             'id="coverage"', 'id="notes"', 'id="lists"', 'id="legal"']
     positions = [page.index(marker) for marker in order]
     assert positions == sorted(positions)
-    changes = page[page.index('id="changes"'):page.index('id="flagged"')]
+    changes = page[page.index('id="changes"'):page.index('id="devices"')]
     assert "Changes since the previous scan" in changes
     assert changes.index("Newly flagged") < changes.index("All changes")
     assert changes.index("192.168.1.10") < changes.index("192.168.1.20")  # sanctioned first
-    flagged = page[page.index('id="flagged"'):page.index('id="devices"')]
+    flagged = page[page.index('id="flagged"'):page.index('id="skips"')]
     sanctioned, review = '<article class="device sanctioned"', '<article class="device review"'
     assert flagged.index(sanctioned) < flagged.index(review)
-    for text in ("FCC Covered List", "2021-03-12", "47 CFR 1.50002", "What to check:",
-                 "onvif.GetDeviceInformation:FirmwareVersion=V5.7.3 build 220112",
-                 "https://www.fcc.gov/supplychain/coveredlist"):
+    for text in ("FCC Covered List", "2021-03-12", "What to check:",
+                 "onvif.GetDeviceInformation:FirmwareVersion=V5.7.3 build 220112"):
         assert text in flagged
-    devices = page[page.index('id="devices"'):page.index('id="skips"')]
+    # the legal detail of each list once, in the appendix the findings link to
+    assert '<a class="list" href="#list-0">FCC Covered List</a>' in flagged and "47 CFR 1.50002" not in flagged
+    lists = page[page.index('id="lists"'):page.index('id="legal"')]
+    assert lists.count("47 CFR 1.50002") == 1 and page.count("47 CFR 1.50002") == 1
+    assert '<tr id="list-0"><td>FCC Covered List' in lists
+    assert '<a class="url" href="https://www.fcc.gov/supplychain/coveredlist" rel="noopener noreferrer">' in lists
+    devices = page[page.index('id="devices"'):page.index('id="flagged"')]
     groups = [devices.index(f"<h3>{title} (") for title in ("Sanctioned", "Review", "Clear", "Unknown")]
     assert groups == sorted(groups)
     assert "not a ban on owning or operating a camera" in page[page.index('id="legal"'):]

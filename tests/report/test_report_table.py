@@ -56,7 +56,10 @@ def test_no_diff_and_first_and_unchanged_scan(no_diff_result):
 
 def test_findings_show_lists_with_dates_and_what_to_check(normal_result):
     out = table.render(normal_result)
-    findings = out[out.index("Findings:"):]
+    findings = out[out.index("Findings"):]
     assert findings.index("SANCTIONED 192.168.1.10") < findings.index("REVIEW 192.168.1.20")
-    assert "FCC Covered List: since 2021-03-12" in findings
+    # each finding names its lists; the dates and citations are said once, in the appendix
+    assert "on: FCC Covered List [1]" in findings
+    appendix = out[out.index("Lists cited:"):]
+    assert "[1] FCC Covered List: since 2021-03-12" in appendix and appendix.count("FCC Covered List") == 1
     assert "check: Confirm the maker" in findings
