@@ -155,6 +155,14 @@ class Scanner:
                 devices.append(device)
             else:
                 others.append(h.ip)
+        # several devices at one address, devices outside every scanned subnet: rows from what discovery heard
+        keyed = oui.with_evidence({f"{h.ip} {h.mac}": h for h, _why in found.unprobed})
+        for (_h, why), row in zip(found.unprobed, keyed.values(), strict=True):
+            device = self._judge(fingerprint.identify(row, self.rules))
+            devices.append(dataclasses.replace(device, warnings=(*device.warnings, why)))
+        devices.sort(key=lambda d: _ip_order(d.ip))
+        # their rows are all they get (no recorder inventory): shared-address and report-only hosts
+        unprobed = {h.ip for h, _why in found.unprobed} | set(found.report_only)
         notes = []
         if found.cut_short:
             notes.append(f"discovery stopped {opts.deadline - sweep_reserve(opts.deadline, opts.timeout):g} s into the "
@@ -166,7 +174,7 @@ class Scanner:
         # 5. cameras behind recorders: each recorder's channel list (credentials, scope: as every credentialed
         #    call), each camera a row of its own, judged by the same rules and policy
         recorded, recorder_skips = RecorderInventory(self.transport, opts.timeout, self._deadline, self._judge,
-                                                     self.rules).run(devices)
+                                                     self.rules).run([d for d in devices if d.ip not in unprobed])
         if recorder_skips or recorded:
             probe_methods = [*probe_methods, "recorder"]
         devices = merge_rows(devices, recorded)
