@@ -7,6 +7,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+import threading
+import time
 
 import pytest
 
@@ -37,6 +39,28 @@ def _clean_env(monkeypatch):
         if key.startswith("CAMSCAN_"):
             monkeypatch.delenv(key)
     yield
+
+
+# How long a test's own threads may take to end once it has returned. A guard against a hang, not a bound on
+# anything: a thread that ends at all ends within milliseconds of its test closing its sockets.
+THREAD_GRACE_S = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads():
+    """Fail a test that leaves a thread running: every thread it started (daemon or not) must have ended.
+    Threads of wider-scoped fixtures exist before this snapshot and are not counted."""
+    before = set(threading.enumerate())
+    yield
+    new = [t for t in threading.enumerate() if t not in before]
+    end = time.monotonic() + THREAD_GRACE_S
+    for t in new:
+        t.join(max(0.0, end - time.monotonic()))
+    alive = [t for t in new if t.is_alive()]
+    if alive:
+        pytest.fail("test left threads running: " + ", ".join(
+            f"{t.name} ({'daemon' if t.daemon else 'non-daemon'}, target {getattr(t, '_target', None)!r})"
+            for t in alive), pytrace=False)
 
 
 _netns_outcomes: dict[str, int] = {"passed": 0, "failed": 0, "skipped": 0}

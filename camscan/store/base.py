@@ -101,13 +101,17 @@ class Store(ABC):
 
     def sites(self, site: str | None = None) -> list[SiteRow]:
         """Each site's latest scan, by site name."""
-        q = ("SELECT s.site, s.id, s.started, s.devices, s.flagged, c.n FROM scans s JOIN "
-             "(SELECT site, max(id) AS last, count(*) AS n FROM scans GROUP BY site) c ON s.id = c.last")
+        return [SiteRow(*r) for r in self._latest("s.site, s.id, s.started, s.devices, s.flagged, c.n", site)]
+
+    def _latest(self, columns: str, site: str | None) -> list[tuple]:
+        """``columns`` of each site's latest scan ``s`` (``c.n``: how many scans the site has), by site name."""
+        q = (f"SELECT {columns} FROM scans s JOIN (SELECT site, max(id) AS last, count(*) AS n FROM scans "
+             "GROUP BY site) c ON s.id = c.last")
         params: list[Any] = []
         if site is not None:
             q += " WHERE s.site = ?"
             params.append(site)
-        return [SiteRow(*r) for r in self._query(q + " ORDER BY s.site", params)]
+        return self._query(q + " ORDER BY s.site", params)
 
     def report(self, scan_id: int | None = None, site: str | None = None) -> tuple[int, str, dict] | None:
         """(id, site, JSON report) of a stored scan: ``scan_id``, else the latest (of ``site``), or None."""
@@ -124,13 +128,7 @@ class Store(ABC):
 
     def latest_reports(self, site: str | None = None) -> list[tuple[int, str, dict]]:
         """(id, site, JSON report) of each site's latest scan, by site name."""
-        q = ("SELECT s.id, s.site, s.report FROM scans s JOIN (SELECT site, max(id) AS last FROM scans "
-             "GROUP BY site) c ON s.id = c.last")
-        params: list[Any] = []
-        if site is not None:
-            q += " WHERE s.site = ?"
-            params.append(site)
-        return [(r[0], r[1], json.loads(r[2])) for r in self._query(q + " ORDER BY s.site", params)]
+        return [(r[0], r[1], json.loads(r[2])) for r in self._latest("s.id, s.site, s.report", site)]
 
     def previous_id(self, scan_id: int) -> int | None:
         """The scan of the same site before ``scan_id`` (None: it is the site's first, or no such scan)."""
@@ -243,7 +241,10 @@ def _flagged(rec: dict) -> bool:
 
 def _label(rec: dict) -> str:
     parts = [rec.get("manufacturer") or rec.get("brand") or "?", rec.get("model") or ""]
-    return " ".join(p for p in parts if p)
+    via = rec.get("via")  # a camera seen behind a recorder: say which, so the diff shows where it changed
+    if isinstance(via, dict) and via.get("recorder_ip"):
+        parts.append(f"behind recorder {via['recorder_ip']} channel {via.get('channel')}")
+    return " ".join(str(p) for p in parts if p)
 
 
 def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], previous_scan: int | None = None,

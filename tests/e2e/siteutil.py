@@ -9,6 +9,8 @@ import shutil
 import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from camscan.lab import Site
@@ -44,6 +46,22 @@ def run_scan(site: Site, *args: str, env: dict[str, str] | None = None, timeout:
     if "--format" in args and args[args.index("--format") + 1] == "json" and "-o" not in args:
         data = json.loads(proc.stdout) if proc.stdout.strip() else None
     return Scan(proc, data)
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until it holds: synchronisation on a real condition, never on a guessed delay.
+    ``timeout`` only guards against a hang (the failure names ``what``)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def reached(site: Site, device: str | None, *protos: str) -> Callable[[], bool]:
+    """A condition: ``device`` (any device: None) has received a request (of one of ``protos``, any: none
+    given) since the site's request log was last cleared."""
+    return lambda: any(not protos or e.get("proto") in protos for e in site.request_log(device))
 
 
 def chromium() -> str | None:

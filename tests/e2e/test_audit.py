@@ -14,11 +14,10 @@ import re
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
-from siteutil import BASE_ENV, CAMSCAN, chromium, cli_env, localise, readme_blocks
+from siteutil import BASE_ENV, CAMSCAN, chromium, cli_env, localise, reached, readme_blocks, wait_for
 
 from camscan.lab import LabUnavailable, cleanup_stale, load_site
 from camscan.lab.netns import check_available
@@ -129,7 +128,10 @@ def test_diff_in_every_format(three_scans):
     _results, formats, _db, _tmp = three_scans
     assert "V5.7.3 build 220112" in formats["table"] and "198.51.100.12" in formats["table"]
     rows = list(csv.DictReader(io.StringIO(formats["csv"])))
-    assert any(r["ip"] == "198.51.100.12" and r["change"] == "gone" for r in rows)
+    # the gone device keeps its last known details (MAC, maker, model), and rows carry first/last seen
+    gone = next(r for r in rows if r["ip"] == "198.51.100.12" and r["change"] == "gone")
+    assert gone["mac"] and gone["manufacturer"] == "Uniview" and gone["model"] and gone["last_seen"]
+    assert all(r["scan_time"] and r["first_seen"] for r in rows if r["change"] != "gone")
     assert any(r["ip"] == "198.51.100.10" and "firmware" in r["change"] for r in rows)
     assert "V5.7.3 build 220112" in formats["html"] and "198.51.100.12" in formats["html"]
     data = json.loads(formats["json"])
@@ -214,12 +216,13 @@ def test_kill_9_leaves_previous_inventory_and_report_intact(slow_site, tmp_path)
     db, out = tmp_path / "inv.sqlite3", tmp_path / "report.json"
     assert scan_into(slow_site, db, out, "json", "--timeout", "1").returncode == 1
     before_report, before_db = digest(out), digest(db)
+    slow_site.clear_request_log()
     proc = slow_site.popen(
         scan_argv(db, out, "json", "--timeout", "20"),
         env=cli_env(slow_site),
     )
-    time.sleep(3.0)  # discovery is done, the hanging device holds the scan
-    assert proc.poll() is None
+    wait_for(reached(slow_site, "hang", "http", "tcp"), "the scan to reach the hanging device")
+    assert proc.poll() is None  # held there: the call's timeout is 20 s
     _kill_tree(proc)
     assert digest(out) == before_report
     assert digest(db) == before_db
@@ -236,23 +239,23 @@ def _kill_tree(proc):
 
 def test_second_run_during_the_first_waits_then_exits_3(slow_site, tmp_path):
     db, out = tmp_path / "inv.sqlite3", tmp_path / "report.json"
+    slow_site.clear_request_log()
     first = slow_site.popen(
         scan_argv(db, out, "json", "--timeout", "6"),
         env=cli_env(slow_site),
     )
     try:
-        time.sleep(1.0)
-        t0 = time.monotonic()
+        # probing has begun, so the first run holds the lock (taken before discovery) for a while yet
+        wait_for(reached(slow_site, "hang", "http", "tcp"), "the first scan to reach the hanging device")
+        assert first.poll() is None
         second = slow_site.exec(
             [*CAMSCAN, "scan", "--db", str(db), "--format", "json", "--lock-wait", "1", "198.51.100.0/24"],
             env=cli_env(slow_site),
             timeout=60,
         )
-        waited = time.monotonic() - t0
         assert second.returncode == 3
         assert f"pid {first.pid}" in second.stderr and "--lock-wait" in second.stderr
         assert second.stderr.count("\n") == 1 and "Traceback" not in second.stderr
-        assert waited >= 1.0
     finally:
         assert first.wait(timeout=60) == 1
 

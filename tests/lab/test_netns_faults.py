@@ -31,7 +31,6 @@ def post(path: str = "/onvif/device_service") -> str:
 def test_hang_holds_the_connection(fault_site: Site, client: ClientFn) -> None:
     res = client(fault_site, "raw", host=fault_site.device("hang").ip, port=80, send=post(), timeout=1.5)
     assert res["error"] == "TimeoutError" and res["received"] == 0
-    assert res["elapsed"] >= 1.4
 
 
 def test_reset_closes_with_rst(fault_site: Site, client: ClientFn) -> None:
@@ -83,11 +82,14 @@ def test_soap_fault_and_malformed_xml(fault_site: Site, client: ClientFn) -> Non
 
 
 def test_latency_applies_to_udp_and_tcp(fault_site: Site, client: ClientFn) -> None:
+    """The 400 ms device: a client that waits 0.1 s gets nothing, one that waits 3 s gets the reply."""
     slow = fault_site.device("slow")
-    res = client(fault_site, "raw", host=slow.ip, port=8899, send=post(), timeout=3)
-    assert res["head"].startswith("HTTP/1.1 200") and res["elapsed"] >= 0.4
-    res = client(fault_site, "raw", host=slow.ip, port=80, send="GET / HTTP/1.0\r\n\r\n", timeout=3)
-    assert "Server: uc-httpd 1.0.0" in res["head"] and res["elapsed"] >= 0.4
+    for port, send in ((8899, post()), (80, "GET / HTTP/1.0\r\n\r\n")):
+        res = client(fault_site, "raw", host=slow.ip, port=port, send=send, timeout=0.1)
+        assert res["error"] == "TimeoutError" and res["received"] == 0, res
+        res = client(fault_site, "raw", host=slow.ip, port=port, send=send, timeout=3)
+        assert res["head"].startswith("HTTP/1.1 200"), res
+    assert "Server: uc-httpd 1.0.0" in res["head"]
 
 
 def test_server_survives_faulty_clients(fault_site: Site, client: ClientFn) -> None:

@@ -260,6 +260,7 @@ class _Dribbler:
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
+        self.accepted = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -271,6 +272,7 @@ class _Dribbler:
                 c, _ = self.sock.accept()
                 c.sendall(b"HTTP/1.1 200 OK\r\n")
                 conns.append(c)
+                self.accepted += 1
             except TimeoutError:
                 pass
             for c in list(conns):
@@ -292,12 +294,10 @@ def test_wall_clock_cap_stops_a_dribbling_device():
     d = _Dribbler()
     try:
         probe = HttpProbe(timeout=1.0, wall=0.6)
-        t0 = time.monotonic()
         result = probe.probe("127.0.0.1", [("http", d.port)])
-        elapsed = time.monotonic() - t0
     finally:
         d.close()
-    assert elapsed < 2.5  # one request (the root failed, the family paths are not tried), capped
+    assert d.accepted == 1  # one request (the root failed, the family paths are not tried), capped
     assert result.skips and "wall-clock" in result.skips[0].reason
 
 
@@ -330,48 +330,3 @@ def test_body_is_capped():
     assert Evidence("http.title", "/", "big") in result.evidence
 
 
-# ------------------------------------------------------------------------------ recorded responses
-def test_parse_http_response_keeps_case_and_repeats():
-    from camscan.probe.http import parse_http_response
-
-    raw = (b"HTTP/1.1 401 Unauthorized\r\nCONNECTION: close\r\nWWW-AUTHENTICATE: Basic realm=\"a\"\r\n"
-           b"WWW-AUTHENTICATE: Digest realm=\"b\"\r\n\r\nbody")
-    resp = parse_http_response(raw)
-    assert isinstance(resp, RawResponse)
-    assert resp.status == 401 and resp.body == b"body"
-    assert resp.headers[0] == ("CONNECTION", "close") and len(resp.header("www-authenticate")) == 2
-    assert parse_http_response(b"HTTP/1.0 200 OK\n\nx").body == b"x"
-    for bad in (b"", b"HTTP/1.1 200 OK\r\n", b"RTSP/1.0 200 OK\r\n\r\n", b"HTTP/1.1 20 OK\r\n\r\n"):
-        assert isinstance(parse_http_response(bad), str)
-
-
-def test_fixture_loaders(tmp_path: Path):
-    from camscan.discover import dhip, sadp
-    from camscan.probe import http, rtsp, tls
-
-    (tmp_path / "http").mkdir()
-    (tmp_path / "http" / "requests.toml").write_text(
-        '[[response]]\npath = "/"\nfile = "root.http"\n[[response]]\npath = "/SDK/activateStatus"\n'
-        'file = "act.http"\n')
-    (tmp_path / "http" / "root.http").write_bytes(
-        b"HTTP/1.1 302 Found\r\nServer: App-webs/\r\nLocation: /doc/page/login.asp\r\n\r\n")
-    (tmp_path / "http" / "act.http").write_bytes(b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\n\r\n"
-                                                 + ACTIVATE_XML)
-    ev = http.fixture_evidence(tmp_path / "http")
-    assert Evidence("http.redirect", "/", "/doc/page/login.asp") in ev
-    assert Evidence("http.path", "/SDK/activateStatus", "ActivateStatus Activated=false") in ev
-    (tmp_path / "rtsp.txt").write_bytes(b"RTSP/1.0 401 Unauthorized\r\n"
-                                        b'WWW-Authenticate: Basic realm="device"\r\n'
-                                        b"Server: Dahua Rtsp Server\r\n\r\n")
-    assert Evidence("rtsp", "server", "Dahua Rtsp Server") in rtsp.fixture_evidence(tmp_path / "rtsp.txt")
-    (tmp_path / "tls.toml").write_text('subject = "CN=x"\nissuer = "O=y"\n')
-    assert tls.fixture_evidence(tmp_path / "tls.toml") == (Evidence("tls", "subject", "CN=x"),
-                                                           Evidence("tls", "issuer", "O=y"))
-    (tmp_path / "sadp.xml").write_bytes(b"<ProbeMatch><MAC>c0-56-e3-00-00-01</MAC></ProbeMatch>")
-    assert Evidence("sadp", "mac", "c0:56:e3:00:00:01") in sadp.fixture_evidence(tmp_path / "sadp.xml")
-    (tmp_path / "dhip.json").write_text('{"mac":"3c:ef:8c:00:00:01","params":{"deviceInfo":{"Vendor":"V"}}}')
-    assert Evidence("dhip", "vendor", "V") in dhip.fixture_evidence(tmp_path / "dhip.json")
-    (tmp_path / "bad.txt").write_bytes(b"nonsense")
-    for loader in (rtsp.fixture_evidence, sadp.fixture_evidence, dhip.fixture_evidence):
-        with pytest.raises(ValueError):
-            loader(tmp_path / "bad.txt")

@@ -56,12 +56,12 @@ def keep_answering(body: bytes = b"hello") -> Callable[[Peer], None]:
     return serve
 
 
-def fail(call: Callable[[], Response]) -> tuple[HttpFailure, float]:
-    """The HttpFailure ``call`` raises, and how long it took."""
-    t0 = time.monotonic()
+def fail(call: Callable[[], Response]) -> HttpFailure:
+    """The HttpFailure ``call`` raises. Which limit ended a call shows in its ``kind`` (``wall``, ``deadline``,
+    ``timeout``, ...), never in how long it took: the fake devices here would otherwise go on for seconds."""
     with pytest.raises(HttpFailure) as info:
         call()
-    return info.value, time.monotonic() - t0
+    return info.value
 
 
 def closed_port() -> int:
@@ -123,7 +123,7 @@ def test_reused_connection_dropped_after_the_request_is_asked_again_once(device,
 def test_fresh_connection_closed_without_a_reply_is_not_retried(device):
     d = device(lambda peer: peer.request() and None)
     with d.connect() as conn:
-        exc, _ = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
         assert exc.kind == "closed" and exc.partial is None
         assert conn.connections == 1
     assert d.connections == 1
@@ -142,7 +142,7 @@ def test_a_device_that_drops_every_later_request_costs_one_retry_not_a_loop(devi
     d = device(serve)
     with d.connect() as conn:
         conn.request("GET", "/")
-        exc, _ = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
         assert exc.kind == "closed" and conn.connections == 2
     assert d.connections == 2
 
@@ -182,8 +182,7 @@ def test_bytes_past_an_answer_do_not_poison_the_next_request(device, later):
     d = device(serve)
     with d.connect() as conn:
         assert conn.request("GET", "/").body == b"one"
-        assert sent.wait(5)
-        time.sleep(0.05)
+        assert sent.wait(5)  # on loopback, bytes sent are in our receive queue
         assert conn.request("GET", "/").body == b"one"
 
 
@@ -233,9 +232,8 @@ def trickle(data: bytes, every: float = 0.2) -> Callable[[Peer], None]:
 def test_a_trickled_head_ends_at_the_wall_clock(device):
     d = device(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000))
     with d.connect(timeout=5.0, wall=0.6) as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
     assert exc.kind == "wall" and "wall-clock" in exc.reason and exc.partial is None
-    assert 0.55 <= took < 1.5
 
 
 def test_a_trickled_body_ends_at_the_wall_clock_with_the_head_kept(device):
@@ -250,9 +248,9 @@ def test_a_trickled_body_ends_at_the_wall_clock_with_the_head_kept(device):
 
     d = device(serve)
     with d.connect(timeout=5.0, wall=0.6) as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
         assert conn.requests == 0  # the connection is not kept after a failure
-    assert exc.kind == "wall" and 0.55 <= took < 1.5
+    assert exc.kind == "wall"
     assert exc.partial is not None and exc.partial.status == 200 and exc.partial.headers["server"] == "slow"
 
 
@@ -260,9 +258,8 @@ def test_scan_deadline_before_the_wall_clock_ends_the_call(device):
     d = device(trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000))
     t0 = time.monotonic()
     with d.connect(timeout=5.0, wall=10.0, deadline=t0 + 0.5) as conn:
-        exc, _ = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
     assert exc.kind == "deadline" and "scan deadline" in exc.reason
-    assert 0.45 <= time.monotonic() - t0 < 1.5
 
 
 def test_passed_deadline_fails_without_connecting():
@@ -272,8 +269,8 @@ def test_passed_deadline_fails_without_connecting():
     listener.setblocking(False)
     try:
         conn = Connection(LOOPBACK, listener.getsockname()[1], timeout=5.0, deadline=time.monotonic() - 1)
-        exc, took = fail(lambda: conn.request("GET", "/"))
-        assert exc.kind == "deadline" and took < 0.5 and conn.connections == 0
+        exc = fail(lambda: conn.request("GET", "/"))
+        assert exc.kind == "deadline" and conn.connections == 0
         with pytest.raises(BlockingIOError):
             listener.accept()  # nothing connected
     finally:
@@ -283,20 +280,20 @@ def test_passed_deadline_fails_without_connecting():
 def test_silent_server_ends_at_the_per_operation_timeout(device):
     d = device(lambda peer: peer.request() and peer.device.stop.wait(10) and None)
     with d.connect(timeout=0.3, wall=5.0) as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind == "timeout" and 0.28 <= took < 1.5
+        exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind == "timeout"
 
 
 def test_refused():
-    exc, took = fail(lambda: Connection(LOOPBACK, closed_port(), timeout=2.0).request("GET", "/"))
-    assert exc.kind == "refused" and took < 1.5
+    exc = fail(lambda: Connection(LOOPBACK, closed_port(), timeout=2.0).request("GET", "/"))
+    assert exc.kind == "refused"
 
 
 def test_reset_by_the_device(device):
     d = device(lambda peer: peer.request() and peer.reset())
     with d.connect() as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind in ("reset", "closed") and took < 1.5
+        exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind in ("reset", "closed")
 
 
 def test_connect_timeout_when_the_backlog_is_full():
@@ -313,20 +310,21 @@ def test_connect_timeout_when_the_backlog_is_full():
             s.setblocking(False)
             s.connect_ex((LOOPBACK, port))
             fillers.append(s)
-        time.sleep(0.1)
-        probe = socket.socket()
-        probe.settimeout(0.3)
-        try:
-            probe.connect((LOOPBACK, port))
+        for _ in range(10):  # until a connect is seen to wait: the queue is full
+            probe = socket.socket()
+            probe.settimeout(0.3)
+            try:
+                probe.connect((LOOPBACK, port))
+            except (TimeoutError, OSError):
+                break
+            finally:
+                probe.close()
+        else:
             pytest.skip("this kernel completes connects past a full backlog")
-        except (TimeoutError, OSError):
-            pass
-        finally:
-            probe.close()
-        exc, took = fail(lambda: Connection(LOOPBACK, port, timeout=0.3, wall=5.0).request("GET", "/"))
-        assert exc.kind == "connect_timeout" and took < 1.5
-        exc, took = fail(lambda: Connection(LOOPBACK, port, timeout=5.0, wall=0.4).request("GET", "/"))
-        assert exc.kind == "wall" and took < 1.5
+        exc = fail(lambda: Connection(LOOPBACK, port, timeout=0.3, wall=5.0).request("GET", "/"))
+        assert exc.kind == "connect_timeout"
+        exc = fail(lambda: Connection(LOOPBACK, port, timeout=5.0, wall=0.4).request("GET", "/"))
+        assert exc.kind == "wall"
     finally:
         for s in fillers:
             s.close()
@@ -343,9 +341,7 @@ def test_a_huge_body_is_cut_at_the_cap_and_the_connection_dropped(device):
 
     d = device(serve)
     with d.connect(timeout=2.0, wall=4.0) as conn:
-        t0 = time.monotonic()
         resp = conn.request("GET", "/", max_bytes=1000)
-        assert time.monotonic() - t0 < 1.5
         assert resp.truncated and resp.body == b"A" * 1000 and resp.status == 200
         assert conn.requests == 0  # closed: the rest of the body is never read
         assert conn.request("GET", "/", max_bytes=10).body == b"A" * 10
@@ -361,9 +357,8 @@ def test_the_cap_does_not_wait_for_the_rest_of_the_body(device):
 
     d = device(serve)
     with d.connect(timeout=3.0, wall=6.0) as conn:
-        t0 = time.monotonic()
-        resp = conn.request("GET", "/", max_bytes=1000)
-    assert resp.truncated and len(resp.body) == 1000 and time.monotonic() - t0 < 1.0
+        resp = conn.request("GET", "/", max_bytes=1000)  # waiting for more would end in a timeout failure
+    assert resp.truncated and len(resp.body) == 1000
 
 
 @pytest.mark.parametrize("size, truncated", [(999, False), (1000, False), (1001, True)])
@@ -400,8 +395,8 @@ def test_chunked_body_and_keep_alive(device):
 def test_broken_chunked_bodies_fail_with_the_head_kept(device, reply):
     d = device(lambda peer: peer.request() and peer.send(reply))
     with d.connect() as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind in ("protocol", "closed") and took < 1.5
+        exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind in ("protocol", "closed")
     assert exc.partial is not None and exc.partial.status == 200
 
 
@@ -427,7 +422,7 @@ def test_a_body_cut_short_is_a_failure_with_the_head_kept(device):
 
     d = device(serve)
     with d.connect() as conn:
-        exc, _ = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
         assert conn.requests == 0
     assert exc.kind == "closed"
     assert exc.partial is not None and exc.partial.status == 200 and exc.partial.headers["server"] == "half"
@@ -452,9 +447,9 @@ def test_replies_that_are_not_http_are_protocol_failures(device, reply):
 
     d = device(serve)
     with d.connect(timeout=3.0, wall=6.0) as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
+        exc = fail(lambda: conn.request("GET", "/"))
         assert conn.requests == 0
-    assert exc.kind == "protocol" and took < 1.5
+    assert exc.kind == "protocol"
 
 
 # ------------------------------------------------------------------------------------------------- TLS
@@ -522,8 +517,8 @@ def test_tls_body_cap_and_trickle(device, tls_server_context):
     with d.connect(timeout=5.0, wall=0.6) as conn:
         conn.request("GET", "/", max_bytes=100)
     with d.connect(timeout=5.0, wall=0.6) as conn:
-        exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind == "wall" and took < 1.5
+        exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind == "wall"
 
 
 def _never_speaks(peer: Peer) -> None:
@@ -534,15 +529,15 @@ def _never_speaks(peer: Peer) -> None:
 def test_tls_handshake_with_a_silent_server_is_bounded(device, timeout, wall, kind):
     d = device(_never_speaks)  # accepts TCP, never answers the ClientHello
     conn = Connection(LOOPBACK, d.port, tls=True, timeout=timeout, wall=wall)
-    exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind == kind and took < 1.5 and conn.connections == 0
+    exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind == kind and conn.connections == 0
 
 
 def test_tls_handshake_is_bounded_by_the_deadline(device):
     d = device(_never_speaks)
     conn = Connection(LOOPBACK, d.port, tls=True, timeout=5.0, wall=10.0, deadline=time.monotonic() + 0.3)
-    exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind == "deadline" and took < 1.5
+    exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind == "deadline"
 
 
 def test_tls_handshake_with_a_plain_http_server_fails_and_closes_the_socket(device):
@@ -561,8 +556,8 @@ def test_tls_handshake_with_a_plain_http_server_fails_and_closes_the_socket(devi
 
     d = device(serve)
     conn = Connection(LOOPBACK, d.port, tls=True, timeout=3.0)
-    exc, took = fail(lambda: conn.request("GET", "/"))
-    assert exc.kind == "tls" and took < 1.5
+    exc = fail(lambda: conn.request("GET", "/"))
+    assert exc.kind == "tls"
     assert closed.wait(2)  # our socket is closed now, not when the exception is collected
 
 
