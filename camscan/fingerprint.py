@@ -216,6 +216,10 @@ class _RuleIndex:
 
     @classmethod
     def of(cls, rules: Sequence[Rule]) -> _RuleIndex:
+        """The index of ``rules``: remembered for a tuple (the rule sets camscan loads), built afresh for any
+        other sequence (a list may change between calls)."""
+        if not isinstance(rules, tuple):
+            return cls(rules)
         hit = cls._cache.get(id(rules))
         if hit is not None and hit[0] is rules:
             return hit[1]
