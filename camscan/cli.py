@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directed probes per second (default 1000)")
     s.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="devices probed at once (default 32; each costs one TCP connection at a time)")
+    s.add_argument("--max-hosts", type=_positive_int, default=None, metavar="N",
+                   help="hosts probed per scan at most; answers from more addresses are counted, not probed "
+                        "(default 16384)")
     s.add_argument("--allow-large", action="store_true",
                    help="allow targets of more than 65536 addresses")
     s.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (targets, credentials, ...)")
@@ -273,6 +276,7 @@ def build_options(args, cfg) -> ScanOptions:
         wsd_wait=float(pick("wsd_wait", 0.0)),
         rate=float(pick("rate", 1000.0)),
         workers=int(pick("workers", 32)),
+        max_hosts=int(pick("max_hosts", 16384)),
     )
 
 

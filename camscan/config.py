@@ -61,7 +61,7 @@ from camscan.store.location import valid_site
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "scan": {"targets": list, "interfaces": list, "timeout": (int, float), "deadline": (int, float),
              "wsd_wait": (int, float), "rate": (int, float), "workers": int, "allow_large": bool,
-             "user": str, "site": str},
+             "user": str, "max_hosts": int, "site": str},
     "credentials": {"username": str, "password": str, "password_file": str, "ports": list, "scope": list},
     "policy": {"files": list},
     "output": {"format": str, "file": str, "db": str, "fail_on": str, "keep": int},

@@ -309,6 +309,7 @@ class ScanOptions:
     rate: float = 1000.0  # directed probes per second
     workers: int = 32  # concurrent device probes (waiting on them; one computes at a time: scheduler.CpuGate)
     max_reply_bytes: int = 1 << 20  # cap on any device reply body
+    max_hosts: int = 16384  # hosts per scan: more (a spoofed flood of sources) are counted, not probed
 
 
 @dataclass(frozen=True)
@@ -428,3 +429,5 @@ class DiscoveryResult:
     methods: list[str] = field(default_factory=list)
     interfaces: tuple[str, ...] = ()
     cut_short: bool = False
+    # hosts heard from outside the scanned subnets (no targets given): listed, never probed (issue 12)
+    report_only: dict[str, Host] = field(default_factory=dict)

@@ -100,13 +100,19 @@ class Scanner:
             scheduler.use(plan)
             found = self.discovery.run(sweep_until, scheduler)
             skips += found.skips
+            if len(found.hosts) > opts.max_hosts:  # one cap per scan, whatever the sources found together
+                kept = sorted(found.hosts, key=_ip_order)[:opts.max_hosts]
+                skips.append(Skip(None, "scan", f"{len(found.hosts) - opts.max_hosts} host(s) beyond the cap of "
+                                                f"{opts.max_hosts} per scan left out (--max-hosts)"))
+                found = dataclasses.replace(found, hosts={ip: found.hosts[ip] for ip in kept})
             self._mark("reading identities...")
             scheduler.finish(found.hosts, found.open_ports)
             results = scheduler.collect(deadline, skips)
             self._mark("identities read")
         finally:
             scheduler.close()
-        hosts = self._merge(found.hosts, results, skips)
+        # report-only rows (heard from outside the scanned subnets) join after the probes: never probed
+        hosts = self._merge({**found.report_only, **found.hosts}, results, skips)
         return self._result(started, found, hosts, skips, plan.methods)
 
     def status(self) -> tuple[int, int, float]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -52,6 +53,8 @@ from camscan.probe.plan import ProbePlan
 
 log = logging.getLogger(__name__)
 
+# Probe jobs in the worker pool at once, per worker; the rest wait in the scheduler's backlog (issue 12).
+QUEUE_FACTOR = 4
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -112,7 +115,13 @@ class Scheduler(DiscoverySink):
         self.clock = clock
         self.plan: ProbePlan | None = None
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="camscan-probe")
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # RLock: a job done at once calls back into _pump under it
+        # At most QUEUE_FACTOR x workers probe jobs are in the pool at a time; the rest wait in the backlog (a
+        # spoofed flood of sources must not become thousands of queued jobs) and go in as jobs finish. Those
+        # still waiting when the deadline comes become skips that say so (issue 12).
+        self.limit = QUEUE_FACTOR * max(1, workers)
+        self.running = 0
+        self.backlog: deque[tuple[Future, Callable[..., ProbeResult], tuple]] = deque()
         self.onvif: dict[str, Future[ProbeResult]] = {}
         self.evidence: list[tuple[str, Future[ProbeResult]]] = []
         self.asked: dict[str, set[tuple[str, int]]] = {}  # web services an evidence job covers, per host
@@ -184,6 +193,8 @@ class Scheduler(DiscoverySink):
             skips += self.skips
             onvif_jobs = list(self.onvif.items())
             evidence_jobs = list(self.evidence)
+        onvif_jobs = self._unstarted(onvif_jobs, deadline, skips)
+        evidence_jobs = self._unstarted(evidence_jobs, deadline, skips)
         onvif: dict[str, ProbeResult] = {}
         for ip, fut in onvif_jobs:
             got = self._result(ip, fut, deadline, skips, "onvif")
@@ -203,7 +214,55 @@ class Scheduler(DiscoverySink):
         return self.plan
 
     def _job(self, fn: Callable[..., ProbeResult], *args: object) -> Future[ProbeResult]:
-        return self.pool.submit(self.gate.run, fn, *args)
+        """A probe job's future: handed to the pool now, or once fewer than :attr:`limit` jobs are in it."""
+        fut: Future[ProbeResult] = Future()
+        self.backlog.append((fut, fn, args))
+        self._pump()
+        return fut
+
+    def _pump(self) -> None:
+        with self.lock:
+            while self.backlog and self.running < self.limit:
+                outer, fn, args = self.backlog.popleft()
+                if not outer.set_running_or_notify_cancel():
+                    continue  # given up at the deadline
+                self.running += 1
+                try:
+                    inner = self.pool.submit(self.gate.run, fn, *args)
+                except RuntimeError as exc:  # the pool was shut down: the scan is ending
+                    self.running -= 1
+                    outer.set_exception(exc)
+                    continue
+                inner.add_done_callback(lambda done, outer=outer: self._finished(outer, done))
+
+    def _finished(self, outer: Future, inner: Future) -> None:
+        try:
+            outer.set_result(inner.result())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the job
+            outer.set_exception(exc)
+        with self.lock:
+            self.running -= 1
+        self._pump()
+
+    def _unstarted(self, jobs: list[tuple[str, Future[ProbeResult]]], deadline: float, skips: list[Skip]
+                   ) -> list[tuple[str, Future[ProbeResult]]]:
+        """The jobs worth waiting for; one still in the backlog at the deadline becomes a skip saying why."""
+        out = []
+        for ip, fut in jobs:
+            if not fut.done() and not fut.running():
+                try:
+                    fut.result(timeout=max(0.0, deadline - self.clock()))
+                except FutureTimeout:
+                    if not fut.running() and fut.cancel():
+                        skips.append(Skip(ip, "probe", "not probed: still waiting for a probe worker when the scan "
+                                                       f"deadline came (at most {self.limit} jobs are queued, "
+                                                       f"{QUEUE_FACTOR} x --workers; more --workers or a larger "
+                                                       "--deadline reach more hosts)"))
+                        continue
+                except Exception:  # noqa: BLE001 - reported by _result
+                    pass
+            out.append((ip, fut))
+        return out
 
     def _early(self, ip: str) -> None:
         if ip not in self.asked and ip in self.ports and ip in self.seen:

@@ -38,6 +38,11 @@ from camscan.transport import DIRECT, Transport
 log = logging.getLogger(__name__)
 
 
+# Rows for hosts heard by multicast from outside the scanned subnets (no targets given): report-only, never
+# probed, never sent credentials (issue 12); replies from more such addresses are counted, not read.
+MAX_OUTSIDE_ROWS = 64
+
+
 class LiveDiscovery(DiscoverySource):
     """Every discovery method of a scan on the network (see the module docstring), through ``transport``.
     ``mark`` reports stage boundaries (progress)."""
@@ -57,8 +62,10 @@ class LiveDiscovery(DiscoverySource):
                 if any(n.overlaps(t) for n in i.networks for t in self.options.targets)]
 
     def _accept(self, ip: str) -> bool:
+        """Whether an answer from ``ip`` makes a host to probe: inside the targets, or with no targets inside the
+        attached subnets (a reply from elsewhere, spoofed or not, is at most a report-only row)."""
         if not self.options.targets:
-            return True
+            return net.in_scope(ip, self.options.scope or [n for i in self.options.interfaces for n in i.networks])
         return net.in_scope(ip, self.options.targets)
 
     def _split_targets(self, mcast: list[Interface]) -> tuple[list, list]:
@@ -98,7 +105,7 @@ class LiveDiscovery(DiscoverySource):
                 feeds += [udp_feed, sweep_feed]
 
                 def on_reply(ip: str, mac: str) -> None:
-                    if self._accept(ip):
+                    if self._accept(ip) and (ip in arp_seen or len(arp_seen) < opts.max_hosts):
                         arp_seen[ip] = mac
                         udp_feed.put((ip,))
                         sweep_feed.put((ip,))
@@ -127,11 +134,13 @@ class LiveDiscovery(DiscoverySource):
                 early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, sink.ports_known)
                                if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
-            v6 = stages.submit(Wsd6Discovery(opts, mcast, self.transport).run, sweep_until) if mcast else None
+            v6 = (stages.submit(Wsd6Discovery(opts, mcast, self.transport, stop=stop).run, sweep_until)
+                  if mcast else None)
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
                                on_host=sink.discovered, on_update=sink.discovered, feed=udp_feed,
-                               transport=self.transport)
+                               transport=self.transport, max_hosts=opts.max_hosts,
+                               report_outside=0 if opts.targets else MAX_OUTSIDE_ROWS)
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self.mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -193,8 +202,13 @@ class LiveDiscovery(DiscoverySource):
             stages.shutdown(wait=False, cancel_futures=True)
             for f in feeds:
                 f.close()
+        report_only = {ip: h for ip, h in udp.outside.items() if ip not in hosts}
+        for ip in report_only:
+            skips.append(Skip(ip, "scope", "answered multicast discovery from outside the scanned subnets: listed "
+                                           "from its discovery reply only (never probed, never sent credentials)"))
         return DiscoveryResult(hosts=hosts, open_ports=open_ports, coverage=coverage, skips=skips,
-                               methods=methods, interfaces=tuple(i.name for i in mcast), cut_short=cut_short)
+                               methods=methods, interfaces=tuple(i.name for i in mcast), cut_short=cut_short,
+                               report_only=report_only)
 
     def _arp(self, mcast: list[Interface], attached, deadline: float,
              on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None

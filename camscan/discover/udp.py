@@ -132,7 +132,7 @@ class UdpDiscovery:
                  unicast: Iterable[ipaddress.IPv4Address], accept: Callable[[str], bool],
                  protocols: Sequence[UdpProtocol], on_host: Callable[[Host], None] | None = None,
                  on_update: Callable[[Host], None] | None = None, feed: Feed | None = None,
-                 transport: Transport = DIRECT) -> None:
+                 transport: Transport = DIRECT, max_hosts: int | None = None, report_outside: int = 0) -> None:
         self.options = options
         self.transport = transport  # opens the sockets
         self.interfaces = list(interfaces)
@@ -145,6 +145,13 @@ class UdpDiscovery:
         self.hosts: dict[str, Host] = {}
         self.skips: list[Skip] = []
         self.received = 0
+        self.max_hosts = max_hosts  # new addresses past it are counted, not read (a spoofed flood of sources)
+        self.capped = 0
+        # Up to ``report_outside`` addresses the caller does not accept, kept from their replies alone as
+        # report-only rows (never handed to on_host: never probed); the rest counted.
+        self.report_outside = report_outside
+        self.outside: dict[str, Host] = {}
+        self.outside_unread = 0
         self._stats = [_Stats() for _ in self.protocols]
         self._partial: set[str] = set()  # protocols the deadline cut short
 
@@ -222,6 +229,13 @@ class UdpDiscovery:
                 self.skips.append(Skip(ip, proto.name, f"flood: {n} {proto.name} datagrams from this address; "
                                                        f"only the first {MAX_PER_SOURCE} were read"))
         self.skips.extend(self._shared_endpoints())
+        if self.capped:
+            self.skips.append(Skip(None, "discovery", f"{self.capped} datagram(s) from addresses beyond the cap of "
+                                                      f"{self.max_hosts} hosts per scan not read (--max-hosts)"))
+        if self.outside_unread:
+            self.skips.append(Skip(None, "discovery", f"{self.outside_unread} datagram(s) from more than "
+                                                      f"{self.report_outside} addresses outside the scanned subnets "
+                                                      "not read"))
         log.debug("UDP window: %d datagram(s) received, %d host(s), %d unicast target(s)", self.received,
                   len(self.hosts), len(self.unicast))
         return self.hosts, self._coverage(socks), self.skips
@@ -388,6 +402,12 @@ class UdpDiscovery:
         proto, stats = self.protocols[pi], self._stats[pi]
         if not self.accept(ip):
             stats.ignored += 1
+            if self.report_outside:
+                self._outside(pi, data, ip)
+            return
+        if self.max_hosts is not None and ip not in self.hosts and ip not in stats.per_source and (
+                len(self.hosts) >= self.max_hosts):
+            self.capped += 1
             return
         seen = stats.per_source[ip] = stats.per_source.get(ip, 0) + 1
         if seen > MAX_PER_SOURCE:
@@ -416,6 +436,23 @@ class UdpDiscovery:
         self.hosts[ip] = merged
         if self.on_update and proto.name not in known.seen_by:
             self.on_update(merged)
+
+    def _outside(self, pi: int, data: bytes, ip: str) -> None:
+        """A reply from an address outside what the caller accepts: a report-only row while there is room."""
+        proto, stats = self.protocols[pi], self._stats[pi]
+        if ip not in self.outside and len(self.outside) >= self.report_outside:
+            self.outside_unread += 1
+            return
+        key = f"outside:{ip}"
+        seen = stats.per_source[key] = stats.per_source.get(key, 0) + 1
+        if seen > MAX_PER_SOURCE:
+            return
+        result = proto.parse(data, ip)
+        if isinstance(result, str) or not result.evidence:
+            return
+        host = Host(ip=ip, mac=result.mac, seen_by=(proto.name,), evidence=result.evidence,
+                    xaddrs=result.xaddrs, endpoint=result.endpoint)
+        self.outside[ip] = self.outside[ip].merged(host) if ip in self.outside else host
 
     # ------------------------------------------------------------------------------------------ results
     def _deadline_skips(self, pending: list[_Send], total: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -37,6 +38,14 @@ log = logging.getLogger(__name__)
 
 WSD_GROUP6 = "ff02::c"
 MAX_EXTENSION = 3.0  # never collect longer than this past the last probe, whatever arrives
+# The IPv4 engine's limits (camscan.discover.udp), for the same reasons: datagrams read from one socket before
+# the loop looks at the clock again; datagrams parsed per source address (an honest device sends a handful);
+# rows an IPv6 reply may make (IPv6-only hosts are report-only rows: never probed).
+DRAIN_BATCH = 256
+MAX_PER_SOURCE = 64
+MAX_HOSTS6 = 1024
+MAX_SOURCES6 = 4 * MAX_HOSTS6  # source addresses counted at all (spoofed ones are free to make)
+MAX_FLOOD_SKIPS = 64
 
 
 class Wsd6Discovery:
@@ -44,10 +53,14 @@ class Wsd6Discovery:
 
     name = "wsd6"
 
-    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface], transport: Transport = DIRECT) -> None:
+    def __init__(self, options: ScanOptions, interfaces: Sequence[Interface], transport: Transport = DIRECT,
+                 stop: threading.Event | None = None) -> None:
         self.options = options
         self.transport = transport  # opens the sockets
         self.interfaces = list(interfaces)
+        self.stop = stop  # set by the caller to end the window now (the scan failed or was interrupted)
+        self.per_source: dict[str, int] = {}  # datagrams received per source address
+        self.unread = 0  # datagrams from addresses past MAX_HOSTS6 / MAX_SOURCES6, not read
 
     def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
         hosts: dict[str, Host] = {}
@@ -73,7 +86,19 @@ class Wsd6Discovery:
         finally:
             for s in socks:
                 s.close()
-        return hosts, coverage, skips
+        return hosts, coverage, skips + self.limit_skips()
+
+    def limit_skips(self) -> list[Skip]:
+        """What the per-source and host limits left unread, as skips (at most MAX_FLOOD_SKIPS + 1)."""
+        skips = []
+        flooded = [(ip, n) for ip, n in self.per_source.items() if n > MAX_PER_SOURCE]
+        for ip, n in flooded[:MAX_FLOOD_SKIPS]:
+            skips.append(Skip(None, "wsd6", f"flood: {n} wsd6 datagrams from {ip}; only the first {MAX_PER_SOURCE} "
+                                            "were read"))
+        if self.unread:
+            skips.append(Skip(None, "wsd6", f"{self.unread} datagram(s) from IPv6 addresses beyond the first "
+                                            f"{MAX_HOSTS6} not read (a flood of sources)"))
+        return skips
 
     def _loop(self, socks, hosts, skips, coverage, deadline) -> None:
         plan = []
@@ -86,6 +111,8 @@ class Wsd6Discovery:
         last = start
         while True:
             now = time.monotonic()
+            if now >= deadline or (self.stop is not None and self.stop.is_set()):
+                break
             while i < len(plan) and start + plan[i][0] <= now:
                 for s, iface in socks.items():
                     try:
@@ -102,7 +129,7 @@ class Wsd6Discovery:
             wake = start + plan[i][0] if i < len(plan) else end
             ready, _, _ = select.select(list(socks), [], [], max(0.0, min(wake, end) - time.monotonic()))
             for s in ready:
-                self._drain(s, socks[s], hosts)
+                self._drain(s, socks[s], hosts, min(end, deadline))
         for s, iface in socks.items():
             answered = sum(1 for h in hosts if h.endswith(f"%{iface.name}"))
             if sent[s]:
@@ -113,9 +140,12 @@ class Wsd6Discovery:
                                          note="IPv6 is not usable on this interface"))
                 skips.append(Skip(None, "wsd6", f"{iface.name}: IPv6 multicast probes could not be sent"))
 
-    @staticmethod
-    def _drain(s: socket.socket, iface: Interface, hosts: dict[str, Host]) -> None:
-        while True:
+    def _drain(self, s: socket.socket, iface: Interface, hosts: dict[str, Host], until: float) -> None:
+        """At most DRAIN_BATCH datagrams, the clock looked at every 32: a flood cannot hold the loop (and with
+        it the scan and its lock) past ``until``."""
+        for n in range(DRAIN_BATCH):
+            if n and n % 32 == 0 and time.monotonic() >= until:
+                return
             try:
                 data, addr = s.recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -124,6 +154,16 @@ class Wsd6Discovery:
                 return
             ip = addr[0].split("%", 1)[0]
             key = f"{ip}%{iface.name}" if ip.lower().startswith("fe80") else ip
+            seen = self.per_source.get(key)
+            if seen is None and len(self.per_source) >= MAX_SOURCES6:
+                self.unread += 1
+                continue
+            seen = self.per_source[key] = (seen or 0) + 1
+            if seen > MAX_PER_SOURCE:
+                continue  # a flood: counted for its skip, never parsed
+            if key not in hosts and len(hosts) >= MAX_HOSTS6:
+                self.unread += 1
+                continue
             matches, reason = parse_message(data)
             if reason:
                 continue
