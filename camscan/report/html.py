@@ -451,8 +451,9 @@ class _Page:
                  f"<h4>{_badge(f.verdict)} {_e(f.entity_name)}</h4>",
                  f"<p>{_e(f.summary)}</p>")
         if f.lists:
+            once = {c.list_id: c for c in f.lists}.values()
             named = ", ".join(f'<a class="list" href="#{self.list_ids[c.list_id]}">{_e(c.name)}</a> '
-                              f"(since {_e(c.date)})" for c in f.lists)
+                              f"(since {_e(c.date)})" for c in once)
             self.add(f"<p><b>On:</b> {named}</p>")
         if f.evidence:
             self.add("<p><b>Evidence</b></p>", '<ul class="evidence">')
