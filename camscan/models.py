@@ -431,3 +431,6 @@ class DiscoveryResult:
     cut_short: bool = False
     # hosts heard from outside the scanned subnets (no targets given): listed, never probed (issue 12)
     report_only: dict[str, Host] = field(default_factory=dict)
+    # Rows reported from what discovery heard with each MAC, never probed, each with why: several devices
+    # answering at one address (factory defaults), a row per MAC (camscan.sharedaddr, issue 15).
+    unprobed: list[tuple[Host, str]] = field(default_factory=list)

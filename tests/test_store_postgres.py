@@ -157,3 +157,32 @@ def test_a_forked_child_holds_no_database_session(pg_url):
         os.waitpid(pid, 0)
         assert answer == b"closed"
         assert lock.conn.execute("SELECT 1").fetchone() == (1,)  # the parent's session is untouched
+
+
+def test_scan_waits_for_its_site_lock_then_exits_3_naming_the_holder(pg_url):
+    """`camscan scan` of a site whose run lock is held: exit 3 after --lock-wait, the holder named, the URL
+    printed; a scan of another site is not held up. Each runs in an empty network namespace (unshare -n), so a
+    scan that got past the lock could send nothing anywhere."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("unshare") or \
+            subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs root and unshare -n for an empty network namespace")
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+
+    def scan(site: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["unshare", "-n", "--", sys.executable, "-m", "camscan.cli", "scan", "--db", pg_url,
+                               "--site", site, "--lock-wait", "0.5", "--timeout", "0.2", "--deadline", "2",
+                               "--format", "json", "198.51.100.0/30"],
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    with store.run_lock(store.Location(url=pg_url), "hq", wait=0):
+        held = scan("hq")
+        assert held.returncode == 3, held.stderr
+        assert "another camscan scan of site 'hq' (camscan scan site hq pid" in held.stderr
+        assert "postgresql://camscan@/" in held.stderr and "raise --lock-wait" in held.stderr
+        assert held.stdout == ""
+        other = scan("branch")  # nothing answers in the empty namespace: a clean, stored scan
+        assert other.returncode == 0, other.stderr
+    with store.open(store.Location(url=pg_url), readonly=True) as inv:
+        assert [(r.site, r.devices) for r in inv.scans()] == [("branch", 0)]

@@ -190,13 +190,15 @@ class ArpSweep:
     name = "arp"
 
     def __init__(self, options: ScanOptions, iface: Interface, networks: Sequence[ipaddress.IPv4Network] = (),
-                 *, on_reply: OnReply | None = None, stop: threading.Event | None = None,
+                 *, on_reply: OnReply | None = None, on_conflict: OnReply | None = None,
+                 stop: threading.Event | None = None,
                  transport: Transport = DIRECT) -> None:
         self.options = options
         self.transport = transport  # opens the packet link
         self.iface = iface
         self.networks = tuple(networks)
         self.on_reply = on_reply
+        self.on_conflict = on_conflict  # (ip, mac) for each further MAC answering for an address
         self.stop = stop  # set by the caller to end the sweep now (the scan failed or was interrupted)
 
     def run(self, deadline: float) -> tuple[dict[str, str], list[Coverage], list[Skip]]:
@@ -345,13 +347,14 @@ class ArpSweep:
                 else:
                     wake = next_send
                 for _key, _mask in sel.select(max(0.0, min(wake, deadline) - time.monotonic())):
-                    self._drain(sock, wanted, own, found, conflicts, self.on_reply)
+                    self._drain(sock, wanted, own, found, conflicts, self.on_reply, self.on_conflict)
         finally:
             sel.close()
 
     @staticmethod
     def _drain(ins: socket.socket, wanted: dict, own: set, found: dict[str, str],
-               conflicts: dict[str, set[str]] | None = None, on_reply: OnReply | None = None) -> None:
+               conflicts: dict[str, set[str]] | None = None, on_reply: OnReply | None = None,
+               on_conflict: OnReply | None = None) -> None:
         for _ in range(256):
             try:
                 frame, sa_ll = ins.recvfrom(2048)
@@ -379,5 +382,10 @@ class ArpSweep:
                 elif found[ip] != mac and conflicts is not None and (ip in conflicts
                                                                       or len(conflicts) < MAX_CONFLICTS):
                     macs = conflicts.setdefault(ip, {found[ip]})
-                    if len(macs) < 8:
+                    if len(macs) < 8 and mac not in macs:
                         macs.add(mac)
+                        if on_conflict is not None:
+                            try:
+                                on_conflict(ip, mac)
+                            except Exception:
+                                log.exception("ARP on_conflict callback failed for %s", ip)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from camscan import net
+from camscan import net, sharedaddr
 from camscan.discover.arp import ArpSweep, arp_evidence
 from camscan.discover.dhip import DhipProtocol
 from camscan.discover.feed import Feed
@@ -33,6 +33,7 @@ from camscan.discover.udp import UdpDiscovery
 from camscan.discover.wsd import WsdProtocol
 from camscan.discover.wsd6 import Wsd6Discovery, merge_ipv6
 from camscan.models import Coverage, DiscoveryResult, Host, Interface, ScanOptions, Skip
+from camscan.sharedaddr import SharedAddresses
 from camscan.transport import DIRECT, Transport
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class LiveDiscovery(DiscoverySource):
     # ---------------------------------------------------------------------------------------------- run
     def run(self, deadline: float, sink: DiscoverySink) -> DiscoveryResult:
         opts = self.options
+        shared = SharedAddresses()  # addresses several devices answer at (factory defaults): never probed
+        sink = _Unshared(sink, shared)
+        unprobed: list[tuple[Host, str]] = []
         sweep_until = deadline
         mcast = self.multicast_interfaces()
         attached, routed = self._split_targets(mcast)
@@ -106,13 +110,15 @@ class LiveDiscovery(DiscoverySource):
 
                 def on_reply(ip: str, mac: str) -> None:
                     if self._accept(ip) and (ip in arp_seen or len(arp_seen) < opts.max_hosts):
+                        shared.heard(ip, mac, "arp")
                         arp_seen[ip] = mac
                         udp_feed.put((ip,))
                         sweep_feed.put((ip,))
 
                 def arp() -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
                     try:
-                        found = self._arp(mcast, attached, sweep_until, on_reply, stop)
+                        found = self._arp(mcast, attached, sweep_until, on_reply, stop,
+                                          on_conflict=lambda ip, mac: shared.heard(ip, mac, "arp"))
                         if found[0] is None:  # no ARP here: directed probes go to every target address
                             udp_feed.put(str(ip) for ip in net.hosts(attached))
                         self.mark(f"ARP sweep done: {len(found[0] or {})} host(s) answered")
@@ -141,6 +147,7 @@ class LiveDiscovery(DiscoverySource):
                                on_host=sink.discovered, on_update=sink.discovered, feed=udp_feed,
                                transport=self.transport, max_hosts=opts.max_hosts,
                                report_outside=0 if opts.targets else MAX_OUTSIDE_ROWS)
+            udp.on_mac = shared.heard
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self.mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -186,7 +193,7 @@ class LiveDiscovery(DiscoverySource):
                 except FutureTimeout:
                     sweep_skips = [Skip(None, "sweep", "scan deadline reached during the camera-port check")]
             swept = set(routed_hosts) | set(live or {}) | set(arp_seen)
-            late = [ip for ip in hosts if ":" not in ip and ip not in swept]
+            late = [ip for ip in hosts if ":" not in ip and ip not in swept and not shared.is_shared(ip)]
             if late:
                 more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(late, sweep_until)
                 open_ports.update(more)
@@ -197,6 +204,13 @@ class LiveDiscovery(DiscoverySource):
             methods.append("tcp")
             for ip, ports in open_ports.items():
                 hosts[ip] = hosts.get(ip, Host(ip=ip)).add(seen_by="tcp", evidence=port_evidence(ports))
+            # Several devices at one address: a row per MAC from what discovery heard with it, and no probes
+            for ip, macs in shared.shared().items():
+                hosts.pop(ip, None)
+                open_ports.pop(ip, None)
+                skips = [s for s in skips if s.ip != ip]  # the rows' warnings say what happened there
+                unprobed += [(h, sharedaddr.warning(ip, h.mac, macs))
+                             for h in sharedaddr.rows(ip, macs, udp.per_mac.get(ip, {}), shared.heard_by(ip, "arp"))]
         finally:
             stop.set()
             stages.shutdown(wait=False, cancel_futures=True)
@@ -208,10 +222,11 @@ class LiveDiscovery(DiscoverySource):
                                            "from its discovery reply only (never probed, never sent credentials)"))
         return DiscoveryResult(hosts=hosts, open_ports=open_ports, coverage=coverage, skips=skips,
                                methods=methods, interfaces=tuple(i.name for i in mcast), cut_short=cut_short,
-                               report_only=report_only)
+                               report_only=report_only, unprobed=unprobed)
 
     def _arp(self, mcast: list[Interface], attached, deadline: float,
-             on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None
+             on_reply: Callable[[str, str], None] | None = None, stop: threading.Event | None = None,
+             on_conflict: Callable[[str, str], None] | None = None
              ) -> tuple[dict[str, str] | None, list[Coverage], list[Skip]]:
         """{ip: mac} of live hosts (None when ARP could not run), coverage, skips; ``on_reply`` sees each
         host as it answers."""
@@ -224,13 +239,30 @@ class LiveDiscovery(DiscoverySource):
         skips: list[Skip] = []
         ran = False
         for iface in mcast:
-            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, stop=stop,
-                                      transport=self.transport).run(deadline)
+            found, cov, sk = ArpSweep(self.options, iface, attached, on_reply=on_reply, on_conflict=on_conflict,
+                                      stop=stop, transport=self.transport).run(deadline)
             live.update(found)
             coverage += cov
             skips += sk
             ran = ran or any(c.status != "skipped" for c in cov)
         return (live if ran else None), coverage, skips
+
+
+class _Unshared(DiscoverySink):
+    """The scheduler, told nothing about an address several devices answer at: a TCP answer from it could come
+    from any of them, so no probe may start there (camscan.sharedaddr)."""
+
+    def __init__(self, sink: DiscoverySink, shared: SharedAddresses) -> None:
+        self.sink = sink
+        self.shared = shared
+
+    def discovered(self, host: Host) -> None:
+        if not self.shared.is_shared(host.ip):
+            self.sink.discovered(host)
+
+    def ports_known(self, ip: str, ports) -> None:
+        if not self.shared.is_shared(ip):
+            self.sink.ports_known(ip, ports)
 
 
 def merge_coverage(rows: list[Coverage]) -> list[Coverage]:

@@ -40,6 +40,7 @@ CAMERA_PORTS: tuple[int, ...] = (
     37777,  # Dahua private SDK ("DVRIP") port, advertised in DHDiscover replies
     34567,  # Xiongmai / XMeye "Sofia" DVR-IP control port
     2020,   # ONVIF on TP-Link Tapo / VIGI
+    8443,   # HTTPS web UI of network equipment (Huawei/ZTE gateways, routers, ONTs) and of some recorders
 )
 # How long one connect may take. A LAN handshake takes milliseconds; a host that has not answered after a
 # second is filtered or absent, and waiting longer only slows a sweep of mostly empty addresses.

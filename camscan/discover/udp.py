@@ -61,6 +61,7 @@ MAX_REASON_SKIPS = 64
 # probe, each repeated at most twice: SOAP-over-UDP UNICAST_UDP_REPEAT); past this the address is flooding
 # and the rest of its datagrams are counted, not parsed, so it cannot buy CPU time with them.
 MAX_PER_SOURCE = 64
+MAX_MACS_PER_ADDRESS = 16  # devices kept apart at one address (factory defaults); more are not kept
 _FEED = object()  # selector key data of the feed (sockets carry their protocol index)
 # Addresses named in one "shares its endpoint id with" skip.
 MAX_NAMED = 5
@@ -143,6 +144,10 @@ class UdpDiscovery:
         self.on_host = on_host
         self.on_update = on_update
         self.hosts: dict[str, Host] = {}
+        # What each MAC said, per address, for replies that carry one (SADP, DHIP): several factory-default
+        # units answering from one address stay apart here (camscan.sharedaddr); on_mac(ip, mac, protocol).
+        self.per_mac: dict[str, dict[str, Host]] = {}
+        self.on_mac: Callable[[str, str, str], None] | None = None
         self.skips: list[Skip] = []
         self.received = 0
         self.max_hosts = max_hosts  # new addresses past it are counted, not read (a spoofed flood of sources)
@@ -423,9 +428,14 @@ class UdpDiscovery:
         if not result.evidence:
             return  # valid but says nothing (a WS-Discovery Bye)
         stats.answered.add(ip)
+        self.transport.received(proto.name, ip, data)
         stats.reason_skips.pop(ip, None)  # a later good datagram from the host supersedes a bad one
         host = Host(ip=ip, mac=result.mac, seen_by=(proto.name,), evidence=result.evidence,
                     xaddrs=result.xaddrs, endpoint=result.endpoint)
+        if result.mac:
+            self._keep_per_mac(ip, result.mac, host)
+            if self.on_mac:
+                self.on_mac(ip, result.mac, proto.name)
         known = self.hosts.get(ip)
         if known is None:
             self.hosts[ip] = host
@@ -436,6 +446,14 @@ class UdpDiscovery:
         self.hosts[ip] = merged
         if self.on_update and proto.name not in known.seen_by:
             self.on_update(merged)
+
+    def _keep_per_mac(self, ip: str, mac: str, host: Host) -> None:
+        """What one MAC said at an address, apart from the others there (at most MAX_MACS_PER_ADDRESS)."""
+        macs = self.per_mac.setdefault(ip, {})
+        if mac in macs:
+            macs[mac] = macs[mac].merged(host)
+        elif len(macs) < MAX_MACS_PER_ADDRESS:
+            macs[mac] = host
 
     def _outside(self, pi: int, data: bytes, ip: str) -> None:
         """A reply from an address outside what the caller accepts: a report-only row while there is room."""

@@ -685,6 +685,8 @@ def _iface_lines(iface: str, cidr: str, ll: str | None, lo: bool = True) -> list
 def _device_lines(dev: DeviceSpec) -> list[str]:
     lines = _iface_lines("eth0", f"{dev.ip}/{dev.prefixlen}", dev.ipv6_ll if dev.settings["ipv6"] else None)
     lines.append(f"route add default via {dev.gateway}")
+    if dev.onlink:
+        lines.append(f"route add {dev.onlink} dev eth0")
     return lines
 
 

@@ -258,6 +258,7 @@ class DeviceSpec:
     gateway: str
     bridge: str
     settings: dict[str, Any] = field(repr=False, compare=False)
+    onlink: str = ""  # a misaddressed device's on-link route to the site subnet (a foreign [[subnet]])
 
     @property
     def ipv6_ll(self) -> str:
@@ -387,9 +388,17 @@ def build_site(data: Mapping[str, Any], *, source: str = "") -> SiteSpec:
 
     subnets: list[SubnetSpec] = []
     nets: list[tuple[ipaddress.IPv4Network, str, str]] = [(main, gateway, "br0")]
+    foreign: list[ipaddress.IPv4Network] = []
     for i, sub in enumerate(data.get("subnet", []), start=1):
         if not sub.get("routed", False):
-            raise SiteFileError(f"{where}: [[subnet]] {i}: only routed = true subnets are supported")
+            # A foreign subnet on the scanner's own segment (br0): its devices are misaddressed (a factory
+            # default such as 192.168.1.64 on another LAN), reachable at layer 2 only; they get an on-link
+            # route to the site subnet so their discovery replies reach the scanner, as multicast ones would.
+            net = ipaddress.IPv4Network(sub["cidr"])
+            _check_ip(str(net.network_address), f"{where} [[subnet]] {i}")
+            nets.append((net, str(next(net.hosts())), "br0"))
+            foreign.append(net)
+            continue
         net = ipaddress.IPv4Network(sub["cidr"])
         _check_ip(str(net.network_address), f"{where} [[subnet]] {i}")
         router_ip = sub.get("router_ip", str(next(net.hosts())))
@@ -456,6 +465,7 @@ def build_site(data: Mapping[str, Any], *, source: str = "") -> SiteSpec:
             gateway=gw,
             bridge=bridge,
             settings=settings,
+            onlink=str(main) if net in foreign else "",
         )
         # Expand templates in identity strings ({MAC_HEX} serials ...) so tests see final values.
         from camscan.lab.device import Device

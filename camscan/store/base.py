@@ -61,8 +61,9 @@ class Store(ABC):
     # ----------------------------------------------------------------------------------- backend parts
     @abstractmethod
     def _transaction(self, site: str | None = None) -> AbstractContextManager[Any]:
-        """A write transaction; yields a cursor-like object with ``execute(sql, params)``. With ``site``, writers
-        of that site are serialised for the length of the transaction."""
+        """A write transaction; yields a cursor-like object with ``execute(sql, params)`` and
+        ``executemany(sql, rows)``. With ``site``, writers of that site are serialised for the length of the
+        transaction."""
 
     @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
@@ -101,13 +102,17 @@ class Store(ABC):
 
     def sites(self, site: str | None = None) -> list[SiteRow]:
         """Each site's latest scan, by site name."""
-        q = ("SELECT s.site, s.id, s.started, s.devices, s.flagged, c.n FROM scans s JOIN "
-             "(SELECT site, max(id) AS last, count(*) AS n FROM scans GROUP BY site) c ON s.id = c.last")
+        return [SiteRow(*r) for r in self._latest("s.site, s.id, s.started, s.devices, s.flagged, c.n", site)]
+
+    def _latest(self, columns: str, site: str | None) -> list[tuple]:
+        """``columns`` of each site's latest scan ``s`` (``c.n``: how many scans the site has), by site name."""
+        q = (f"SELECT {columns} FROM scans s JOIN (SELECT site, max(id) AS last, count(*) AS n FROM scans "
+             "GROUP BY site) c ON s.id = c.last")
         params: list[Any] = []
         if site is not None:
             q += " WHERE s.site = ?"
             params.append(site)
-        return [SiteRow(*r) for r in self._query(q + " ORDER BY s.site", params)]
+        return self._query(q + " ORDER BY s.site", params)
 
     def report(self, scan_id: int | None = None, site: str | None = None) -> tuple[int, str, dict] | None:
         """(id, site, JSON report) of a stored scan: ``scan_id``, else the latest (of ``site``), or None."""
@@ -124,13 +129,7 @@ class Store(ABC):
 
     def latest_reports(self, site: str | None = None) -> list[tuple[int, str, dict]]:
         """(id, site, JSON report) of each site's latest scan, by site name."""
-        q = ("SELECT s.id, s.site, s.report FROM scans s JOIN (SELECT site, max(id) AS last FROM scans "
-             "GROUP BY site) c ON s.id = c.last")
-        params: list[Any] = []
-        if site is not None:
-            q += " WHERE s.site = ?"
-            params.append(site)
-        return [(r[0], r[1], json.loads(r[2])) for r in self._query(q + " ORDER BY s.site", params)]
+        return [(r[0], r[1], json.loads(r[2])) for r in self._latest("s.id, s.site, s.report", site)]
 
     def previous_id(self, scan_id: int) -> int | None:
         """The scan of the same site before ``scan_id`` (None: it is the site's first, or no such scan)."""
@@ -209,19 +208,20 @@ class Store(ABC):
                 [site, started, result.finished.strftime(_TS), json.dumps(list(result.targets)),
                  len(result.devices), len(result.flagged)]).fetchone()[0]
             # one row per key (the last device of a key wins, as it did with INSERT OR REPLACE), in key order so
-            # concurrent writers of different sites touch rows in the same order
-            for key, d in sorted({d.key: d for d in result.devices}.items()):
-                cur.execute("INSERT INTO sightings (scan_id, key, ip, mac, manufacturer, brand, model, firmware, "
+            # concurrent writers of different sites touch rows in the same order; each table in one executemany
+            # (psycopg pipelines it: a central database far away costs a few round trips, not three per device)
+            rows = sorted({d.key: d for d in result.devices}.items())
+            cur.executemany("INSERT INTO sightings (scan_id, key, ip, mac, manufacturer, brand, model, firmware, "
                             "verdict, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [scan_id, key, d.ip, d.mac, d.manufacturer, d.brand, d.model, d.firmware,
-                             str(d.verdict), json.dumps(serialize.to_dict(d))])
-                cur.execute("INSERT INTO devices (site, key, first_seen, last_seen, first_scan, last_scan) "
+                            [[scan_id, key, d.ip, d.mac, d.manufacturer, d.brand, d.model, d.firmware,
+                              str(d.verdict), json.dumps(serialize.to_dict(d))] for key, d in rows])
+            cur.executemany("INSERT INTO devices (site, key, first_seen, last_seen, first_scan, last_scan) "
                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, key) DO UPDATE SET "
                             "last_seen = excluded.last_seen, last_scan = excluded.last_scan",
-                            [site, key, started, started, scan_id, scan_id])
-                cur.execute("INSERT INTO addresses (site, key, ip, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
+                            [[site, key, started, started, scan_id, scan_id] for key, _d in rows])
+            cur.executemany("INSERT INTO addresses (site, key, ip, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
                             "ON CONFLICT (site, key, ip) DO UPDATE SET last_seen = excluded.last_seen",
-                            [site, key, d.ip, started, started])
+                            [[site, key, d.ip, started, started] for key, d in rows])
             result = dataclasses.replace(result, diff=changes, scan_id=scan_id, site=site)
             cur.execute("UPDATE scans SET report = ? WHERE id = ?",
                         [json.dumps(serialize.report_dict(result, note)), scan_id])
@@ -243,7 +243,10 @@ def _flagged(rec: dict) -> bool:
 
 def _label(rec: dict) -> str:
     parts = [rec.get("manufacturer") or rec.get("brand") or "?", rec.get("model") or ""]
-    return " ".join(p for p in parts if p)
+    via = rec.get("via")  # a camera seen behind a recorder: say which, so the diff shows where it changed
+    if isinstance(via, dict) and via.get("recorder_ip"):
+        parts.append(f"behind recorder {via['recorder_ip']} channel {via.get('channel')}")
+    return " ".join(str(p) for p in parts if p)
 
 
 def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], previous_scan: int | None = None,

@@ -87,7 +87,7 @@ def test_deadline_stops_and_reports(listeners):
 
 
 def test_port_list_is_the_documented_one():
-    assert CAMERA_PORTS == (80, 443, 554, 8000, 8080, 8899, 37777, 34567, 2020)
+    assert CAMERA_PORTS == (80, 443, 554, 8000, 8080, 8899, 37777, 34567, 2020, 8443)
     assert PortSweep(ScanOptions(), [0, 80, 80, 70000]).ports == (80,)
 
 

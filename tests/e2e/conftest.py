@@ -32,5 +32,15 @@ def vendors_site() -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
+def telecom_site() -> Iterator[Site]:
+    yield from _shipped_site("telecom")
+
+
+@pytest.fixture(scope="module")
+def defaults_site() -> Iterator[Site]:
+    yield from _shipped_site("defaults")
+
+
+@pytest.fixture(scope="module")
 def recorders_site() -> Iterator[Site]:
     yield from _shipped_site("recorders")

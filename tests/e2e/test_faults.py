@@ -54,7 +54,6 @@ FAULTS = {
     "wsd-xxe": ("wsd", r"DTD.*refused"),
     "twin-a": ("wsd", r"also claimed by 198\.51\.100\.15"),
     "twin-b": ("wsd", r"also claimed by 198\.51\.100\.14"),
-    "conflict-a": ("arp", r"address conflict: 2 MACs"),
 }
 
 
@@ -204,10 +203,14 @@ def test_shared_endpoint_id_never_mixes_two_devices_evidence(site, scan):
         assert {e["value"] for e in got["evidence"] if e["source"] == "wsd6"} <= {f"{dev.ipv6_ll}%eth0"}, name
 
 
-def test_address_conflict_names_both_macs(site, scan):
+def test_address_conflict_is_two_rows_each_naming_the_other_mac(site, scan):
+    """Issue 15: one address answered by two MACs is two rows keyed by MAC (not a skip), never probed over IP."""
     a, b = site.device("conflict-a"), next(d for d in site.devices if d.name == "conflict-b")
-    reasons = " ".join(s["reason"] for s in scan.skips_for(a.ip) if s["stage"] == "arp")
-    assert a.mac in reasons and b.mac in reasons
+    rows = {d["mac"]: d for d in scan.data["devices"] if d["ip"] == a.ip}
+    assert set(rows) == {a.mac, b.mac}
+    for mine, other in ((a, b), (b, a)):
+        assert any("shares the address" in w and other.mac in w for w in rows[mine.mac]["warnings"])
+    assert not scan.skips_for(a.ip)
 
 
 # ------------------------------------------------------------------------------------ credential safety

@@ -71,8 +71,14 @@ def sites(pg_server, tmp_path_factory):
             assert proc.returncode == 1, (name, err)  # Hikvision on alpha, Dahua on bravo
             reports[f"{name}-1"] = json.loads((tmp / f"{name}-1.json").read_text())
         # the run lock is per site: bravo's scanner is not held up by alpha's
+    # the third scan names its site, database and retention in a config file instead: [output] keep = 1 keeps
+    # alpha's newest scan only, and leaves bravo's alone
+    cfg = tmp / "alpha.toml"
+    cfg.write_text(f'[scan]\nsite = "alpha"\n[output]\ndb = "{db}"\nkeep = 1\n', encoding="utf-8")
     with load_site(build_site(site_doc(ALPHA_LATER), source="<alpha later>")) as alpha:
-        proc = alpha.exec(scan_argv(db, "alpha", tmp / "alpha-2.json"), env=cli_env(alpha), timeout=180)
+        argv = [*CAMSCAN, "scan", "--config", str(cfg), "--format", "json", "-o", str(tmp / "alpha-2.json"),
+                "--timeout", "2", "198.51.100.0/24"]
+        proc = alpha.exec(argv, env=cli_env(alpha), timeout=180)
         assert proc.returncode == 0, proc.stderr  # the Hikvision unit is gone: nothing flagged
         reports["alpha-2"] = json.loads((tmp / "alpha-2.json").read_text())
     return db, reports
@@ -83,8 +89,9 @@ def test_history_lists_both_sites(sites):
     hist = camscan("history", "--db", db)
     assert hist.returncode == 0, hist.stderr
     rows = [line.split() for line in hist.stdout.splitlines()[2:]]
+    # alpha's first scan went with [output] keep = 1 on its third; bravo's, of another site, stays
     assert sorted((r[0], r[1]) for r in rows) == sorted(
-        (str(reports[k]["scan_id"]), k.split("-")[0]) for k in ("alpha-1", "bravo-1", "alpha-2"))
+        (str(reports[k]["scan_id"]), k.split("-")[0]) for k in ("bravo-1", "alpha-2"))
     only = camscan("history", "--db", db, "--site", "bravo")
     assert [line.split()[1] for line in only.stdout.splitlines()[2:]] == ["bravo"]
 

@@ -113,7 +113,7 @@ def test_no_recorder_password_anywhere_camscan_writes(scanned):
     site, scan, db, work = scanned
     outputs = [scan.proc.stdout, scan.proc.stderr]
     assert f"recorder {site.device('hik-nvr').ip} lists 3 camera(s)" in scan.proc.stderr  # -vv logs written
-    for fmt in ("table", "json", "csv", "html"):
+    for fmt in ("table", "json", "csv", "html", "cyclonedx"):
         out = work / f"report.{fmt}"
         r = site.exec([*CAMSCAN, "report", "--db", str(db), "--format", fmt, "-o", str(out)], env=cli_env(site))
         assert r.returncode == 0, r.stderr
@@ -159,6 +159,8 @@ def test_a_camera_swapped_behind_a_recorder_shows_in_the_diff(scanned, tmp_path)
     gone = [c for c in changes if c["kind"] == "gone"]
     assert [c["key"] for c in new] == ["mac:3c:ef:8c:71:00:09"], changes
     assert [c["key"] for c in gone] == ["mac:3c:ef:8c:71:00:02"], changes
+    where = f"behind recorder {site.device('dahua-nvr').ip} channel 2"
+    assert new[0]["device"].endswith(where) and gone[0]["device"].endswith(where)
     row = next(d for d in second.data["devices"] if d["key"] == "mac:3c:ef:8c:71:00:09")
     assert row["via"]["channel"] == "2" and row["model"] == "IPC-HDW2431T-AS"
     assert json.dumps(second.data).count("Dh-NVR-Cam-Pw-5c2e") == 0

@@ -71,6 +71,17 @@ def test_duplicate_ip_places_both_devices():
     assert [d.ip for d in spec.devices] == ["198.51.100.10"] * 2 and len({d.mac for d in spec.devices}) == 2
 
 
+def test_foreign_subnet_places_a_misaddressed_device_on_the_segment():
+    """Issue 15: [[subnet]] routed = false puts a device outside the site subnet on the scanner's own bridge."""
+    spec = build_site({"subnet": [{"cidr": "192.0.2.0/24", "routed": False}],
+                       "device": [{"profile": "axis-m1065-l", "ip": "192.0.2.64"},
+                                  {"profile": "axis-m1065-l", "ip": "198.51.100.64"}]})
+    odd, home = spec.devices
+    assert odd.bridge == home.bridge == "br0" and not spec.routed
+    assert odd.onlink == spec.subnet and odd.prefixlen == 24 and odd.gateway == "192.0.2.1"
+    assert home.onlink == ""
+
+
 @pytest.mark.parametrize("size", [4000, 16000, 65000, 90000])
 def test_padded_probe_matches_are_well_formed_and_oversized(size):
     dev = device("tapo-c200")
