@@ -158,6 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "privileges but the ARP socket's (default: [scan] user, else nobody)")
     s.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
                    help="how long to wait for another running scan to finish (default 30)")
+    s.add_argument("--record", type=Path, default=None, metavar="DIR",
+                   help="also write what each device answered into DIR/<ip>/ (the fixtures format; 'camscan "
+                        "replay' reads it): never the requests, credentials or password fields")
+
+    rp = sub.add_parser("replay", help="identify devices from recorded device folders, without the network",
+                        description="Run identification, policy and the report on recorded device folders "
+                                    "(fixtures/README.md; 'camscan scan --record' writes them) with no network. "
+                                    "Exit codes as for scan; nothing is stored unless --db is given.")
+    rp.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="a device folder (repeatable)")
+    rp.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    rp.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
+    rp.add_argument("--policy", type=Path, action="append", default=[], metavar="FILE",
+                    help="site policy file (repeatable)")
+    rp.add_argument("--db", default=None, metavar="PATH|URL", help="store the replayed scan in this inventory")
+    _site_option(rp, "the site the replayed scan is stored under (with --db; default 'default')")
+    rp.add_argument("--fail-on", type=_FAIL_ON, choices=list(FailOn), default=FailOn("any"),
+                    help="as for scan (new: against the inventory given with --db)")
+    rp.add_argument("--user", default=None, metavar="NAME",
+                    help="run as root: the user the parsing of the recorded replies runs as (default nobody)")
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
     r.add_argument("--scan", type=_positive_int, default=None, metavar="ID", help="scan id (see 'camscan history')")
@@ -386,14 +405,23 @@ def cmd_scan(args) -> int:
             # migrated, or refused (newer schema, unreachable), before the scan; closed again so the probing
             # child (camscan.privsep) inherits no database connection
             store.open(where).close()
-        scanner = Scanner(options, policy=policy)
+        recorder = None
+        if args.record:
+            from camscan.replay import RecordingTransport
+
+            recorder = _record_dir(args.record, args.user or cfg.scan.get("user"))
+        scanner = Scanner(options, policy=policy, wrap=RecordingTransport if recorder else None)
 
         def scan() -> ScanResult:  # progress runs where the scan runs (the unprivileged child, as root)
             if not progress.wanted(args.quiet):
-                return scanner.run()
-            with progress.ScanProgress(options.deadline) as shown:
-                shown.scanner, scanner.progress = scanner, shown
-                return scanner.run()
+                found = scanner.run()
+            else:
+                with progress.ScanProgress(options.deadline) as shown:
+                    shown.scanner, scanner.progress = scanner, shown
+                    found = scanner.run()
+            if recorder is not None:  # written by the process that saw the answers
+                scanner.transport.write(recorder, found)  # type: ignore[attr-defined]
+            return found
         # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
         result = privsep.run(scan, user=args.user or cfg.scan.get("user"))
         if where is None:
@@ -414,6 +442,55 @@ def cmd_scan(args) -> int:
     # after the scan is stored and the report written: a channel that fails loses nothing and changes no exit
     for failure in send.notify(cfg.notify, result, devices, fail_on):
         sys.stderr.write(f"camscan: error: {failure}\n")
+    return EXIT_FINDINGS if devices else EXIT_CLEAN
+
+
+def _record_dir(path: Path, user: str | None) -> Path:
+    """The --record directory, created now (owner only), and handed to the unprivileged prober when there is one."""
+    import os
+
+    from camscan import privsep
+
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if privsep.needs_separation() and os.geteuid() == 0:
+            uid, gid = privsep.resolve_user(user)
+            os.chown(path, uid, gid)
+    except OSError as exc:
+        raise RunError(f"cannot create the recording directory {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def cmd_replay(args) -> int:
+    import contextlib
+
+    from camscan import privsep, store
+    from camscan.policy import load_policy
+    from camscan.replay import FolderError, load_folders, replay
+
+    policy = load_policy(args.policy)
+    if args.output:
+        check_output(args.output)
+    try:
+        folders, _notes = load_folders(args.folders)  # read here: the prober may not be able to
+    except (FolderError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    where = store.resolve(args.db, None) if args.db else None
+    site = args.site or store.DEFAULT_SITE
+    with store.run_lock(where, site, wait=30.0) if where else contextlib.nullcontext():
+        if where:
+            store.open(where).close()
+        result = privsep.run(lambda: replay(folders, policy=policy), user=args.user)
+        if where is None:
+            write_report(args.output, result, args.format, note=policy.note)
+        else:
+            with store.open(where) as inv:
+                def deliver(stored: ScanResult) -> None:
+                    write_report(args.output, with_history(inv, stored), args.format, note=policy.note)
+                result = inv.record(result, site=site, note=policy.note, before_commit=deliver)
+    devices = alerting(result, args.fail_on)
+    if not args.quiet:
+        sys.stderr.write(run_summary(result, where, args.output))
     return EXIT_FINDINGS if devices else EXIT_CLEAN
 
 
@@ -583,6 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_scan(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "replay":
+            return cmd_replay(args)
         if args.command == "report":
             return cmd_report(args)
         if args.command == "history":

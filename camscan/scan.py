@@ -61,14 +61,16 @@ class Scanner:
 
     ``discovery``, ``plan`` (a function of the scheduler, the transport and the deadline giving the
     :class:`ProbePlan`), ``transport`` and ``clock`` replace the live stages (replay, tests); by default a
-    scan discovers and probes on the network.
+    scan discovers and probes on the network. ``wrap`` wraps the transport (recording); ``list_all`` reports
+    every host, camera evidence or not (a replay of folders the user chose).
     """
 
     def __init__(self, options: ScanOptions, rules: tuple[fingerprint.Rule, ...] | None = None,
                  policy: Policy | None = None, progress: Callable[[str], None] | None = None, *,
                  discovery: DiscoverySource | None = None, plan: PlanFactory | None = None,
                  transport: Transport | None = None, clock: Callable[[], float] = time.monotonic,
-                 neighbours: Callable[[], dict[str, str]] = net.neighbour_macs) -> None:
+                 neighbours: Callable[[], dict[str, str]] = net.neighbour_macs, list_all: bool = False,
+                 wrap: Callable[[Transport], Transport] | None = None) -> None:
         self.options = options
         self.rules = rules if rules is not None else fingerprint.default_rules()
         self.policy = policy if policy is not None else load_policy()
@@ -76,11 +78,14 @@ class Scanner:
         self.progress = progress or (lambda _message: None)
         self.clock = clock
         self.neighbours = neighbours  # the kernel's neighbour table (MACs of hosts no protocol gave one for)
+        self.list_all = list_all  # every host is a device, camera evidence or not (a replay of chosen folders)
         # The scheduler's CPU gate, which the transport gives up while a probe waits on a device.
         self.gate = CpuGate(1)
         # Every socket of the scan, with the CPU gate and the one place credentials are attached.
         self.transport = transport or Transport(gate=self.gate, credentials=CredentialPolicy(
             options.credentials, options.scope, ports=options.credential_ports, narrower=options.credential_scope))
+        if wrap is not None:  # e.g. camscan.replay.RecordingTransport (scan --record)
+            self.transport = wrap(self.transport)
         self.discovery = discovery or LiveDiscovery(options, self.transport, self._mark)
         self.plan = plan or _live_plan(self)
 
@@ -146,7 +151,7 @@ class Scanner:
         refused = {s.ip for s in skips if s.ip and s.stage.split(".", 1)[0] in CAMERA_SOURCES}
         for h in sorted(hosts.values(), key=lambda h: _ip_order(h.ip)):
             device = self._judge(fingerprint.identify(h, self.rules))
-            if device.matches or any(s in CAMERA_SOURCES for s in h.seen_by) or h.ip in refused:
+            if self.list_all or device.matches or any(s in CAMERA_SOURCES for s in h.seen_by) or h.ip in refused:
                 devices.append(device)
             else:
                 others.append(h.ip)

@@ -309,6 +309,9 @@ class Transport:
             raise
         return Stream(sock, ip, port, tls, self.gate)
 
+    def received(self, protocol: str, ip: str, data: bytes) -> None:
+        """A discovery datagram from ``ip`` that ``protocol``'s codec accepted (a recording keeps it)."""
+
     # -- datagram and raw sockets
     def udp_socket(self, family: int = socket.AF_INET) -> socket.socket:
         """An unbound UDP socket (the discovery window sets its options and binds it): one opened in advance by

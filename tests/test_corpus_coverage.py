@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from test_corpus import DEVICES, FIXTURES, collect, factory, onvif_server, policy  # noqa: F401 - pytest fixtures
+from test_corpus import DEVICES, FIXTURES, policy, rules  # noqa: F401 - pytest fixtures
 
 from camscan import fingerprint
 from camscan.discover import dhip, sadp, wsd
@@ -28,6 +28,7 @@ from camscan.models import Evidence, Host, RuleMatch
 from camscan.policy import load_policy
 from camscan.probe import http as http_codec
 from camscan.probe import rtsp as rtsp_codec
+from camscan.replay import replay
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 NEGATIVES = FIXTURES / "negatives.toml"
@@ -68,12 +69,12 @@ def _kind(ev: Evidence) -> str:
 
 
 @pytest.fixture(scope="module")
-def corpus(onvif_server, factory, policy):  # noqa: F811 - the imported fixtures
-    """Every device folder: (its device.toml, the identified and evaluated Device)."""
+def corpus(policy, rules):  # noqa: F811 - the imported fixtures
+    """Every device folder: (its device.toml, the identified and evaluated Device, replayed)."""
     out = {}
     for folder in DEVICES:
         spec = tomllib.loads((folder / "device.toml").read_text(encoding="utf-8"))
-        out[folder.name] = (spec, policy.evaluate(fingerprint.identify(collect(folder, spec, onvif_server, factory))))
+        out[folder.name] = (spec, replay([folder], policy=policy, rules=rules).devices[0])
     return out
 
 
@@ -107,9 +108,8 @@ def _negatives() -> list[dict]:
     return tomllib.loads(NEGATIVES.read_text(encoding="utf-8"))["string"]
 
 
-def _raw_http(status: int, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers + [("Content-Length", str(len(body)))])
-    return f"HTTP/1.1 {status} X\r\n{head}\r\n".encode() + body
+def _raw_http(status: int, headers: list[tuple[str, str]], body: bytes = b"") -> http_codec.RawResponse:
+    return http_codec.RawResponse(status, tuple(headers + [("Content-Length", str(len(body)))]), body)
 
 
 def negative_evidence(entry: dict) -> list[Evidence]:
@@ -120,9 +120,7 @@ def negative_evidence(entry: dict) -> list[Evidence]:
                "http.realm": _raw_http(401, [("WWW-Authenticate", f'Basic realm="{value}"')]),
                "http.title": _raw_http(200, [("Content-Type", "text/html")],
                                        f"<html><head><title>{value}</title></head></html>".encode())}[kind]
-        resp = http_codec.parse_http_response(raw)
-        assert not isinstance(resp, str), resp
-        return http_codec.response_evidence("/", resp, http_codec.default_plan().headers, False)
+        return http_codec.response_evidence("/", raw, http_codec.default_plan().headers, False)
     if kind.startswith("rtsp."):
         header = {"rtsp.server": f"Server: {value}", "rtsp.realm": f'WWW-Authenticate: Basic realm="{value}"'}[kind]
         resp = rtsp_codec.parse_rtsp_response(f"RTSP/1.0 401 Unauthorized\r\nCSeq: 1\r\n{header}\r\n\r\n".encode())
@@ -199,10 +197,10 @@ def test_no_lookalike_folder_is_flagged(corpus):
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_each_source_is_restated_by_fixtures(source, corpus):
     """Every rule citing the source is shown by a fixture that names its maker and gets its verdict."""
-    rules = [r for r in fingerprint.default_rules() if re.search(SOURCES[source], r.source)]
-    assert rules, f"no rule cites {source}"
+    citing = [r for r in fingerprint.default_rules() if re.search(SOURCES[source], r.source)]
+    assert citing, f"no rule cites {source}"
     shown = _shown(corpus)
-    for rule in rules:
+    for rule in citing:
         assert rule.id in shown, f"{rule.id} ({source}) has no fixture"
         for folder, _m in shown[rule.id]:
             spec, dev = corpus[folder]

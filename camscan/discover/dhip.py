@@ -22,7 +22,6 @@ import ipaddress
 import json
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from camscan.codec.datagram import Parsed
@@ -228,12 +227,3 @@ class DhipProtocol:
         if isinstance(reply, str):
             return reply
         return Parsed(evidence=dhip_evidence(reply), mac=reply.mac)
-
-
-def fixture_evidence(path: Path) -> tuple[Evidence, ...]:
-    """Evidence from a recorded notifyDevInfo body (``fixtures/<device>/dhip.json``, JSON only: the DHIP
-    header is added here), as a scan derives it. Raises ValueError on a malformed recording."""
-    reply = parse_dhip(pack_dhip(Path(path).read_bytes()))
-    if isinstance(reply, str):
-        raise ValueError(f"{path}: {reply}")
-    return dhip_evidence(reply)

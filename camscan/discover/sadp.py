@@ -15,7 +15,6 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from camscan.codec import xmlsafe
 from camscan.codec.datagram import MAX_DATAGRAM, Parsed
@@ -172,12 +171,3 @@ class SadpProtocol:
         if isinstance(reply, str):
             return reply
         return Parsed(evidence=sadp_evidence(reply), mac=reply.mac)
-
-
-def fixture_evidence(path: Path) -> tuple[Evidence, ...]:
-    """Evidence from a recorded ProbeMatch datagram (``fixtures/<device>/sadp.xml``), as a scan derives it.
-    Raises ValueError on a malformed recording: fixtures are ours, not a device's."""
-    reply = parse_sadp(Path(path).read_bytes())
-    if isinstance(reply, str):
-        raise ValueError(f"{path}: {reply}")
-    return sadp_evidence(reply)

@@ -428,6 +428,7 @@ class UdpDiscovery:
         if not result.evidence:
             return  # valid but says nothing (a WS-Discovery Bye)
         stats.answered.add(ip)
+        self.transport.received(proto.name, ip, data)
         stats.reason_skips.pop(ip, None)  # a later good datagram from the host supersedes a bad one
         host = Host(ip=ip, mac=result.mac, seen_by=(proto.name,), evidence=result.evidence,
                     xaddrs=result.xaddrs, endpoint=result.endpoint)

@@ -6,10 +6,9 @@ never sends credentials, never submits a form, never follows a device to another
 redirect, and only to the same address), and treats every reply as hostile: each request has a
 per-operation timeout and a wall-clock cap, and at most ``max_bytes`` of a body are read.
 
-Codec (pure, tested on bytes, never raise): :func:`parse_challenges`, :func:`extract_title`,
-:func:`summarise_body`, :func:`header_style`, :func:`doctype`, :func:`parse_http_response`,
-:func:`response_evidence`;
-:func:`fixture_evidence` reads a recorded folder through the same functions. Transport and source:
+Codec (pure, tested on bytes, never raise): :func:`extract_title`, :func:`summarise_body`,
+:func:`header_style`, :func:`doctype`, :func:`response_evidence` (challenges: :mod:`camscan.codec.auth`).
+Recorded answers are replayed through the probe itself (:mod:`camscan.replay`). Source:
 :class:`HttpProbe` (:mod:`camscan.probe.httpclient`: one keep-alive connection per web port, nothing read from
 the environment, so no proxy or netrc is ever used).
 
@@ -211,31 +210,6 @@ class RawResponse:
         return [v for k, v in self.headers if k.lower() == low]
 
 
-def parse_http_response(data: bytes) -> RawResponse | str:
-    """A raw HTTP/1.x response (status line, headers, blank line, body) as a RawResponse with header names
-    in their original case, or why it is not one. Never raises. Used for recorded responses (fixtures);
-    live answers are read by :mod:`camscan.probe.httpclient`."""
-    end = data.find(b"\r\n\r\n")
-    sep = 4
-    lf = data.find(b"\n\n")
-    if end < 0 or 0 <= lf < end:
-        end, sep = lf, 2
-    if end < 0:
-        return "no blank line after the headers"
-    lines = data[:end].decode("latin-1").replace("\r\n", "\n").split("\n")
-    parts = lines[0].split(" ", 2)
-    # isascii: latin-1 turns bytes B2/B3/B9 into superscript digits, which isdigit() accepts and int() refuses
-    code = parts[1] if len(parts) > 1 else ""
-    if not (parts[0].startswith("HTTP/") and code.isascii() and code.isdigit() and len(code) == 3):
-        return f"not an HTTP status line: {strip_controls(lines[0], 60)!r}"
-    headers = []
-    for line in lines[1:201]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers.append((name.strip()[:128], value.strip()))
-    return RawResponse(int(parts[1]), tuple(headers), data[end + sep:][:MAX_BODY])
-
-
 def response_evidence(path: str, resp: RawResponse, record: Sequence[str], family_path: bool
                       ) -> list[Evidence]:
     """Evidence from one answer to ``GET path``. ``family_path`` marks a path other than the root, whose
@@ -268,23 +242,6 @@ def response_evidence(path: str, resp: RawResponse, record: Sequence[str], famil
         if location:
             ev.append(Evidence("http.redirect", path, strip_controls(location, MAX_HEADER_VALUE)))
     return ev
-
-
-def fixture_evidence(folder: Path) -> list[Evidence]:
-    """Evidence from a recorded device folder (``requests.toml`` mapping GET paths to raw ``*.http``
-    responses, see fixtures/README.md), exactly as :class:`HttpProbe` derives it from live answers.
-    Raises ValueError on a malformed recording: fixtures are ours, not a device's."""
-    folder = Path(folder)
-    spec = tomllib.loads((folder / "requests.toml").read_text(encoding="utf-8"))
-    plan = default_plan()
-    evidence: list[Evidence] = []
-    for entry in spec.get("response", []):
-        resp = parse_http_response((folder / entry["file"]).read_bytes())
-        if isinstance(resp, str):
-            raise ValueError(f"{folder / entry['file']}: {resp}")
-        path = urlsplit(entry["path"]).path or "/"
-        evidence.extend(response_evidence(path, resp, plan.headers, path != "/"))
-    return list(dict.fromkeys(evidence))
 
 
 # ------------------------------------------------------------------------------------------- transport

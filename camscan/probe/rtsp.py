@@ -16,7 +16,6 @@ Evidence (exact names): ``("rtsp", "status", code)`` of OPTIONS, ``("rtsp", "des
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from camscan.codec.auth import parse_challenges
 from camscan.codec.text import strip_controls
@@ -203,12 +202,3 @@ def _request(method: str, url: str, cseq: int, extra: str = "") -> bytes:
 
 def _closes(resp: RtspResponse) -> bool:
     return any(v.strip().lower() == "close" for v in resp.header("connection"))
-
-
-def fixture_evidence(path: Path) -> list[Evidence]:
-    """Evidence from a recorded reply to OPTIONS (``fixtures/<device>/rtsp.txt``), as a scan derives it.
-    Raises ValueError on a malformed recording: fixtures are ours, not a device's."""
-    resp = parse_rtsp_response(Path(path).read_bytes())
-    if isinstance(resp, str):
-        raise ValueError(f"{path}: {resp}")
-    return rtsp_evidence(resp, None)

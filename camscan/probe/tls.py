@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from camscan.codec.text import strip_controls
 from camscan.models import Evidence, Skip
@@ -276,12 +274,3 @@ class TlsProbe:
         if isinstance(info, str):
             return (), (Skip(ip, "tls", f"port {port}: {info}"),)
         return cert_evidence(info), ()
-
-
-def fixture_evidence(path: Path) -> tuple[Evidence, ...]:
-    """Evidence from a recorded certificate summary (``fixtures/<device>/tls.toml``: ``subject`` and
-    ``issuer`` strings). Raises ValueError when either is missing."""
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data.get("subject"), str) or not isinstance(data.get("issuer"), str):
-        raise ValueError(f"{path}: needs subject and issuer strings")
-    return (Evidence("tls", "subject", data["subject"]), Evidence("tls", "issuer", data["issuer"]))

@@ -5,7 +5,7 @@ header is clicked (the page reads completely without it), no external asset, fon
 anything. A Content-Security-Policy meta tag (``default-src 'none'``) backs that up: the one script is allowed
 by its SHA-256 hash, so even a device string that slipped past escaping could not run as a script.
 
-Every string that came from a device (or from data files) passes through :func:`camscan.report.text.clean`
+Every string that came from a device (or from data files) passes through :func:`camscan.report.text.escape`
 (control and bidi characters shown as visible escapes) and then :func:`html.escape` with ``quote=True``, in
 text and in attributes alike. Element ids are generated (``dev-3``, ``list-2``), never taken from device
 strings. Citation URLs (from the policy data, never from a device) are links when they are http(s) URLs; a
@@ -451,8 +451,9 @@ class _Page:
                  f"<h4>{_badge(f.verdict)} {_e(f.entity_name)}</h4>",
                  f"<p>{_e(f.summary)}</p>")
         if f.lists:
+            once = {c.list_id: c for c in f.lists}.values()
             named = ", ".join(f'<a class="list" href="#{self.list_ids[c.list_id]}">{_e(c.name)}</a> '
-                              f"(since {_e(c.date)})" for c in f.lists)
+                              f"(since {_e(c.date)})" for c in once)
             self.add(f"<p><b>On:</b> {named}</p>")
         if f.evidence:
             self.add("<p><b>Evidence</b></p>", '<ul class="evidence">')

@@ -94,9 +94,9 @@ def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
         out += _wrap(title, "  ")
         for f in d.findings:
             out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
-            if f.lists:
-                named = ", ".join(f"{escape(c.name, 160)} [{refs[c.list_id]}]" for c in f.lists)
-                out += _wrap(f"on: {named}", "    ")
+            if f.lists:  # the lists by reference: their names, dates and citations once, in the appendix
+                ids = dict.fromkeys(refs[c.list_id] for c in f.lists)
+                out += _wrap("on lists " + ", ".join(f"[{i}]" for i in ids), "    ")
             if f.check:
                 out += _wrap(f"check: {escape(f.check, 400)}", "    ")
     return out
@@ -109,8 +109,8 @@ def _appendix(result: ScanResult, refs: dict[str, int], note: str) -> list[str]:
         cite = f"; {c.citation}" if c.citation else ""
         url = f"; {c.url}" if c.url else ""
         scope = f"; scope: {c.scope}" if c.scope else ""
-        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 160)}: since {escape(c.date, 20)}{escape(cite, 200)}"
-                     f"{escape(url, 300)}{escape(scope, 200)}", "  ")
+        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 300)}: since {escape(c.date, 20)}{escape(cite, 1000)}"
+                     f"{escape(url, 500)}{escape(scope, 1000)}", "  ")
     if note:
         out += [""] + _wrap(f"Note: {escape(note, 600)}", "")
     return out
@@ -167,7 +167,8 @@ def render(result: ScanResult, note: str = "") -> str:
              escape(d.model, 200), escape(d.firmware, 200), _verdict(d), f"{d.confidence:.2f}"]
             + ([_kev_cell(d)] if kev else []) for d, child in devices]
     headers = ["IP", "MAC", "Class", "Manufacturer", "Model", "Firmware", "Verdict", "Conf"] + (["KEV"] if kev else [])
-    widths: list[int | None] = [None, 17, None, 20, 18, fw, None, None] + ([None] if kev else [])
+    widths: list[int | None] = [None, 17, None, 18 if kev else 20, 16 if kev else 18, fw, None, None] + (
+        [None] if kev else [])  # about 120 columns with the KEV column too
     if result.sites:  # a report covering several sites: which one each device is on
         rows, headers = [[escape(d.site, 16), *r] for (d, _), r in zip(devices, rows, strict=True)], ["Site", *headers]
         widths = [16, *widths]

@@ -128,7 +128,10 @@ def test_diff_in_every_format(three_scans):
     _results, formats, _db, _tmp = three_scans
     assert "V5.7.3 build 220112" in formats["table"] and "198.51.100.12" in formats["table"]
     rows = list(csv.DictReader(io.StringIO(formats["csv"])))
-    assert any(r["ip"] == "198.51.100.12" and r["change"] == "gone" for r in rows)
+    # the gone device keeps its last known details (MAC, maker, model), and rows carry first/last seen
+    gone = next(r for r in rows if r["ip"] == "198.51.100.12" and r["change"] == "gone")
+    assert gone["mac"] and gone["manufacturer"] == "Uniview" and gone["model"] and gone["last_seen"]
+    assert all(r["scan_time"] and r["first_seen"] for r in rows if r["change"] != "gone")
     assert any(r["ip"] == "198.51.100.10" and "firmware" in r["change"] for r in rows)
     assert "V5.7.3 build 220112" in formats["html"] and "198.51.100.12" in formats["html"]
     data = json.loads(formats["json"])

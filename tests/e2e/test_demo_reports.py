@@ -111,3 +111,16 @@ def test_html_report_shows_the_inventory_within_the_first_screen(demo_db):
     assert int(top.group(1)) < SCREEN - 200, f"the inventory starts at {top.group(1)} px"
     # and the findings link to the list appendix, whose citation URLs are links
     assert re.search(r'<a class="list" href="#list-\d+">', dom) and 'rel="noopener noreferrer"' in dom
+
+
+def test_table_tells_each_list_once_and_cuts_nothing(demo_db):
+    """The table report of the demo: each list's legal text once (not once per flagged device), firmware and
+    models whole (wrapped, not cut), and the unknown device explained."""
+    _tmp, db = demo_db
+    table = rendered(db, "table")
+    assert table.count("84 FR 54002") == 1 and table.count("Not legal advice") == 1
+    assert table.count("on lists [") == 5  # five sanctioned devices, each naming its lists by reference
+    # a wrapped cell continues on the next line of its column
+    assert "V5.5.800 build" in table and "210628" in table and "build 21..." not in table
+    assert "Unknown devices (what was tried, what is missing):" in table and "missing:" in table
+    assert max(len(line) for line in table.splitlines() if not line.startswith("scan #")) <= 125

@@ -89,13 +89,6 @@ def test_der_parsers(data):
     assert isinstance(parse_certificate(data), CertInfo | str)
 
 
-@SETTINGS
-@given(st.binary(max_size=1024))
-@example(b"HTTP/1.1 \xb9\xb2\xb3 OK\r\n\r\n")
-def test_parse_http_response(data):
-    from camscan.probe.http import parse_http_response
-
-    assert isinstance(parse_http_response(data), RawResponse | str)
 
 
 @SETTINGS

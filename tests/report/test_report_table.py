@@ -59,7 +59,7 @@ def test_findings_show_lists_with_dates_and_what_to_check(normal_result):
     findings = out[out.index("Findings"):]
     assert findings.index("SANCTIONED 192.168.1.10") < findings.index("REVIEW 192.168.1.20")
     # each finding names its lists; the dates and citations are said once, in the appendix
-    assert "on: FCC Covered List [1]" in findings
+    assert "on lists [1], [2], [3]" in findings
     appendix = out[out.index("Lists cited:"):]
     assert "[1] FCC Covered List: since 2021-03-12" in appendix and appendix.count("FCC Covered List") == 1
     assert "check: Confirm the maker" in findings
