@@ -244,3 +244,12 @@ def test_newly_flagged_reads_the_stored_verdict(before, newly_flagged):
     d = store.diff({now.key: old}, [now])
     assert d.new_flagged == ((now.key,) if newly_flagged else ())
     assert [(c.kind, c.before, c.after) for c in d.changes] == [(ChangeKind.VERDICT, str(before), "sanctioned")]
+
+
+def test_a_url_without_psycopg_says_which_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` raises ImportError
+    with pytest.raises(StoreError, match=r"needs psycopg 3: pip install 'camscan\[postgres\]'") as err:
+        store.open(store.parse("postgresql://camscan@db.example.org/camscan"))
+    assert err.value.exit_code == 3

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from camscan import fingerprint, net
+from camscan import fingerprint, net, oui
 from camscan.codec.auth import digest_authorization, digest_params
 from camscan.models import Device, Evidence, Host, Skip, Via
 from camscan.probe.httpclient import Connection, HttpFailure
@@ -239,17 +239,22 @@ def read_channels(family: str, client: RecorderClient) -> tuple[list[Channel] | 
     return channels, ""
 
 
-def camera_device(recorder: Device, ch: Channel, rules: Sequence[fingerprint.Rule] | None = None) -> Device:
-    """One camera behind ``recorder`` as a device row (no verdict yet: policy's job), from the channel's facts
-    as the recorder reports them; the maker from the model number through the fingerprint rules."""
+def camera_host(recorder: Device, ch: Channel) -> Host:
+    """What the recorder says about one camera, as the evidence of a host that was never contacted."""
     src = f"recorder.{ch.source}"
     facts = [("model", ch.model), ("firmware", ch.firmware), ("serial", ch.serial), ("mac", ch.mac),
              ("vendor", ch.vendor), ("protocol", ch.protocol), ("address", ch.address), ("name", ch.name)]
     evidence = tuple(Evidence(src, k, v) for k, v in facts if v)
     evidence += (Evidence(src, "recorder", f"{recorder.ip} channel {ch.channel}"),)
-    mac = net.normalise_mac(ch.mac)
-    host = Host(ip=ch.address or "", mac=mac, seen_by=("recorder",), evidence=evidence)
-    dev = fingerprint.identify(host, rules)
+    return Host(ip=ch.address or "", mac=net.normalise_mac(ch.mac), seen_by=("recorder",), evidence=evidence)
+
+
+def camera_device(recorder: Device, ch: Channel, rules: Sequence[fingerprint.Rule] | None = None,
+                  host: Host | None = None) -> Device:
+    """One camera behind ``recorder`` as a device row (no verdict yet: policy's job), from the channel's facts
+    as the recorder reports them (``host``: those facts with OUI evidence added); the maker from the model
+    number (and the MAC's OUI) through the fingerprint rules."""
+    dev = fingerprint.identify(host if host is not None else camera_host(recorder, ch), rules)
     return dataclasses.replace(
         dev, model=ch.model or dev.model, firmware=ch.firmware, serial=ch.serial,
         brand=ch.vendor, manufacturer=dev.manufacturer or ch.vendor,
@@ -323,7 +328,9 @@ class RecorderInventory:
         if channels is None:
             return [], Skip(recorder.ip, "recorder", f"camera list not read: {reason}")
         log.debug("recorder %s lists %d camera(s)", recorder.ip, len(channels))
-        return [self.evaluate(camera_device(recorder, ch, self.rules)) for ch in channels], None
+        hosts = oui.with_evidence({str(i): camera_host(recorder, ch) for i, ch in enumerate(channels)})
+        return [self.evaluate(camera_device(recorder, ch, self.rules, hosts[str(i)]))
+                for i, ch in enumerate(channels)], None
 
 
 def merge_rows(devices: Sequence[Device], rows: Sequence[Device]) -> list[Device]:

@@ -125,6 +125,9 @@ class _Cursor:
         self.cur.execute(sql.replace("?", "%s"), list(params))
         return self.cur
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.cur.executemany(sql.replace("?", "%s"), rows)
+
 
 class PostgresStore(Store):
     def __init__(self, url: str, readonly: bool = False, migrate: bool = True) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tcp_fakes import LoopbackDevice, Peer
 
-from camscan import xmlsafe
+from camscan.codec import xmlsafe
 from camscan.probe.httpclient import MAX_HEAD, HttpFailure
 
 
