@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from camscan.lab import Site
@@ -19,6 +19,27 @@ from camscan.lab.netns import NETNS_DIR, setns
 CAMSCAN = [sys.executable, "-m", "camscan.cli"]
 # cron's minimal environment: no inherited variables beyond these
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+
+
+def emulated_site(devices: list[dict], source: str, **defaults: object) -> Iterator[Site]:
+    """A running site of ``devices`` on 198.51.100.0/24 (the scanner at .2), for a module fixture to yield
+    from; skips the test with the reason when the lab cannot run here."""
+    import pytest
+
+    from camscan.lab import LabUnavailable, cleanup_stale, load_site
+    from camscan.lab.netns import check_available
+    from camscan.lab.sitefile import build_site
+
+    try:
+        check_available()
+    except LabUnavailable as exc:
+        pytest.skip(str(exc))
+    cleanup_stale()
+    doc = {"site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
+                    "username": "admin", "password": "camscan-lab-pw"},
+           "defaults": {"wsd_max_delay_ms": 150, **defaults}, "device": devices}
+    with load_site(build_site(doc, source=source)) as site:
+        yield site
 
 
 def cli_env(site: Site, **extra: str) -> dict[str, str]:

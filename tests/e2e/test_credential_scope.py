@@ -13,11 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from siteutil import CAMSCAN, cli_env
-
-from camscan.lab import LabUnavailable, cleanup_stale, load_site
-from camscan.lab.netns import check_available
-from camscan.lab.sitefile import build_site
+from siteutil import CAMSCAN, cli_env, emulated_site
 
 pytestmark = pytest.mark.netns
 
@@ -34,18 +30,10 @@ DEVICES = [
 
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory):
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
-    doc = {"site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
-                    "username": "admin", "password": "camscan-lab-pw"},
-           "defaults": {"wsd_max_delay_ms": 150}, "device": DEVICES}
     tmp = tmp_path_factory.mktemp("credscope")
     config = tmp / "camscan.toml"
     config.write_text('[credentials]\nscope = ["198.51.100.0/25"]\n')
-    with load_site(build_site(doc, source="<credential scope>")) as site:
+    for site in emulated_site(DEVICES, "<credential scope>"):
         proc = site.exec([*CAMSCAN, "scan", "--no-db", "--format", "json", "--timeout", "2", "--config", str(config),
                           "198.51.100.0/24"], env=cli_env(site), timeout=120)
         assert proc.returncode in (0, 1), proc.stderr

@@ -15,11 +15,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from siteutil import CAMSCAN, ROOT, cli_env
+from siteutil import CAMSCAN, ROOT, cli_env, emulated_site
 
-from camscan.lab import LabUnavailable, cleanup_stale, load_site
-from camscan.lab.netns import check_available
-from camscan.lab.sitefile import build_site
 from camscan.privsep import CAP_NET_RAW, capabilities
 
 pytestmark = pytest.mark.netns
@@ -32,16 +29,7 @@ DEVICES = [
 
 @pytest.fixture(scope="module")
 def site():
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
-    doc = {"site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
-                    "username": "admin", "password": "camscan-lab-pw"},
-           "defaults": {"wsd_max_delay_ms": 150, "auth": "read_system"}, "device": DEVICES}
-    with load_site(build_site(doc, source="<privsep>")) as s:
-        yield s
+    yield from emulated_site(DEVICES, "<privsep>", auth="read_system")
 
 
 @pytest.fixture
