@@ -5,7 +5,7 @@ the devices flagged now and not in the previous stored scan with ``new`` (every 
 inventory holds no earlier scan), none with ``none``. The same devices go to the ``--quiet`` summary on stderr
 (what cron mails) and to the notification channels (``[notify]`` in the config, :mod:`camscan.notify.send`).
 
-Every device string passes through :func:`camscan.report.text.clean` before it reaches a line of text.
+Every device string passes through :func:`camscan.report.text.escape` before it reaches a line of text.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from camscan.models import Device, ScanResult
 from camscan.report.common import VERDICT_ORDER, maker_label
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 
 class FailOn(StrEnum):
@@ -45,20 +45,20 @@ def alerting(result: ScanResult, fail_on: FailOn = FailOn.ANY) -> list[Device]:
 def why(d: Device, limit: int = 200) -> str:
     """Why the device is flagged, in one phrase: each finding's summary (entity, evidence)."""
     text = " ".join(f.summary for f in d.findings) or str(d.verdict)
-    return clean(text, limit)
+    return escape(text, limit)
 
 
 def device_line(d: Device) -> str:
     """One line: verdict, IP, MAC, maker (as brand), model, why."""
-    return "  ".join([str(d.verdict).upper(), clean(d.ip, 40), clean(d.mac, 20) or "-", clean(maker_label(d), 80),
-                      clean(d.model, 60) or "-", why(d)])
+    return "  ".join([str(d.verdict).upper(), escape(d.ip, 40), escape(d.mac, 20) or "-", escape(maker_label(d), 80),
+                      escape(d.model, 60) or "-", why(d)])
 
 
 def headline(result: ScanResult, devices: list[Device], fail_on: FailOn) -> str:
     n = len(devices)
     what = "newly flagged" if fail_on is FailOn.NEW else "flagged"
     scan = f"scan #{result.scan_id}" if result.scan_id is not None else "scan"
-    targets = clean(", ".join(result.targets), 200) or "attached subnets"
+    targets = escape(", ".join(result.targets), 200) or "attached subnets"
     return f"camscan: {n} device{'s' if n != 1 else ''} {what} ({scan} of {targets}):"
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from camscan.discover.wsd import device_service_url
-from camscan.models import Host, ProbeResult, ScanOptions, Skip
+from camscan.models import Evidence, Host, ProbeResult, ScanOptions, Skip
 from camscan.probe.http import HttpPlan, HttpProbe, default_plan, http_services
 from camscan.probe.interface import Prober
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe
@@ -86,44 +86,48 @@ class HttpProber(Prober):
         return ProbeResult(evidence=got.evidence, skips=got.skips)
 
 
-class RtspProber(Prober):
-    """OPTIONS and DESCRIBE on the RTSP ports among ``ports``."""
+class _EachPort(Prober):
+    """A probe of each of its ``ports`` among those handed to it; a few bytes each, so the whole probe waits
+    on the device outside the CPU gate."""
 
-    name = "rtsp"
+    default_ports: tuple[int, ...] = ()
 
-    def __init__(self, options: ScanOptions, transport: Transport, ports: Sequence[int] = RTSP_PORTS) -> None:
+    def __init__(self, options: ScanOptions, transport: Transport, ports: Sequence[int] | None = None) -> None:
         self.options = options
         self.transport = transport
-        self.ports = tuple(ports)
-
-    def probe(self, host: Host, ports: Sequence[int]) -> ProbeResult:
-        out = ProbeResult()
-        with self.transport.gate.waiting():  # a few bytes each: waiting on the device is all it does
-            for port in (p for p in self.ports if p in ports):
-                ev, sk = RtspProbe(self.options.timeout, transport=self.transport).probe(host.ip, port)
-                out.evidence += ev
-                out.skips += sk
-        return out
-
-
-class TlsProber(Prober):
-    """The certificate of each TLS port among ``ports``."""
-
-    name = "tls"
-
-    def __init__(self, options: ScanOptions, transport: Transport, ports: Sequence[int] = TLS_PORTS) -> None:
-        self.options = options
-        self.transport = transport
-        self.ports = tuple(ports)
+        self.ports = tuple(self.default_ports if ports is None else ports)
 
     def probe(self, host: Host, ports: Sequence[int]) -> ProbeResult:
         out = ProbeResult()
         with self.transport.gate.waiting():
             for port in (p for p in self.ports if p in ports):
-                ev, sk = TlsProbe(self.options.timeout, transport=self.transport).probe(host.ip, port)
+                ev, sk = self.one(host.ip, port)
                 out.evidence += ev
                 out.skips += sk
         return out
+
+    def one(self, ip: str, port: int) -> tuple[Sequence[Evidence], Sequence[Skip]]:
+        raise NotImplementedError
+
+
+class RtspProber(_EachPort):
+    """OPTIONS and DESCRIBE on the RTSP ports among ``ports``."""
+
+    name = "rtsp"
+    default_ports = RTSP_PORTS
+
+    def one(self, ip: str, port: int) -> tuple[Sequence[Evidence], Sequence[Skip]]:
+        return RtspProbe(self.options.timeout, transport=self.transport).probe(ip, port)
+
+
+class TlsProber(_EachPort):
+    """The certificate of each TLS port among ``ports``."""
+
+    name = "tls"
+    default_ports = TLS_PORTS
+
+    def one(self, ip: str, port: int) -> tuple[Sequence[Evidence], Sequence[Skip]]:
+        return TlsProbe(self.options.timeout, transport=self.transport).probe(ip, port)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ A device string is untrusted, and a spreadsheet runs any cell starting with ``=`
 formula (``=cmd|' /C calc'!A0``). Following the OWASP CSV injection guidance every such cell, and any starting
 with a tab or carriage return, or with such a character after leading spaces (non-breaking and zero-width
 ones too), is prefixed with a single quote; control and bidi characters are shown as
-``\\x..`` escapes first (:func:`camscan.report.text.clean`). There is no byte-order mark: spreadsheet
+``\\x..`` escapes first (:func:`camscan.report.text.escape`). There is no byte-order mark: spreadsheet
 programs that need one should import the file as UTF-8.
 """
 

@@ -12,7 +12,7 @@ evidence in ``detail``, ``camscan:match`` (exact or possible) and ``camscan:kev_
 device's component. The scan itself is the BOM's metadata (time, targets, the tool); the legal note is a BOM
 property.
 
-Device strings pass through :func:`camscan.report.text.clean` (control and bidi characters shown as escapes);
+Device strings pass through :func:`camscan.report.text.escape` (control and bidi characters shown as escapes);
 the JSON encoder escapes the rest.
 """
 
@@ -28,13 +28,13 @@ from cyclonedx.output.json import JsonV1Dot6
 from camscan import __version__
 from camscan.models import Device, ScanResult
 from camscan.report.common import VERDICT_ORDER
-from camscan.report.text import clean
+from camscan.report.text import escape
 
 _LIMIT = 1000
 
 
 def _props(pairs: list[tuple[str, object]]) -> list[Property]:
-    return [Property(name=f"camscan:{name}", value=clean(value, _LIMIT)) for name, value in pairs
+    return [Property(name=f"camscan:{name}", value=escape(value, _LIMIT)) for name, value in pairs
             if value not in (None, "")]
 
 
@@ -58,10 +58,10 @@ def component(d: Device) -> Component:
     maker = d.manufacturer or d.brand
     return Component(
         type=ComponentType.DEVICE,
-        name=clean(d.model or maker or d.ip, _LIMIT),
-        version=clean(d.firmware, _LIMIT) or None,
-        manufacturer=OrganizationalEntity(name=clean(maker, _LIMIT)) if maker else None,
-        bom_ref=clean(f"{d.site}/{d.key}" if d.site else d.key, _LIMIT),  # keys are unique within a site
+        name=escape(d.model or maker or d.ip, _LIMIT),
+        version=escape(d.firmware, _LIMIT) or None,
+        manufacturer=OrganizationalEntity(name=escape(maker, _LIMIT)) if maker else None,
+        bom_ref=escape(f"{d.site}/{d.key}" if d.site else d.key, _LIMIT),  # keys are unique within a site
         properties=_props(pairs),
     )
 
@@ -72,9 +72,9 @@ KEV = VulnerabilitySource(name="CISA Known Exploited Vulnerabilities catalog",
 
 def vulnerabilities(d: Device) -> list[Vulnerability]:
     """The device's known-exploited vulnerabilities, each affecting its component (``bom-ref`` = its key)."""
-    ref = clean(d.key, _LIMIT)
+    ref = escape(d.key, _LIMIT)
     return [Vulnerability(
-        bom_ref=f"{ref}#{r.cve}", id=r.cve, source=KEV, description=r.title or None, detail=clean(r.why, _LIMIT),
+        bom_ref=f"{ref}#{r.cve}", id=r.cve, source=KEV, description=r.title or None, detail=escape(r.why, _LIMIT),
         advisories=[VulnerabilityAdvisory(url=XsUri(r.advisory_url), title=r.advisory)] if r.advisory_url else None,
         affects=[BomTarget(ref=ref)],
         properties=_props([("match", r.match), ("kev_date_added", r.kev_date_added)])) for r in d.risks]

@@ -5,7 +5,7 @@ header is clicked (the page reads completely without it), no external asset, fon
 anything. A Content-Security-Policy meta tag (``default-src 'none'``) backs that up: the one script is allowed
 by its SHA-256 hash, so even a device string that slipped past escaping could not run as a script.
 
-Every string that came from a device (or from data files) passes through :func:`camscan.report.text.clean`
+Every string that came from a device (or from data files) passes through :func:`camscan.report.text.escape`
 (control and bidi characters shown as visible escapes) and then :func:`html.escape` with ``quote=True``, in
 text and in attributes alike. Element ids are generated (``dev-3``, ``list-2``), never taken from device
 strings. Citation URLs (from the policy data, never from a device) are links when they are http(s) URLs; a
