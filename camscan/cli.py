@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the site this scan is of ([scan] site; default 'default'): diffs, device keys and "
                         "--keep are per site, so many sites can share one (PostgreSQL) inventory")
     s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
+    s.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)  # run by `camscan demo` (the summary)
     s.add_argument("--keep", type=_positive_int, default=None, metavar="N",
                    help="keep only the site's newest N scans in the inventory ([output] keep; default: all)")
     s.add_argument("--fail-on", type=_FAIL_ON, choices=list(FailOn), default=None,
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="as for scan (new: against the inventory given with --db)")
     rp.add_argument("--user", default=None, metavar="NAME",
                     help="run as root: the user the parsing of the recorded replies runs as (default nobody)")
+    rp.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
+                    help="with --db: how long to wait for another run on the same site to finish (default 30)")
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
     r.add_argument("--scan", type=_positive_int, default=None, metavar="ID", help="scan id (see 'camscan history')")
@@ -368,15 +371,17 @@ def check_output(path: Path) -> None:
     os.unlink(probe)
 
 
-def run_summary(result: ScanResult, stored: object | None, output: Path | None) -> str:
-    """The one line that ends every run without --quiet: counts, what is new, and the paths written."""
+def run_summary(result: ScanResult, stored: object | None, output: Path | None,
+                not_stored: str = "--no-db") -> str:
+    """The one line that ends every run without --quiet: counts, what is new, and the paths written
+    (``not_stored``: why nothing was stored, when nothing was)."""
     devices = alerting(result, FailOn.NEW) if result.diff is not None else []
     new = f" ({len(devices)} newly)" if result.diff is not None else ""
     took = (result.finished - result.started).total_seconds()
     scan = f"scan #{result.scan_id}" if result.scan_id is not None else "scan"
     parts = [f"camscan: {scan}: {len(result.devices)} device(s), {len(result.flagged)} flagged{new}, "
              f"{len(result.skips)} skip(s) in {took:.1f} s"]
-    parts.append(f"stored in {stored}" if stored else "not stored (--no-db)")
+    parts.append(f"stored in {stored}" if stored else f"not stored ({not_stored})")
     parts.append(f"wrote {output}" if output else "report on stdout")
     return "; ".join(parts) + "\n"
 
@@ -440,7 +445,7 @@ def cmd_scan(args) -> int:
     if args.quiet:
         sys.stderr.write(notify.summary(result, devices, fail_on))
     else:
-        sys.stderr.write(run_summary(result, where, output))
+        sys.stderr.write(run_summary(result, where, output, not_stored="demo" if args.demo else "--no-db"))
     sys.stderr.flush()
     # after the scan is stored and the report written: a channel that fails loses nothing and changes no exit
     for failure in send.notify(cfg.notify, result, devices, fail_on):
@@ -467,7 +472,7 @@ def _record_dir(path: Path, user: str | None) -> Path:
 def cmd_replay(args) -> int:
     import contextlib
 
-    from camscan import privsep, store
+    from camscan import notify, privsep, store
     from camscan.policy import load_policy
     from camscan.replay import FolderError, load_folders, replay
 
@@ -480,7 +485,7 @@ def cmd_replay(args) -> int:
         raise UsageError(str(exc)) from None
     where = store.resolve(args.db, None) if args.db else None
     site = args.site or store.DEFAULT_SITE
-    with store.run_lock(where, site, wait=30.0) if where else contextlib.nullcontext():
+    with store.run_lock(where, site, wait=args.lock_wait) if where else contextlib.nullcontext():
         if where:
             store.open(where).close()
         result = privsep.run(lambda: replay(folders, policy=policy), user=args.user)
@@ -492,8 +497,12 @@ def cmd_replay(args) -> int:
                     write_report(args.output, with_history(inv, stored), args.format, note=policy.note)
                 result = inv.record(result, site=site, note=policy.note, before_commit=deliver)
     devices = alerting(result, args.fail_on)
-    if not args.quiet:
-        sys.stderr.write(run_summary(result, where, args.output))
+    if args.quiet:  # as scan: the short summary of what the exit code is about, nothing when there is nothing
+        sys.stderr.write(notify.summary(result, devices, args.fail_on))
+    else:
+        sys.stderr.write(run_summary(result, where, args.output,
+                                     not_stored="replay writes no inventory without --db"))
+    sys.stderr.flush()
     return EXIT_FINDINGS if devices else EXIT_CLEAN
 
 
@@ -648,7 +657,7 @@ def cmd_config_check(args) -> int:
 def cmd_demo(args) -> int:
     from camscan.lab.demo import run_demo
 
-    return run_demo(args.site_file, args.format)
+    return run_demo(args.site_file, args.format, quiet=args.quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

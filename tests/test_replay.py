@@ -190,3 +190,25 @@ def test_cli_replay_every_format_and_db(tmp_path):
 def test_cli_replay_of_a_non_folder_is_a_usage_error(tmp_path):
     proc = camscan("replay", str(tmp_path))
     assert proc.returncode == 2 and "not a device folder" in proc.stderr
+
+
+def test_cli_replay_quiet_summarises_on_stderr_like_scan(tmp_path):
+    """-q: the report still goes to stdout (no -o), the short alert summary to stderr, as scan does."""
+    db = tmp_path / "inv.sqlite3"
+    proc = camscan("replay", "-q", str(FIXTURES / "hikvision-ds-2cd2043g2-i-full"), "--db", str(db),
+                   "--fail-on", "new", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["devices"]
+    assert "Hikvision" in proc.stderr and "device(s)," not in proc.stderr
+
+
+def test_cli_replay_summary_says_why_nothing_was_stored():
+    proc = camscan("replay", str(FIXTURES / "axis-m1065-l"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert "not stored (replay writes no inventory without --db)" in proc.stderr and "--no-db" not in proc.stderr
+
+
+def test_cli_replay_has_lock_wait(tmp_path):
+    proc = camscan("replay", str(FIXTURES / "axis-m1065-l"), "--db", str(tmp_path / "i.sqlite3"),
+                   "--lock-wait", "5", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
