@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from camscan.scheduler import CpuGate
 
@@ -12,6 +11,7 @@ def test_one_thread_computes_while_another_waits_on_a_device():
     gate = CpuGate(1)
     inside = []
     waiting = threading.Event()
+    device_answers = threading.Event()  # a's device answers only once b has run: b must not need a's slot
 
     def job(name: str) -> None:
         with gate.held():
@@ -19,16 +19,15 @@ def test_one_thread_computes_while_another_waits_on_a_device():
             if name == "a":
                 with gate.waiting():  # a socket wait: the other job may run meanwhile
                     waiting.set()
-                    time.sleep(0.3)
+                    assert device_answers.wait(30)  # a hang guard only
             inside.append(name)
 
     a = threading.Thread(target=job, args=("a",))
     a.start()
-    assert waiting.wait(2)
-    t0 = time.monotonic()
-    gate.run(job, "b")
-    assert time.monotonic() - t0 < 0.25  # b did not wait for a's device
-    a.join(2)
+    assert waiting.wait(30)
+    gate.run(job, "b")  # would deadlock if a's wait kept the slot
+    device_answers.set()
+    a.join(30)
     assert inside == ["a", "b", "b", "a"]
 
 
@@ -38,10 +37,10 @@ def test_a_held_slot_excludes_other_threads():
     with gate.held():
         t = threading.Thread(target=gate.run, args=(order.append, "other"))
         t.start()
-        time.sleep(0.1)
-        assert order == []  # blocked: the slot is ours
+        t.join(0.1)  # a bounded look: the other thread is still blocked on the slot
+        assert t.is_alive() and order == []  # blocked: the slot is ours
         order.append("mine")
-    t.join(2)
+    t.join(30)
     assert order == ["mine", "other"]
 
 
