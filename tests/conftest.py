@@ -1,6 +1,7 @@
-"""Test guards (ARCHITECTURE.md, seams 5): no packet from the test process to a non-loopback address, and a
-clean CAMSCAN_* environment. End-to-end tests reach emulated devices only from inside network namespaces the
-tests create (camscan.lab), never from the host namespace this process runs in."""
+"""Test guards (ARCHITECTURE.md, seams for testing 6): no packet from the test process to a non-loopback
+address, a clean CAMSCAN_* environment, no thread left running. End-to-end tests reach emulated devices only
+from inside network namespaces the tests create (camscan.lab), never from the host namespace this process runs
+in."""
 
 from __future__ import annotations
 

@@ -183,7 +183,7 @@ def test_device_information_keeps_padding() -> None:
     body = soap_request("GetDeviceInformation", None, "", dt.datetime.now(dt.UTC))
     out = handle_soap(dev, HttpRequest("POST", "/onvif/device_service", "HTTP/1.1", {}, body, "x"))
     root = etree.fromstring(out.response.body, SAFE)
-    assert root.findtext(".//tds:FirmwareVersion", namespaces=NS) == "V3.3.2.1 build 2024-12-26 16:26:58 \n"
+    assert root.findtext(".//tds:FirmwareVersion", namespaces=NS) == "V3.3.2.1 build 2024-11-03 09:41:27 \n"
 
 
 # --- WS-Discovery decisions --------------------------------------------------------------------
