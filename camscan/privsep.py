@@ -263,11 +263,37 @@ def _decode(data: bytes, status: int) -> ScanResult:
         raise RunError(f"the probing process sent an unreadable result: {str(exc)[:200]}") from None
 
 
+def _shed_descriptors(result_fd: int) -> None:
+    """What the parent holds open is not the child's: the run lock, the report's stdout (a child that wrote
+    there would corrupt the report the parent writes). Every descriptor but stdin, stderr, the result pipe,
+    the discovery sockets and the OUI registry is closed; stdout goes to /dev/null."""
+    from camscan import oui
+    from camscan.transport import _preopened
+
+    keep = {0, 2, result_fd, *(s.fileno() for s in _preopened)}
+    if oui._preloaded is not None:
+        keep.add(oui._preloaded)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for n in fds:
+        if n > 2 and n not in keep:
+            try:
+                os.close(n)
+            except OSError:
+                pass  # the listing's own descriptor, already gone
+
+
 def _child(scan: Callable[[], ScanResult], ids: tuple[int | None, int | None], fd: int) -> None:
     code = 0
     try:
         try:
             os.chdir("/")
+            _shed_descriptors(fd)
             drop(*ids)
             caps = capabilities()
             log.info("probing in process %d as uid %d (capabilities %#x)", os.getpid(), caps["Uid"], caps["CapEff"])

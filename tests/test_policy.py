@@ -113,3 +113,14 @@ def test_device_class_from_the_makers_rule_before_maker_less_classifiers():
     d = verdict_of(("wsd", "scope", "onvif://www.onvif.org/type/video_encoder"))
     assert d.device_class == "camera"
     assert verdict_of((GDI, "manufacturer", "Acme")).device_class == "unknown"
+
+
+def test_model_number_names_an_unlisted_maker_and_only_hints_at_a_listed_one():
+    """Issue 15: a camera a recorder lists by model only. A model pattern unique to an unlisted maker names it
+    at medium strength (clear); a listed maker's model pattern stays a hint (review)."""
+    d = verdict_of(("recorder.isapi", "model", "XNO-6080R"))
+    assert d.manufacturer == "Hanwha Vision" and d.verdict is Verdict.CLEAR and d.device_class == "camera"
+    d = verdict_of(("recorder.isapi", "model", "DS-2CD2143G0-I"))
+    assert d.manufacturer == "Hikvision" and d.verdict is Verdict.REVIEW
+    d = verdict_of(("recorder.dahua", "model", "IPC-HFW2431S-S-S2"))
+    assert d.manufacturer == "Dahua" and d.verdict is Verdict.REVIEW

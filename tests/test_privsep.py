@@ -73,3 +73,23 @@ def test_the_probing_process_cannot_read_root_only_files(tmp_path):
             return result("denied")
 
     assert privsep.run(scan).notes == ("denied",)
+
+
+def test_the_probing_process_holds_none_of_the_parents_descriptors(tmp_path):
+    lock_path = tmp_path / "inventory.sqlite3.lock"
+    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def scan() -> ScanResult:
+        targets = []
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{name}"))
+            except OSError:
+                pass  # the listing's own descriptor
+        return result(f"stdout={os.readlink('/proc/self/fd/1')}\n" + "\n".join(targets))
+
+    try:
+        note = privsep.run(scan).notes[0]
+    finally:
+        os.close(lock)
+    assert note.startswith(f"stdout={os.devnull}\n") and str(lock_path) not in note.splitlines()

@@ -82,9 +82,9 @@ def test_three_protocols_one_window_merge_into_one_host():
         protocols = [WsdProtocol(o, port=wport), SadpProtocol(port=sport), DhipProtocol(port=dport)]
         engine = UdpDiscovery(o, [], [LO], lambda ip: True, protocols,
                               on_host=seen.append, on_update=updates.append)
-        t0 = time.monotonic()
-        hosts, cov, skips = engine.run(time.monotonic() + 10)
-        elapsed = time.monotonic() - t0
+        # the window closes by itself (a unicast window after the last probe: test_windows_are_capped), not at the
+        # deadline, which is far beyond the hang guard
+        hosts, cov, skips = returns(engine.run, time.monotonic() + FAR_DEADLINE_S)
     assert list(hosts) == ["127.0.0.1"]
     h = hosts["127.0.0.1"]
     assert set(h.seen_by) == {"wsd", "sadp", "dhip"}
@@ -101,8 +101,6 @@ def test_three_protocols_one_window_merge_into_one_host():
     methods = {c.method: c for c in cov}
     assert {"wsd-unicast", "sadp-unicast", "dhip-unicast"} <= set(methods)
     assert methods["sadp-unicast"].answered == 1 and methods["sadp-unicast"].tried == 1
-    # the window closes a unicast window (0.25 s) after the last probe, not after a fixed sleep
-    assert elapsed < 2.0
 
 
 def test_many_devices_rate_limit_and_no_duplicate_unicast():
@@ -113,13 +111,9 @@ def test_many_devices_rate_limit_and_no_duplicate_unicast():
     with UdpResponder(addrs, port, sadp_reply) as devices:
         o = opts(rate=100.0)
         engine = UdpDiscovery(o, [], [ipaddress.IPv4Address(a) for a in addrs], lambda ip: True, [sadp])
-        t0 = time.monotonic()
-        hosts, cov, skips = engine.run(time.monotonic() + 10)
-        elapsed = time.monotonic() - t0
+        hosts, cov, skips = returns(engine.run, time.monotonic() + FAR_DEADLINE_S)
     assert sorted(hosts) == sorted(addrs), (devices.per_host, engine.received, skips)
-    assert set(devices.per_host.values()) == {1}
-    assert elapsed >= (len(addrs) - 1) / 100.0 - 0.02  # options.rate datagrams/s, on average
-    assert elapsed < 4.0
+    assert set(devices.per_host.values()) == {1}  # the rate itself: test_deadline_cuts_unicast_and_says_so
 
 
 def test_wsd_unicast_skips_remaining_probes_once_answered():
@@ -166,12 +160,11 @@ def test_flood_cannot_hold_the_window_open():
     with Flooder("127.0.0.1", port, SADP_MATCH) as flood:
         p = SadpProtocol(port=port)
         engine = UdpDiscovery(opts(), [], [LO], lambda ip: True, [p])
-        t0 = time.monotonic()
-        hosts, _cov, _ = engine.run(time.monotonic() + 20)
-        elapsed = time.monotonic() - t0
+        # the flood would go on until the deadline, far beyond the hang guard (the cap on how long replies may
+        # extend the window: test_windows_are_capped)
+        hosts, _cov, _ = returns(engine.run, time.monotonic() + FAR_DEADLINE_S)
     assert flood.sent > 100
     assert "127.0.0.1" in hosts
-    assert elapsed < p.unicast_window + 2.0  # the flood would go on for the 20 s deadline
     assert engine.received > 10
 
 
@@ -184,7 +177,8 @@ def test_deadline_cuts_unicast_and_says_so():
     assert hosts == {}
     assert any("deadline" in s.reason for s in skips)
     uni = [c for c in cov if c.method == "sadp-unicast"]
-    assert uni and uni[0].status == "partial" and uni[0].tried < len(targets)
+    # the rate: in 0.3 s at 50/s at most 15 probes (+ the limiter's 20 ms burst, + 1); unpaced, all 199
+    assert uni and uni[0].status == "partial" and uni[0].tried <= 0.3 * 50 + 50 * 0.02 + 1
 
 
 def test_wsdiscovery_compat_wrapper():

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from guards import returns
 from tcp_fakes import LoopbackDevice, Peer
 
 from camscan.models import Credentials
@@ -179,7 +180,9 @@ def test_scan_deadline_cuts_a_call_short_and_stops_the_next(factory, device):
 def test_http_probe_respects_the_scan_deadline(device):
     from camscan.probe.http import HttpProbe
 
-    result = HttpProbe(timeout=5.0, deadline=time.monotonic() + 0.5).probe("127.0.0.1", [("http", device.port)])
+    # the call's own caps (60 s wall clock) lie beyond the hang guard: only the scan deadline can end it in time
+    probe = HttpProbe(timeout=30.0, wall=60.0, deadline=time.monotonic() + 0.5)
+    result = returns(probe.probe, "127.0.0.1", [("http", device.port)])
     assert result.skips and "scan deadline reached" in result.skips[0].reason  # the deadline, not the call cap
     late = HttpProbe(timeout=5.0, deadline=time.monotonic() - 1).probe("127.0.0.1", [("http", device.port)])
     assert "scan deadline reached" in late.skips[0].reason
