@@ -40,8 +40,10 @@ SCAN_EXAMPLES = """examples:
   camscan scan 198.51.100.0/24 --format html -o report.html
   camscan scan 198.51.100.10-40 10.0.0.5 --format json --deadline 300
   CAMSCAN_USERNAME=auditor CAMSCAN_PASSWORD=... camscan scan 198.51.100.0/24
-  camscan scan --config /etc/camscan/camscan.toml --quiet --fail-on new -o /var/lib/camscan/report.html
+  camscan scan --config /etc/camscan/camscan.toml --quiet --fail-on new --format html -o /var/lib/camscan/report.html
                                                  cron: silent unless a device is newly flagged"""
+FORMAT_HELP = ("report format (default: the one the -o file's suffix names: .html/.htm, .json, .csv, .cdx.json "
+               "for cyclonedx, .txt for table; else {})")
 QUIET_HELP = ("for cron: no progress and no closing summary; stderr carries errors and, only when a device is "
               "(newly, per --fail-on) flagged, one line per such device")
 log = logging.getLogger("camscan")
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-i", "--interface", action="append", default=[], metavar="NAME",
                    help="interface to scan from (repeatable; default: all usable)")
     s.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
-                   help="report format (default: table)")
+                   help=FORMAT_HELP.format("[output] format, else table"))
     s.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="write the report to FILE (atomically, only after the scan succeeded)")
     s.add_argument("--timeout", type=_positive, default=None, metavar="S", help="per network call (default 3)")
@@ -169,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(fixtures/README.md; 'camscan scan --record' writes them) with no network. "
                                     "Exit codes as for scan; nothing is stored unless --db is given.")
     rp.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="a device folder (repeatable)")
-    rp.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    rp.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
+                    help=FORMAT_HELP.format("table"))
     rp.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
     rp.add_argument("--policy", type=Path, action="append", default=[], metavar="FILE",
                     help="site policy file (repeatable)")
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
     r.add_argument("--scan", type=_positive_int, default=None, metavar="ID", help="scan id (see 'camscan history')")
-    r.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    r.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None, help=FORMAT_HELP.format("table"))
     r.add_argument("-o", "--output", type=Path, metavar="FILE")
     r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
     _db_options(r, reader=True)
@@ -204,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("scans", nargs="*", type=_positive_int, metavar="SCAN",
                     help="scan ids (see 'camscan history'): none, one or two")
     df.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
-                    help="report format (default: [output] format, else table)")
+                    help=FORMAT_HELP.format("[output] format, else table"))
     df.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
     df.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (its [output] db and format)")
     _db_options(df)
@@ -329,6 +332,23 @@ def write_atomic(path: Path, write: Callable[[TextIO], object]) -> None:
         raise
 
 
+_SUFFIX_FORMATS = ((".cdx.json", OutputFormat.CYCLONEDX), (".json", OutputFormat.JSON), (".html", OutputFormat.HTML),
+                   (".htm", OutputFormat.HTML), (".csv", OutputFormat.CSV), (".txt", OutputFormat.TABLE))
+
+
+def report_format(given: OutputFormat | None, output: Path | None, configured: str | None = None,
+                  configured_output: Path | None = None) -> OutputFormat:
+    """The report format: --format when given on the command line, else the one the -o file's suffix names
+    (.html/.htm, .json, .csv, .cdx.json for CycloneDX, .txt for the table), else the config's ``format``, else
+    the config file's suffix, else the table."""
+    def by_suffix(path: Path | None) -> OutputFormat | None:
+        name = path.name.lower() if path else ""
+        return next((fmt for suffix, fmt in _SUFFIX_FORMATS if name.endswith(suffix)), None)
+
+    return (given or by_suffix(output) or (OutputFormat(configured) if configured else None)
+            or by_suffix(configured_output) or OutputFormat.TABLE)
+
+
 def write_report(output: Path | None, result: ScanResult, fmt: OutputFormat, note: str) -> None:
     """The report to ``output`` (atomically) or to stdout. JSON is streamed a device at a time: as one string
     a 1,000-device JSON report cost about 100 MB of peak memory (``camscan.report.json.write``)."""
@@ -397,8 +417,8 @@ def cmd_scan(args) -> int:
     cfg = config.load(args.config)
     options = build_options(args, cfg)
     policy = load_policy([*cfg.policy_files, *args.policy])
-    fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
     output = args.output or (Path(cfg.output["file"]) if cfg.output.get("file") else None)
+    fmt = report_format(args.format, args.output, cfg.output.get("format"), output)
     fail_on = args.fail_on or FailOn(cfg.output.get("fail_on", "any"))
     site = args.site or store.site_name(cfg.scan.get("site", store.DEFAULT_SITE), "[scan] site")
     keep = args.keep or cfg.output.get("keep")
@@ -477,6 +497,7 @@ def cmd_replay(args) -> int:
     from camscan.replay import FolderError, load_folders, replay
 
     policy = load_policy(args.policy)
+    args.format = report_format(args.format, args.output)
     if args.output:
         check_output(args.output)
     try:
@@ -530,8 +551,9 @@ def cmd_report(args) -> int:
             one = inv.report(args.scan, site=args.site)
             if one is None:
                 where = f" of site {args.site!r}" if args.site else ""
-                raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
-                               else f"no scans{where} stored in {inv.location}")
+                if args.scan:  # an unknown scan id is a usage error (exit 2), as for camscan diff
+                    raise UsageError(f"no scan {args.scan}{where} in {inv.location} (see 'camscan history')")
+                raise RunError(f"no scans{where} stored in {inv.location}")
             found = [one]
         try:
             results = [(site, serialize.report_from_dict(data)) for _id, site, data in found]
@@ -543,7 +565,7 @@ def cmd_report(args) -> int:
             result = with_history(inv, results[0][1])  # one scan: the inventory's history around it
     if args.no_diff:
         result = dataclasses.replace(result, diff=None)
-    write_report(args.output, result, args.format, note=found[0][2].get("legal_note") or "")
+    write_report(args.output, result, report_format(args.format, args.output), note=found[0][2].get("legal_note") or "")
     return EXIT_CLEAN
 
 
@@ -556,7 +578,7 @@ def cmd_diff(args) -> int:
     if len(args.scans) > 2:
         raise UsageError("camscan diff takes at most two scan ids")
     cfg = config.load(args.config) if args.config else config.Config()
-    fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
+    fmt = report_format(args.format, args.output, cfg.output.get("format"))
     with store.open(store.resolve(args.db, cfg.output.get("db")), readonly=True) as inv:
         ids = sorted(args.scans)
         if not ids:

@@ -212,3 +212,32 @@ def test_cli_replay_has_lock_wait(tmp_path):
     proc = camscan("replay", str(FIXTURES / "axis-m1065-l"), "--db", str(tmp_path / "i.sqlite3"),
                    "--lock-wait", "5", "--format", "json")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_format_follows_the_output_suffix_unless_given(tmp_path):
+    """-o x.html without --format writes HTML (not the table), .cdx.json CycloneDX, .csv CSV; --format wins."""
+    folder = str(FIXTURES / "axis-m1065-l")
+    for name, check in (("r.html", lambda t: t.lstrip().lower().startswith("<!doctype html")),
+                        ("r.cdx.json", lambda t: json.loads(t)["bomFormat"] == "CycloneDX"),
+                        ("r.json", lambda t: json.loads(t)["schema_version"] == 1),
+                        ("r.csv", lambda t: t.startswith('"ip","mac"'))):
+        out = tmp_path / name
+        proc = camscan("replay", folder, "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert check(out.read_text()), name
+    out = tmp_path / "explicit.html"
+    assert camscan("replay", folder, "--format", "json", "-o", str(out)).returncode == 0
+    assert json.loads(out.read_text())["schema_version"] == 1
+    db = tmp_path / "inv.sqlite3"
+    assert camscan("replay", folder, "--db", str(db), "--format", "json").returncode == 0
+    out = tmp_path / "again.html"
+    assert camscan("report", "--db", str(db), "-o", str(out)).returncode == 0
+    assert out.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_cli_report_of_an_unknown_scan_id_is_a_usage_error(tmp_path):
+    db = tmp_path / "inv.sqlite3"
+    assert camscan("replay", str(FIXTURES / "axis-m1065-l"), "--db", str(db), "--format", "json").returncode == 0
+    proc = camscan("report", "--db", str(db), "--scan", "99")
+    assert proc.returncode == 2 and "no scan 99" in proc.stderr, proc.stderr
+    assert camscan("diff", "--db", str(db), "99").returncode == 2
