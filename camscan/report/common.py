@@ -140,6 +140,18 @@ def verdict_reason(device: Device, result: ScanResult) -> str:
     return f"identified as {device.manufacturer or 'an unlisted maker'}" + (f" ({basis} evidence)" if basis else "")
 
 
+def list_dates(result: ScanResult) -> dict[str, str]:
+    """Per cited list, the dates its entries carry, earliest first (a list adds makers on different dates: each
+    finding shows its own; the appendix all of them)."""
+    out: dict[str, set[str]] = {}
+    for d in result.devices:
+        for f in d.findings:
+            for c in f.lists:
+                if c.date:
+                    out.setdefault(c.list_id, set()).add(c.date)
+    return {k: ", ".join(sorted(v)) for k, v in out.items()}
+
+
 def cited_lists(result: ScanResult) -> list[ListCitation]:
     """Every list any finding cites, once each (by list id), in the order first cited."""
     out: dict[str, ListCitation] = {}

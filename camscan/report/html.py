@@ -39,6 +39,7 @@ from camscan.report.common import (
     device_label,
     first_scan_note,
     has_changes,
+    list_dates,
     newly_flagged,
     ordered_changes,
     risk_count,
@@ -476,12 +477,14 @@ class _Page:
 
     def _citation_row(self, c: ListCitation) -> str:
         url = f"<br>{_link(c.url)}" if c.url else ""
-        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(c.date)}</td>'
+        date = self.list_dates.get(c.list_id, c.date)
+        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(date)}</td>'
                 f"<td>{_or_dash(c.citation)}{url}</td><td>{_or_dash(c.scope)}</td></tr>")
 
     def lists(self) -> None:
         """The appendix: every cited list once; findings link here."""
         cited = cited_lists(self.result)
+        self.list_dates = list_dates(self.result)
         if not cited:
             return
         self.add('<section id="lists">', "<h2>Lists cited</h2>",

@@ -21,6 +21,7 @@ from camscan.report.common import (
     first_scan_note,
     grouped,
     has_changes,
+    list_dates,
     maker_label,
     newly_flagged,
     ordered_changes,
@@ -96,8 +97,9 @@ def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
         for f in d.findings:
             out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
             if f.lists:  # the lists by reference: their names, dates and citations once, in the appendix
-                ids = dict.fromkeys(refs[c.list_id] for c in f.lists)
-                out += _wrap("on lists " + ", ".join(f"[{i}]" for i in ids), "    ")
+                on = dict.fromkeys(f"[{refs[c.list_id]}]" + (f" since {escape(c.date, 20)}" if c.date else "")
+                                   for c in f.lists)
+                out += _wrap("on lists " + ", ".join(on), "    ")
             if f.check:
                 out += _wrap(f"check: {escape(f.check, 400)}", "    ")
     return out
@@ -106,11 +108,13 @@ def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
 def _appendix(result: ScanResult, refs: dict[str, int], note: str) -> list[str]:
     """Each cited list once, with its date, citation and URL, then the legal note."""
     out = ["", "Lists cited:"]
+    dates = list_dates(result)
     for c in cited_lists(result):
         cite = f"; {c.citation}" if c.citation else ""
         url = f"; {c.url}" if c.url else ""
         scope = f"; scope: {c.scope}" if c.scope else ""
-        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 300)}: since {escape(c.date, 20)}{escape(cite, 1000)}"
+        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 300)}: since {escape(dates.get(c.list_id, c.date), 200)}"
+                     f"{escape(cite, 1000)}"
                      f"{escape(url, 500)}{escape(scope, 1000)}", "  ")
     if note:
         out += [""] + _wrap(f"Note: {escape(note, 600)}", "")
