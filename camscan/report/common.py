@@ -44,6 +44,18 @@ def ordered_changes(diff: Diff | None) -> list[Change]:
     return sorted(diff.changes, key=lambda c: rank.get(c.kind, len(rank)))
 
 
+def stored_time(text: str) -> str:
+    """A stored timestamp (``2024-05-01T10:00:00.000000Z``) as the reports show times: to the second, UTC."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return when.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if when.utcoffset() is not None and
+                                                  not when.utcoffset() else "")
+
+
 def first_scan_note(result: ScanResult) -> str:
     """What a site's first stored scan says instead of changes: the site named when there is one (an inventory
     shared by sites holds other sites' scans, but none of this one's)."""

@@ -44,6 +44,7 @@ from camscan.report.common import (
     ordered_changes,
     risk_count,
     risk_summary,
+    stored_time,
     unknown_reason,
 )
 from camscan.report.text import escape
@@ -317,9 +318,9 @@ class _Page:
                  f'<div class="card" title="devices whose maker, model and firmware fall under a CISA Known '
                  f'Exploited Vulnerability (exact or possible)"><b>{risk_count(r)}</b><span>KEV risks</span></div>',
                  f'<div class="card"><b>{len(r.skips)}</b><span>Skips</span></div>', "</div>")
-        took = (r.finished - r.started).total_seconds()
+        took = "" if r.sites else f" ({(r.finished - r.started).total_seconds():.1f} s)"  # several scans: none
         rows = [
-            ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))} ({took:.1f} s)"),
+            ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))}{took}"),
             ("Scan id", _e(r.scan_id) if r.scan_id is not None else
              "each site's latest (see Sites)" if r.sites else "not stored"),
             ("Targets", _e(", ".join(r.targets)) or "attached subnets"),
@@ -375,7 +376,7 @@ class _Page:
         if diff.previous_scan is None:
             self.add(f"<p>{_e(first_scan_note(self.result))}</p>", "</section>")
             return
-        when = f" ({_e(diff.previous_started)})" if diff.previous_started else ""
+        when = f" ({_e(stored_time(diff.previous_started))})" if diff.previous_started else ""
         self.add(f'<p class="muted">Compared with scan #{_e(diff.previous_scan)}{when}.</p>')
         if not has_changes(diff):
             self.add("<p>Nothing changed.</p>", "</section>")

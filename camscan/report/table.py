@@ -26,6 +26,7 @@ from camscan.report.common import (
     newly_flagged,
     ordered_changes,
     risk_count,
+    stored_time,
     unknown_reason,
 )
 from camscan.report.text import escape
@@ -50,13 +51,14 @@ def _verdict(d: Device) -> str:
 def _header(result: ScanResult) -> list[str]:
     n = counts(result)
     per = ", ".join(f"{n[v]} {v}" for v in VERDICT_ORDER if n[v])
-    took = (result.finished - result.started).total_seconds()
+    # a cross-site report spans several scans: no one duration (each site's scan: camscan report --site)
+    took = "" if result.sites else f" ({(result.finished - result.started).total_seconds():.1f} s)"
     scan = f"scan #{result.scan_id} " if result.scan_id is not None else "scan "
     return [
         f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
         f"{len(result.skips)} skip(s)" + (f", {risk_count(result)} with known-exploited firmware (KEV)"
                                           if risk_count(result) else ""),
-        escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
+        escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f"{took} - targets "
               f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
               f"{', '.join(result.methods) or '-'}", 400),
     ]
@@ -68,8 +70,8 @@ def _changes(result: ScanResult) -> list[str]:
         return []
     if diff.previous_scan is None:
         return ["", escape(first_scan_note(result), 200)]
-    since = f"scan #{diff.previous_scan}" + (f" ({escape(diff.previous_started, 40)})" if diff.previous_started
-                                              else "")
+    when = f" ({escape(stored_time(diff.previous_started), 40)})" if diff.previous_started else ""
+    since = f"scan #{diff.previous_scan}{when}"
     if not has_changes(diff):
         return ["", f"No changes since {since}."]
     out: list[str] = []

@@ -88,3 +88,19 @@ def test_list_dates_are_the_same_in_table_and_html(normal_result):
         assert "2021-03-12, 2025-12-26" in out  # the appendix: both dates
     assert "since 2025-12-26" in text and "since 2021-03-12" in text  # each finding its own
     assert "(since 2025-12-26)" in page and "(since 2021-03-12)" in page
+
+
+def test_previous_scan_time_to_the_second_and_no_cross_site_duration(normal_result):
+    """Review 17: diff timestamps had microseconds where reports do not; a cross-site report showed a made-up
+    duration (first site's start to last site's end)."""
+    from dataclasses import replace
+
+    from camscan.report import html as report_html
+    from camscan.report import sites
+
+    for out in (table.render(normal_result), report_html.render(normal_result)):
+        assert "2024-05-01 10:00:00 UTC" in out and "10:00:00.000000" not in out
+    combined = sites.combine([("north", normal_result), ("south", replace(normal_result, scan_id=43))])
+    assert " s) - targets" not in table.render(combined)
+    assert "(118.5 s)" in table.render(normal_result)
+    assert " s)</dd>" not in report_html.render(combined)
