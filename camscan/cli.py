@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the report to FILE (atomically, only after the scan succeeded)")
     s.add_argument("--timeout", type=_positive, default=None, metavar="S", help="per network call (default 3)")
     s.add_argument("--deadline", type=_positive, default=None, metavar="S",
-                   help="whole-scan deadline; a scan that hits it still reports (default 120)")
+                   help="whole-scan deadline; a scan that hits it still reports (default: 120, more for a large "
+                        "target: 5 x its sweep at --rate plus 14; a /16 gets 342)")
     s.add_argument("--wsd-wait", type=_non_negative, default=None, metavar="S",
                    help="extra WS-Discovery collection time for slow sites (default 0)")
     s.add_argument("--rate", type=_positive, default=None, metavar="PPS",
@@ -265,6 +266,7 @@ def _setup_logging(args) -> None:
 
 def build_options(args, cfg) -> ScanOptions:
     from camscan import net
+    from camscan.scan import default_deadline
 
     scan_cfg = cfg.scan
     target_texts = args.targets or scan_cfg.get("targets", [])
@@ -291,7 +293,8 @@ def build_options(args, cfg) -> ScanOptions:
         credential_scope=cfg.credential_scope,
         **({"credential_ports": cfg.credential_ports} if cfg.credential_ports is not None else {}),
         timeout=float(pick("timeout", 3.0)),
-        deadline=float(pick("deadline", 120.0)),
+        deadline=float(deadline) if (deadline := pick("deadline", None)) is not None else default_deadline(
+            targets, interfaces, float(pick("rate", 1000.0)), float(pick("timeout", 3.0))),
         wsd_wait=float(pick("wsd_wait", 0.0)),
         rate=float(pick("rate", 1000.0)),
         workers=int(pick("workers", 32)),

@@ -12,7 +12,7 @@ Config file layout (every key optional)::
     targets = ["198.51.100.0/24"]
     interfaces = ["eth0"]
     timeout = 3.0          # seconds per network call
-    deadline = 120.0       # seconds for the whole scan
+    deadline = 120.0       # seconds for the whole scan (default: 120, scaled up for large targets)
     wsd_wait = 0.0         # extra WS-Discovery collection time for slow sites
     rate = 1000            # directed probes per second
     workers = 32

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import threading
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -174,14 +175,22 @@ def _first(evidence: Sequence[Evidence], selectors: Sequence[str]) -> str | None
 
 
 def match_rules(evidence: Sequence[Evidence], rules: Sequence[Rule]) -> list[tuple[Rule, RuleMatch, re.Match]]:
-    # Evidence grouped by its source:field key, so each rule's globs are checked once per distinct key (and
-    # cached across hosts) rather than once per piece of evidence; the first match in evidence order still wins.
+    # Evidence grouped by its source:field key, and each key looked up once per host in an index of which rules'
+    # evidence globs select it (cached across hosts), rather than every rule's globs tried on every key; the
+    # first match in evidence order still wins.
     positions: dict[str, list[int]] = {}
     for i, ev in enumerate(evidence):
         positions.setdefault(f"{ev.source}:{ev.field}", []).append(i)
+    index = _RuleIndex.of(rules)
+    picks: dict[tuple[str, ...], list[int]] = {}
+    for key, idx in positions.items():
+        for sels in index.selecting(key):
+            picks.setdefault(sels, []).extend(idx)
     found = []
     for rule in rules:
-        picked = [i for key, idx in positions.items() if _selects(rule.evidence, key) for i in idx]
+        picked = picks.get(rule.evidence)
+        if not picked:
+            continue
         if len(picked) > 1:
             picked.sort()
         for i in picked:
@@ -191,6 +200,43 @@ def match_rules(evidence: Sequence[Evidence], rules: Sequence[Rule]) -> list[tup
                 found.append((rule, RuleMatch(rule.id, rule.manufacturer, rule.strength, ev, rule.note), m))
                 break  # one match per rule is enough evidence of that rule
     return found
+
+
+class _RuleIndex:
+    """For one rule set: the distinct evidence-glob tuples of its rules, and per ``source:field`` key the ones
+    that select it (remembered for at most :attr:`MAX_KEYS` keys: field names partly come from device data)."""
+
+    MAX_KEYS = 4096
+    _cache: dict[int, tuple[Sequence[Rule], _RuleIndex]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.selectors = tuple(dict.fromkeys(r.evidence for r in rules))
+        self.keys: dict[str, tuple[tuple[str, ...], ...]] = {}
+
+    @classmethod
+    def of(cls, rules: Sequence[Rule]) -> _RuleIndex:
+        """The index of ``rules``: remembered for a tuple (the rule sets camscan loads), built afresh for any
+        other sequence (a list may change between calls)."""
+        if not isinstance(rules, tuple):
+            return cls(rules)
+        hit = cls._cache.get(id(rules))
+        if hit is not None and hit[0] is rules:
+            return hit[1]
+        index = cls(rules)
+        with cls._lock:
+            if len(cls._cache) >= 16:
+                cls._cache.clear()
+            cls._cache[id(rules)] = (rules, index)  # holds the rules: their id is not reused while cached
+        return index
+
+    def selecting(self, key: str) -> tuple[tuple[str, ...], ...]:
+        got = self.keys.get(key)
+        if got is None:
+            got = tuple(sels for sels in self.selectors if any(fnmatch.fnmatchcase(key, s) for s in sels))
+            if len(self.keys) < self.MAX_KEYS:
+                self.keys[key] = got
+        return got
 
 
 def scores(matches: Sequence[RuleMatch]) -> dict[str, float]:

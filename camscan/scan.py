@@ -31,7 +31,18 @@ from datetime import UTC, datetime
 from camscan import fingerprint, net, oui, risks
 from camscan.discover.interface import DiscoverySource
 from camscan.discover.live import LiveDiscovery
-from camscan.models import Device, DiscoveryResult, Evidence, Host, ProbeResult, ScanOptions, ScanResult, Skip
+from camscan.discover.sweep import CAMERA_PORTS
+from camscan.models import (
+    Device,
+    DiscoveryResult,
+    Evidence,
+    Host,
+    Interface,
+    ProbeResult,
+    ScanOptions,
+    ScanResult,
+    Skip,
+)
 from camscan.policy import Policy, load_policy
 from camscan.probe.onvif import OnvifClientFactory
 from camscan.probe.plan import ProbePlan, live_plan
@@ -253,6 +264,36 @@ def cap_evidence(evidence: tuple[Evidence, ...], limit: int = MAX_EVIDENCE
             kept.append(e)
     cut = {src: n - taken.get(src, 0) for src, n in counts.items() if n > taken.get(src, 0)}
     return tuple(kept), cut
+
+
+# The default deadline: never under DEFAULT_DEADLINE, and for a large target enough for its sweeps to run
+# SLOW_SWEEP times slower than --rate asks, plus the identification reserve (see default_deadline).
+DEFAULT_DEADLINE = 120.0
+SLOW_SWEEP = 5.0
+
+
+def sweep_seconds(targets: Iterable, interfaces: Iterable[Interface], rate: float,
+                  camera_ports: int = len(CAMERA_PORTS)) -> float:
+    """Seconds the sweeps of ``targets`` take at ``rate`` packets per second: one ARP request per address of an
+    attached subnet (the port check follows the ARP answers), one connect per camera port and address of a
+    routed one. With no targets, the attached subnets of ``interfaces``."""
+    attached_nets = [n for i in interfaces for n in i.networks]
+    packets = 0
+    for t in (targets or attached_nets):
+        addresses = t.num_addresses - 2 if t.version == 4 and t.prefixlen < 31 else t.num_addresses
+        attached = any(t.version == a.version and t.overlaps(a) for a in attached_nets)
+        packets += addresses if attached else addresses * camera_ports
+    return packets / max(rate, 1e-9)
+
+
+def default_deadline(targets: Iterable, interfaces: Iterable[Interface], rate: float, timeout: float) -> float:
+    """The scan's deadline when none is given: ``max(120, 5 x sweep + (4 x timeout + 2))`` seconds, where
+    ``sweep`` is :func:`sweep_seconds` at ``rate`` (a /16 at 1000/s: 65.5 s, so 341.7 s) and the last term the
+    identification reserve of :func:`sweep_reserve`. The factor 5 leaves the sweep room to run slower than its
+    rate (a busy host; a segment whose kernel copies each broadcast to many receivers) without cutting it short.
+    The deadline bounds the scan; a scan ends as soon as its work is done."""
+    sweep = sweep_seconds(targets, interfaces, rate)
+    return max(DEFAULT_DEADLINE, SLOW_SWEEP * sweep + 4 * timeout + 2)
 
 
 def sweep_reserve(deadline: float, timeout: float) -> float:

@@ -63,7 +63,9 @@ class CpuGate:
     """``slots`` threads may hold the gate at a time (see the module docstring). Reentrant per thread."""
 
     def __init__(self, slots: int = 1) -> None:
-        self._sem = threading.Semaphore(slots)
+        # One slot (the default) is a plain lock: acquire and release in C, where a Semaphore is a Python-level
+        # Condition whose notify a probe thread pays on every socket call it gives the slot up for.
+        self._sem = threading.Lock() if slots == 1 else threading.Semaphore(slots)
         self._local = threading.local()
 
     def _held(self) -> bool:

@@ -211,6 +211,14 @@ def test_cross_site_bom_refs_stay_unique(store_location, capsys):
     with store.open(store_location) as inv:
         for site in ("hq", "branch"):
             inv.record(scan(T0, dev("198.51.100.10", None)), site=site)
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation import json as validation
+
     assert cli.main(["report", "--db", text(store_location), "--format", "cyclonedx"]) == 0
-    bom = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert validation.JsonStrictValidator(SchemaVersion.V1_6).validate_str(out) is None
+    bom = json.loads(out)
     assert sorted(c["bom-ref"] for c in bom["components"]) == ["branch/ip:198.51.100.10", "hq/ip:198.51.100.10"]
+    props = {p["name"]: p["value"] for p in bom["metadata"]["properties"]}
+    assert props["camscan:site.hq"].startswith("1 device(s), 0 flagged, last scan #1")
+    assert props["camscan:site.branch"].startswith("1 device(s), 0 flagged, last scan #2")

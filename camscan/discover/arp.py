@@ -14,11 +14,11 @@ broadcasts of a busy segment never wake the sweep, and a 4 MB receive buffer hol
 fast sweep provokes.
 
 Requests go out only on the given interface, only to addresses inside that interface's own subnets, at
-``options.rate`` frames per second; the sweep stops :data:`ARP_WAIT` after its last request or at the scan
-deadline. Each address that stayed silent is asked once more, but only in sweeps of at most
-:data:`RETRY_MAX_ADDRESSES` addresses: the retry round re-asks nearly every address of a sparse subnet, so in
-a /16 it would cost another 65 s at the default rate for the rare lost frame (the coverage note says when
-there was no retry round).
+``options.rate`` frames per second; the sweep stops :data:`ARP_QUIET` after its last request or its last new
+answer, whichever is later (at most :data:`ARP_WAIT` after the last request), or at the scan deadline. Each
+address that stayed silent is asked once more, but only in sweeps of at most :data:`RETRY_MAX_ADDRESSES`
+addresses: the retry round re-asks nearly every address of a sparse subnet, so in a /16 it would cost another 65
+s at the default rate for the rare lost frame (the coverage note says when there was no retry round).
 
 One :class:`ArpSweep` holds all of its state (no module-level state), so a sweep can run in a worker thread
 while other discovery runs in the main one; ``on_reply`` hands each new answer to the caller as it arrives.
@@ -53,6 +53,10 @@ BROADCAST_MAC = b"\xff" * 6
 # Linux itself waits retrans_time_ms (1000 ms by default) before it retries a neighbour solicitation, so
 # one second after the last request is the conventional "nobody is there".
 ARP_WAIT = 1.0
+# ... but the final wait ends sooner when the answers have stopped: ARP_QUIET after the later of the last
+# request and the last new answer (a prompt stack answers within milliseconds, a slow one within a few hundred;
+# the answers to a burst of requests keep arriving while the stragglers answer, and the wait goes on with them).
+ARP_QUIET = 0.3
 RETRIES = 1  # a second request to each address that stayed silent (a lost frame is not an absent host)
 RETRY_WAIT = 0.3  # before the retry round: long enough for every prompt answer to the first one
 # The retry round re-asks every silent address, and in a sweep most addresses are silent, so it costs about
@@ -308,6 +312,7 @@ class ArpSweep:
         queue = deque(pairs)
         rounds = 0
         last_send = time.monotonic()
+        last_answer = 0.0  # when the last new answer arrived
         next_send = last_send
         sel = selectors.DefaultSelector()
         sel.register(sock, selectors.EVENT_READ)
@@ -336,18 +341,24 @@ class ArpSweep:
                 if not queue:
                     if len(found) == len(wanted):
                         return found, sent, True
-                    wait = ARP_WAIT if rounds >= retries else RETRY_WAIT
-                    if now >= last_send + wait:
+                    if rounds >= retries:  # the final wait: ARP_WAIT at most, over once the answers stop
+                        end = min(last_send + ARP_WAIT, max(last_send, last_answer) + ARP_QUIET)
+                    else:
+                        end = last_send + RETRY_WAIT
+                    if now >= end:
                         if rounds >= retries:
                             return found, sent, True
                         rounds += 1
                         queue = deque(p for p in pairs if str(p[1]) not in found)
                         continue
-                    wake = last_send + wait
+                    wake = end
                 else:
                     wake = next_send
                 for _key, _mask in sel.select(max(0.0, min(wake, deadline) - time.monotonic())):
+                    before = len(found)
                     self._drain(sock, wanted, own, found, conflicts, self.on_reply, self.on_conflict)
+                    if len(found) > before:
+                        last_answer = time.monotonic()
         finally:
             sel.close()
 

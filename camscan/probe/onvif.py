@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 import requests
 from lxml import etree
@@ -77,6 +78,22 @@ def http_date(headers) -> datetime | None:
         return None
 
 
+def add_security_header(envelope, username: str, digest: str, nonce_b64: str, created: str):
+    """Append a WS-Security UsernameToken (PasswordDigest) to a SOAP 1.2 envelope's Header (made if missing)."""
+    header = envelope.find("{http://www.w3.org/2003/05/soap-envelope}Header")
+    if header is None:
+        header = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Header")
+        envelope.insert(0, header)
+    sec = etree.SubElement(header, f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE, "wsu": NS_WSU})
+    sec.set("{http://www.w3.org/2003/05/soap-envelope}mustUnderstand", "true")
+    tok = etree.SubElement(sec, f"{{{NS_WSSE}}}UsernameToken")
+    etree.SubElement(tok, f"{{{NS_WSSE}}}Username").text = username
+    etree.SubElement(tok, f"{{{NS_WSSE}}}Password", Type=PW_DIGEST).text = digest
+    etree.SubElement(tok, f"{{{NS_WSSE}}}Nonce", EncodingType=NONCE_B64).text = nonce_b64
+    etree.SubElement(tok, f"{{{NS_WSU}}}Created").text = created
+    return envelope
+
+
 class UsernameDigest:
     """zeep wsse plugin: a fresh UsernameToken (digest, never PasswordText) per request, Created shifted by
     the device's clock offset so a camera hours off still accepts valid credentials."""
@@ -88,19 +105,9 @@ class UsernameDigest:
     def apply(self, envelope, headers):
         nonce = os.urandom(16)
         created = created_stamp(self.offset)
-        header = envelope.find("{http://www.w3.org/2003/05/soap-envelope}Header")
-        if header is None:
-            header = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Header")
-            envelope.insert(0, header)
-        sec = etree.SubElement(header, f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE, "wsu": NS_WSU})
-        sec.set("{http://www.w3.org/2003/05/soap-envelope}mustUnderstand", "true")
-        tok = etree.SubElement(sec, f"{{{NS_WSSE}}}UsernameToken")
-        etree.SubElement(tok, f"{{{NS_WSSE}}}Username").text = self._credentials.username
-        pw = etree.SubElement(tok, f"{{{NS_WSSE}}}Password", Type=PW_DIGEST)
-        pw.text = password_digest(nonce, created, self._credentials.password)
-        n = etree.SubElement(tok, f"{{{NS_WSSE}}}Nonce", EncodingType=NONCE_B64)
-        n.text = base64.b64encode(nonce).decode()
-        etree.SubElement(tok, f"{{{NS_WSU}}}Created").text = created
+        add_security_header(envelope, self._credentials.username,
+                            password_digest(nonce, created, self._credentials.password),
+                            base64.b64encode(nonce).decode(), created)
         return envelope, headers
 
     def verify(self, envelope):
@@ -307,6 +314,111 @@ def _short(exc: BaseException) -> str:
     return text.strip("()'\" ")[:120]
 
 
+# ------------------------------------------------------------------------------------ operations, cheaply
+
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+# Placeholders in a signed request template (replaced per request; never sent as such).
+_SLOTS = {name: f"camscan-wsse-{name}-5d0f2c".encode() for name in ("username", "digest", "nonce", "created")}
+
+
+class _Reading:
+    """A reply element read through the schema zeep parsed: ``node.Name`` is the child zeep's type defines by
+    that name, matched by its full qualified name (a vendor element of the same local name in another namespace
+    is never taken). Complex children come back as ``_Reading``, simple ones as their text, repeated ones as a
+    list; a name the schema does not define raises AttributeError, like zeep's objects."""
+
+    __slots__ = ("_el", "_kids")
+    _layout: dict[int, dict[str, tuple[str, object, bool, bool]]] = {}
+
+    def __init__(self, el, zelement) -> None:
+        self._el = el
+        self._kids = self._children(zelement)
+
+    @classmethod
+    def _children(cls, zelement) -> dict[str, tuple[str, object, bool, bool]]:
+        key = id(zelement)
+        kids = cls._layout.get(key)
+        if kids is None:
+            kids = {}
+            for name, child in getattr(zelement.type, "elements", ()):
+                qname = getattr(child, "qname", None)
+                if qname is None:  # xsd:any: what a vendor adds, never read
+                    continue
+                many = child.max_occurs == "unbounded" or (child.max_occurs or 1) > 1
+                kids[name] = (qname.text, child, many, hasattr(child.type, "elements"))
+            cls._layout[key] = kids
+        return kids
+
+    def __getattr__(self, name: str):
+        try:
+            qname, child, many, complex_ = self._kids[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        found = self._el.findall(qname)
+        values = [_Reading(el, child) if complex_ else el.text for el in found]
+        return values if many else (values[0] if values else None)
+
+
+class _Operation:
+    """One device-service operation with fixed arguments: the request zeep builds for it (envelope and HTTP
+    headers, built once and reused), a signed template of it (the WS-Security header of
+    :func:`add_security_header`, whose four values change per request), and what the reply is read with."""
+
+    def __init__(self, client, binding, name: str, kwargs: dict) -> None:
+        self.name = name
+        self.binding = binding
+        self.zop = binding.get(name)
+        self.response = self.zop.output.body  # the response element zeep's schema defines
+        envelope, headers = binding._create(name, (), kwargs, client=client, options={"address": "http://x/"})
+        self.headers = dict(headers)
+        self.body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+        add_security_header(envelope, *(_SLOTS[k].decode() for k in ("username", "digest", "nonce", "created")))
+        self.signed_template = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+
+    def signed(self, credentials: Credentials, offset: float) -> bytes:
+        """The request with a fresh UsernameToken (nonce, Created shifted by the device's clock offset)."""
+        if any(ord(c) < 0x20 for c in credentials.username):
+            raise ValueError("the username has control characters (not XML compatible)")
+        nonce = os.urandom(16)
+        created = created_stamp(offset)
+        values = {"username": xml_escape(credentials.username).encode(),
+                  "digest": password_digest(nonce, created, credentials.password).encode(),
+                  "nonce": base64.b64encode(nonce), "created": created.encode()}
+        body = self.signed_template
+        for key, slot in _SLOTS.items():
+            body = body.replace(slot, values[key])
+        return body
+
+    def read(self, reply) -> _Reading | None:
+        """The reply's response element, or the SOAP fault raised as zeep's Fault (zeep parses it)."""
+        from zeep.exceptions import Fault, TransportError, XMLParseError
+
+        if reply.status_code in (201, 202) and not reply.content:
+            return None
+        if reply.status_code != 200 and not reply.content:
+            raise TransportError(f"Server returned HTTP status {reply.status_code} (no content available)",
+                                 status_code=reply.status_code)
+        try:
+            doc = xmlsafe.parse(reply.content, limit=max(len(reply.content), 1))
+        except xmlsafe.UnsafeXML as exc:
+            if "DTD" in str(exc):
+                raise DeviceError(f"{self.name}: reply carries a DTD or entities (refused)") from None
+            raise DeviceError(f"malformed XML in the reply to {self.name}: {_short(exc)}") from None
+        ns = doc.tag[1:].split("}", 1)[0] if doc.tag.startswith("{") else ""
+        if xmlsafe.local(doc.tag) != "Envelope" or ns not in (SOAP12, SOAP11):
+            raise XMLParseError(f"the reply to {self.name} is no SOAP envelope")
+        body = doc.find(f"{{{ns}}}Body")
+        fault = body.find(f"{{{ns}}}Fault") if body is not None else None
+        if reply.status_code != 200 or fault is not None:
+            if ns == SOAP12:
+                self.binding.process_error(doc, self.zop)  # raises zeep's Fault
+            raise Fault(message=xmlsafe.text(fault.find("faultstring")) if fault is not None else "Unknown fault",
+                        code=xmlsafe.text(fault.find("faultcode")) if fault is not None else None)
+        found = body.find(self.response.qname.text) if body is not None else None
+        return _Reading(found, self.response) if found is not None else None
+
+
 _preloaded: OnvifClientFactory | None = None
 
 
@@ -317,6 +429,8 @@ def preload() -> None:
     if _preloaded is None:
         _preloaded = OnvifClientFactory()
         _preloaded.client(1.0, 1024).create_service(BINDING, "http://192.0.2.1/onvif/device_service")
+        for name, kwargs in OnvifProbe.OPERATIONS:
+            _preloaded.operation(name, **kwargs)
 
 
 class OnvifClientFactory:
@@ -341,12 +455,32 @@ class OnvifClientFactory:
         self._session.trust_env = False
         boot = self._Transport(timeout=5, max_bytes=1 << 20, session=self._session)
         self.document = Document(str(WSDL), boot, settings=self.settings)
+        self._template_client = None
+        self._operations: dict[tuple, _Operation] = {}
 
     def client(self, timeout: float, max_bytes: int):
         from zeep import Client
 
         transport = self._Transport(timeout=timeout, max_bytes=max_bytes, session=self._session)
         return Client(self.document, transport=transport, settings=self.settings)
+
+    def transport(self, timeout: float, max_bytes: int):
+        """The HTTP side of one device's calls (a keep-alive connection, Digest, credential checks)."""
+        return self._Transport(timeout=timeout, max_bytes=max_bytes, session=self._session)
+
+    def operation(self, name: str, **kwargs) -> _Operation:
+        """The operation ``name`` with these arguments, its request built by zeep on first use."""
+        key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+        op = self._operations.get(key)
+        if op is None:
+            with self._lock:
+                op = self._operations.get(key)
+                if op is None:
+                    if self._template_client is None:
+                        self._template_client = self.client(5.0, 1 << 20)
+                    op = _Operation(self._template_client, self.document.bindings[BINDING], name, kwargs)
+                    self._operations[key] = op
+        return op
 
 
 # ----------------------------------------------------------------------------------------------- the probe
@@ -360,6 +494,10 @@ class OnvifProbe:
     """
 
     READ_SYSTEM = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces")
+    # Every call the probe may make (built ahead by preload): (operation, arguments).
+    OPERATIONS = (("GetSystemDateAndTime", {}), ("GetDeviceInformation", {}), ("GetScopes", {}),
+                  ("GetNetworkInterfaces", {}), ("GetHostname", {}), ("GetServices", {"IncludeCapability": False}),
+                  ("GetCapabilities", {"Category": ["All"]}))
 
     def __init__(self, factory: OnvifClientFactory, timeout: float, max_bytes: int,
                  deadline: float | None = None, transport: Transport = DIRECT) -> None:
@@ -393,10 +531,12 @@ class _Session:
         # for this address and port; from then on, for the rest of this device's probe.
         self.creds: Credentials | None = None
         self.withheld: str | None = None  # why credentials were not sent although the device asked
-        self.client = probe.factory.client(probe.timeout, probe.max_bytes)
-        self.client.transport.deadline = probe.deadline
-        self.client.transport.link = probe.transport
-        self.service = self.client.create_service(BINDING, url)
+        self.factory = probe.factory
+        # The device's HTTP side; requests come from templates zeep built once per operation, replies are read
+        # with the safe parser on the element names zeep's schema defines (see _Operation, _Reading).
+        self.http = probe.factory.transport(probe.timeout, probe.max_bytes)
+        self.http.deadline = probe.deadline
+        self.http.link = probe.transport
         self.result = ProbeResult()
         self.offset: float | None = None
         self.auth = "anonymous"  # -> "wsse" | "digest" | "rejected" | "withheld"
@@ -405,13 +545,14 @@ class _Session:
 
     # each call: returns the reply, or None after recording why not; DeviceError ends the device
     def call(self, op: str, authenticated: bool, **kwargs):
-        self.client.wsse = None
-        self.client.transport.digest = None
+        operation = self.factory.operation(op, **kwargs)
+        self.http.digest = None
+        body = operation.body
         if authenticated and self.auth == "digest":
-            self.client.transport.digest = self.creds
+            self.http.digest = self.creds
         elif authenticated:
-            self.client.wsse = UsernameDigest(self.creds, self.offset or 0.0)
-        return getattr(self.service, op)(**kwargs)
+            body = operation.signed(self.creds, self.offset or 0.0)
+        return operation.read(self.http.post(self.url, body, operation.headers))
 
     def ask(self, op: str, **kwargs):
         """Call ``op`` anonymously, or with credentials once the device asked for them; None when it cannot be
@@ -457,7 +598,7 @@ class _Session:
             self.needs_auth.append(op)
             return None
         self.auth = "digest"
-        self.client.transport.prime(challenge)  # answered up front: no second anonymous round trip
+        self.http.prime(challenge)  # answered up front: no second anonymous round trip
         return self._second_try(op, **kwargs)
 
     def _second_try(self, op: str, **kwargs):
@@ -519,7 +660,7 @@ class _Session:
         try:
             return self._run()
         finally:
-            self.client.transport.close()  # the device's kept-alive connection
+            self.http.close()  # the device's kept-alive connection
 
     def _run(self) -> ProbeResult:
         try:
@@ -551,7 +692,7 @@ class _Session:
         sdt = getattr(reply, "SystemDateAndTime", None)
         dev = device_utc(sdt) if sdt is not None else None
         if dev is None:
-            dev = http_date(self.client.transport.last_headers or {})
+            dev = http_date(self.http.last_headers or {})
             source = "http.date"
         else:
             source = "onvif"

@@ -87,7 +87,10 @@ def bom(result: ScanResult, note: str = "") -> Bom:
                                               version=__version__))
     b.metadata.properties.update(_props([
         ("scan_id", result.scan_id), ("scan.start", result.started.isoformat()),
-        ("targets", ", ".join(result.targets)), ("flagged", len(result.flagged)), ("legal_note", note)]))
+        ("targets", ", ".join(result.targets)), ("flagged", len(result.flagged)), ("legal_note", note)]
+        # a report covering several sites: each one's latest scan, as the other formats lead with it
+        + [(f"site.{s.site}", f"{s.devices} device(s), {s.flagged} flagged, last scan #{s.scan_id} started "
+                              f"{s.started.isoformat()}") for s in result.sites]))
     for verdict in VERDICT_ORDER:
         for d in result.devices:
             if d.verdict == verdict:
