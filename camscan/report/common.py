@@ -44,6 +44,16 @@ def ordered_changes(diff: Diff | None) -> list[Change]:
     return sorted(diff.changes, key=lambda c: rank.get(c.kind, len(rank)))
 
 
+def first_scan_note(result: ScanResult) -> str:
+    """What a site's first stored scan says instead of changes: the site named when there is one (an inventory
+    shared by sites holds other sites' scans, but none of this one's)."""
+    site = result.site or (result.history.site if result.history else None)
+    if site and site != "default":
+        return (f"First scan of site {site} in the inventory: nothing to compare with (every flagged device "
+                "counts as new).")
+    return "First scan in the inventory: nothing to compare with."
+
+
 def newly_flagged(result: ScanResult) -> list[Device]:
     """Devices flagged in this scan that were not flagged (or not present) before: sanctioned first."""
     if result.diff is None:

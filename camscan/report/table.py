@@ -18,6 +18,7 @@ from camscan.report.common import (
     cited_lists,
     counts,
     device_label,
+    first_scan_note,
     grouped,
     has_changes,
     maker_label,
@@ -65,7 +66,7 @@ def _changes(result: ScanResult) -> list[str]:
     if diff is None:
         return []
     if diff.previous_scan is None:
-        return ["", "First scan in the inventory: nothing to compare with."]
+        return ["", escape(first_scan_note(result), 200)]
     since = f"scan #{diff.previous_scan}" + (f" ({escape(diff.previous_started, 40)})" if diff.previous_started
                                               else "")
     if not has_changes(diff):

@@ -50,6 +50,7 @@ def test_no_diff_and_first_and_unchanged_scan(no_diff_result):
     assert "since scan" not in table.render(no_diff_result)
     first = replace(no_diff_result, diff=Diff(previous_scan=None, previous_started=None))
     assert "First scan in the inventory" in table.render(first)
+    assert "First scan of site north in the inventory" in table.render(replace(first, site="north"))
     same = replace(no_diff_result, diff=Diff(previous_scan=7, previous_started="2024-01-01T00:00:00.000000Z"))
     assert "No changes since scan #7" in table.render(same)
 
