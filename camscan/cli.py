@@ -99,16 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     # -v/-q work before or after the command (`camscan -q scan` and `camscan scan -q`); SUPPRESS keeps a
     # subcommand's absent flag from overriding the global one.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more log output on stderr (-vv: debug)")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help=QUIET_HELP)
+    def common_options(quiet_help: str) -> argparse.ArgumentParser:
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                            help="more log output on stderr (-vv: debug)")
+        common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet_help)
+        return common
+    alerting_run = common_options(QUIET_HELP)  # the commands with --fail-on
+    other = common_options("only errors on stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     _add = sub.add_parser
 
     def add_parser(name, **kw):
-        return _add(name, parents=[common], **kw)
+        return _add(name, parents=[alerting_run if name in ("scan", "replay", "demo") else other], **kw)
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
     s = sub.add_parser("scan", help="scan targets or the attached subnets and report devices",
@@ -215,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "scan of any site)")
 
     h = sub.add_parser("history", help="list stored scans (of every site, or of --site)")
-    h.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    h.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                   help="show at most the N newest scans (default 20)")
     _db_options(h, reader=True)
 
     db = sub.add_parser("db", help="inventory tools")

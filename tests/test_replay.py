@@ -241,3 +241,8 @@ def test_cli_report_of_an_unknown_scan_id_is_a_usage_error(tmp_path):
     proc = camscan("report", "--db", str(db), "--scan", "99")
     assert proc.returncode == 2 and "no scan 99" in proc.stderr, proc.stderr
     assert camscan("diff", "--db", str(db), "99").returncode == 2
+
+
+def test_cli_replay_of_a_missing_folder_says_so(tmp_path):
+    proc = camscan("replay", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "nowhere: does not exist" in proc.stderr, proc.stderr

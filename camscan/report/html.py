@@ -39,10 +39,12 @@ from camscan.report.common import (
     device_label,
     first_scan_note,
     has_changes,
+    list_dates,
     newly_flagged,
     ordered_changes,
     risk_count,
     risk_summary,
+    stored_time,
     unknown_reason,
 )
 from camscan.report.text import escape
@@ -316,9 +318,9 @@ class _Page:
                  f'<div class="card" title="devices whose maker, model and firmware fall under a CISA Known '
                  f'Exploited Vulnerability (exact or possible)"><b>{risk_count(r)}</b><span>KEV risks</span></div>',
                  f'<div class="card"><b>{len(r.skips)}</b><span>Skips</span></div>', "</div>")
-        took = (r.finished - r.started).total_seconds()
+        took = "" if r.sites else f" ({(r.finished - r.started).total_seconds():.1f} s)"  # several scans: none
         rows = [
-            ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))} ({took:.1f} s)"),
+            ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))}{took}"),
             ("Scan id", _e(r.scan_id) if r.scan_id is not None else
              "each site's latest (see Sites)" if r.sites else "not stored"),
             ("Targets", _e(", ".join(r.targets)) or "attached subnets"),
@@ -374,7 +376,7 @@ class _Page:
         if diff.previous_scan is None:
             self.add(f"<p>{_e(first_scan_note(self.result))}</p>", "</section>")
             return
-        when = f" ({_e(diff.previous_started)})" if diff.previous_started else ""
+        when = f" ({_e(stored_time(diff.previous_started))})" if diff.previous_started else ""
         self.add(f'<p class="muted">Compared with scan #{_e(diff.previous_scan)}{when}.</p>')
         if not has_changes(diff):
             self.add("<p>Nothing changed.</p>", "</section>")
@@ -476,12 +478,14 @@ class _Page:
 
     def _citation_row(self, c: ListCitation) -> str:
         url = f"<br>{_link(c.url)}" if c.url else ""
-        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(c.date)}</td>'
+        date = self.list_dates.get(c.list_id, c.date)
+        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(date)}</td>'
                 f"<td>{_or_dash(c.citation)}{url}</td><td>{_or_dash(c.scope)}</td></tr>")
 
     def lists(self) -> None:
         """The appendix: every cited list once; findings link here."""
         cited = cited_lists(self.result)
+        self.list_dates = list_dates(self.result)
         if not cited:
             return
         self.add('<section id="lists">', "<h2>Lists cited</h2>",
