@@ -146,7 +146,7 @@ def verdict_reason(device: Device, result: ScanResult) -> str:
     unknown device lacked."""
     if device.findings:
         return " ".join(f.summary for f in device.findings)
-    if device.verdict == "unknown":
+    if device.verdict is Verdict.UNKNOWN:
         return unknown_reason(device, result)
     basis = device.manufacturer_basis
     return f"identified as {device.manufacturer or 'an unlisted maker'}" + (f" ({basis} evidence)" if basis else "")

@@ -11,7 +11,7 @@ import textwrap
 
 from tabulate import tabulate
 
-from camscan.models import Device, ScanResult
+from camscan.models import Device, ScanResult, Verdict
 from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
@@ -124,7 +124,7 @@ def _appendix(result: ScanResult, refs: dict[str, int], note: str) -> list[str]:
 
 
 def _unknown(result: ScanResult) -> list[str]:
-    unknown = [d for d in result.devices if d.verdict == "unknown"]
+    unknown = [d for d in result.devices if d.verdict is Verdict.UNKNOWN]
     if not unknown:
         return []
     out = ["", "Unknown devices (what was tried, what is missing):"]
