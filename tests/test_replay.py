@@ -246,3 +246,17 @@ def test_cli_report_of_an_unknown_scan_id_is_a_usage_error(tmp_path):
 def test_cli_replay_of_a_missing_folder_says_so(tmp_path):
     proc = camscan("replay", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "nowhere: does not exist" in proc.stderr, proc.stderr
+
+
+def test_cli_diff_without_arguments_compares_the_latest_scan_with_its_own_sites_predecessor(tmp_path):
+    """Review 10: on a shared inventory, `camscan diff` takes the newest scan and compares it with the scan of
+    the same site before it, never with another site's scan in between."""
+    db = str(tmp_path / "inv.sqlite3")
+    for folder, site in (("axis-m1065-l", "alpha"), ("hikvision-ds-2cd2043g2-i-full", "bravo"),
+                         ("axis-m1065-l", "alpha")):
+        proc = camscan("replay", str(FIXTURES / folder), "--db", db, "--site", site, "--format", "json")
+        assert proc.returncode in (0, 1), proc.stderr
+    proc = camscan("diff", "--db", db, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["scan_id"] == 3 and data["diff"]["previous_scan"] == 1 and data["diff"]["changes"] == []

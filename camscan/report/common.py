@@ -110,9 +110,16 @@ def maker_label(device: Device) -> str:
     if device.manufacturer_basis == "hint" and device.matches:
         shown = brand if brand and brand.casefold() != maker.casefold() else "unconfirmed"
         return f"{shown} (hint: {maker}?)"
-    if brand and brand.casefold() != maker.casefold():
+    if brand and not _same_maker(maker, brand):
         return f"{maker} (as {brand})"
     return maker
+
+
+def _same_maker(maker: str, brand: str) -> bool:
+    """``Milesight`` and ``Milesight Technology Co.,Ltd.``: the maker's own name (or its company name), not a
+    relabel worth an ``(as ...)``."""
+    m, b = maker.casefold().strip(), brand.casefold().strip()
+    return b == m or (b.startswith(m) and not b[len(m):len(m) + 1].isalnum())
 
 
 def device_label(device: Device) -> str:

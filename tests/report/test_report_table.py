@@ -104,3 +104,19 @@ def test_previous_scan_time_to_the_second_and_no_cross_site_duration(normal_resu
     assert " s) - targets" not in table.render(combined)
     assert "(118.5 s)" in table.render(normal_result)
     assert " s)</dd>" not in report_html.render(combined)
+
+
+def test_a_company_name_brand_is_not_shown_as_a_relabel():
+    """Review 17: 'Milesight (as Milesight Technology Co.,Ltd.)' was noise; a real relabel keeps its '(as ...)'."""
+    from camscan.models import Device
+    from camscan.report.common import maker_label
+
+    def d(maker, brand):
+        return Device(ip="198.51.100.9", mac=None, manufacturer=maker, brand=brand, model=None, firmware=None,
+                      serial=None, hardware_id=None, hostname=None, endpoint=None, xaddrs=(), seen_by=("onvif",),
+                      evidence=())
+
+    assert maker_label(d("Milesight", "Milesight Technology Co.,Ltd.")) == "Milesight"
+    assert maker_label(d("Hikvision", "HIKVISION")) == "Hikvision"
+    assert maker_label(d("Dahua", "Amcrest")) == "Dahua (as Amcrest)"
+    assert maker_label(d("Axis", "Axisplus")) == "Axis (as Axisplus)"
