@@ -347,7 +347,9 @@ class HttpProbe:
 
 
 def _reason(exc: HttpFailure) -> str:
-    if exc.kind in ("wall", "deadline"):
+    if exc.kind == "deadline":
+        return "scan deadline reached while waiting for the reply"
+    if exc.kind == "wall":
         return ("no complete answer within the wall-clock cap" if exc.partial is not None
                 else "no answer within the wall-clock cap")
     if exc.kind == "tls":

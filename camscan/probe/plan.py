@@ -92,9 +92,11 @@ class _EachPort(Prober):
 
     default_ports: tuple[int, ...] = ()
 
-    def __init__(self, options: ScanOptions, transport: Transport, ports: Sequence[int] | None = None) -> None:
+    def __init__(self, options: ScanOptions, transport: Transport, deadline: float | None = None,
+                 ports: Sequence[int] | None = None) -> None:
         self.options = options
         self.transport = transport
+        self.deadline = deadline
         self.ports = tuple(self.default_ports if ports is None else ports)
 
     def probe(self, host: Host, ports: Sequence[int]) -> ProbeResult:
@@ -117,7 +119,7 @@ class RtspProber(_EachPort):
     default_ports = RTSP_PORTS
 
     def one(self, ip: str, port: int) -> tuple[Sequence[Evidence], Sequence[Skip]]:
-        return RtspProbe(self.options.timeout, transport=self.transport).probe(ip, port)
+        return RtspProbe(self.options.timeout, transport=self.transport, deadline=self.deadline).probe(ip, port)
 
 
 class TlsProber(_EachPort):
@@ -127,7 +129,7 @@ class TlsProber(_EachPort):
     default_ports = TLS_PORTS
 
     def one(self, ip: str, port: int) -> tuple[Sequence[Evidence], Sequence[Skip]]:
-        return TlsProbe(self.options.timeout, transport=self.transport).probe(ip, port)
+        return TlsProbe(self.options.timeout, transport=self.transport, deadline=self.deadline).probe(ip, port)
 
 
 @dataclass(frozen=True)
@@ -162,5 +164,5 @@ def live_plan(options: ScanOptions, transport: Transport, deadline: float | None
     """The plan of a scan: every prober over ``transport``, none running past ``deadline``."""
     return ProbePlan(identity=OnvifProber(factory, options, transport, deadline),
                      web=HttpProber(options, transport, deadline),
-                     others=(RtspProber(options, transport), TlsProber(options, transport)),
+                     others=(RtspProber(options, transport, deadline), TlsProber(options, transport, deadline)),
                      http=default_plan())

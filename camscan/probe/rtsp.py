@@ -131,14 +131,16 @@ def rtsp_evidence(options: RtspResponse | None, describe: RtspResponse | None) -
 class RtspProbe:
     """OPTIONS then DESCRIBE on one RTSP port, without credentials (see the module docstring)."""
 
-    def __init__(self, timeout: float, wall: float | None = None, transport: Transport = DIRECT) -> None:
+    def __init__(self, timeout: float, wall: float | None = None, transport: Transport = DIRECT,
+                 deadline: float | None = None) -> None:
         self.timeout = timeout
         self.wall = wall if wall is not None else 2 * timeout
         self.transport = transport
+        self.deadline = deadline  # the scan's (time.monotonic()): no exchange runs past it
 
     def probe(self, ip: str, port: int = RTSP_PORT) -> tuple[list[Evidence], list[Skip]]:
         """(evidence, skips) for ``ip:port``; every failure is a Skip with stage ``rtsp``."""
-        budget = Budget(self.wall, None, self.timeout)  # both exchanges share one wall clock
+        budget = Budget(self.wall, self.deadline, self.timeout)  # both exchanges share one wall clock
         url = f"rtsp://{ip}:{port}/"
         try:
             stream = self.transport.connect(ip, port, budget)

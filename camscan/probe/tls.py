@@ -232,10 +232,11 @@ def cert_evidence(info: CertInfo) -> tuple[Evidence, ...]:
     return tuple(ev)
 
 
-def fetch_certificate(ip: str, port: int, timeout: float, transport: Transport = DIRECT) -> bytes | str:
+def fetch_certificate(ip: str, port: int, timeout: float, transport: Transport = DIRECT,
+                      deadline: float | None = None) -> bytes | str:
     """The DER certificate ``ip:port`` presents, or why there is none. ``timeout`` caps connect and
     handshake together (wall clock), so a device dribbling handshake bytes cannot hold the probe."""
-    budget = Budget(timeout, None, timeout)
+    budget = Budget(timeout, deadline, timeout)  # and never past the scan's deadline
     try:
         stream = transport.connect(ip, port, budget, tls=True)
     except TransportError as exc:
@@ -261,13 +262,14 @@ def fetch_certificate(ip: str, port: int, timeout: float, transport: Transport =
 class TlsProbe:
     """Fetch and read one TLS port's certificate (over ``transport``)."""
 
-    def __init__(self, timeout: float, transport: Transport = DIRECT) -> None:
+    def __init__(self, timeout: float, transport: Transport = DIRECT, deadline: float | None = None) -> None:
         self.timeout = timeout
         self.transport = transport
+        self.deadline = deadline
 
     def probe(self, ip: str, port: int) -> tuple[tuple[Evidence, ...], tuple[Skip, ...]]:
         """(evidence, skips) for ``ip:port``; every failure is a Skip with stage ``tls``."""
-        der = fetch_certificate(ip, port, self.timeout, self.transport)
+        der = fetch_certificate(ip, port, self.timeout, self.transport, self.deadline)
         if isinstance(der, str):
             return (), (Skip(ip, "tls", der),)
         info = parse_certificate(der)

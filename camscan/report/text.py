@@ -41,5 +41,3 @@ def escape(value: object, limit: int = 200) -> str:
         text = "".join(_safe_char(ch) for ch in text)
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
-
-clean = escape  # transition alias for branches written before the rename (issue #11); removed once merged

@@ -300,13 +300,26 @@ def test_on_reply_sees_each_new_host_once_and_its_failure_is_not_the_sweeps(monk
     assert [s.ip for s in skips] == ["192.0.2.9"] and "address conflict: 2 MACs" in skips[0].reason
 
 
-def test_deadline_makes_a_partial_sweep(monkeypatch, quick):
-    link = FakeLink({"192.0.2.9": [PEER_MAC]})
-    # 2 s at 50 frames/s asks about 100 of the 253: room for a busy machine to send the first, far from all
-    found, cov, skips = sweep_with(monkeypatch, link, iface("192.0.2.10/24"), deadline=2.0, rate=50)
+class StoppingLink(FakeLink):
+    """Ends the sweep (as the scan's deadline or a failure would, through its stop event) at the 5th request."""
+
+    def __init__(self, hosts: dict[str, list[bytes]], stop: threading.Event) -> None:
+        super().__init__(hosts)
+        self.stop = stop
+
+    def send(self, frame: bytes) -> int:
+        if sum(self.asked.values()) >= 4:
+            self.stop.set()
+        return super().send(frame)
+
+
+def test_a_sweep_cut_short_is_partial(monkeypatch, quick):
+    stop = threading.Event()
+    link = StoppingLink({"192.0.2.2": [PEER_MAC]}, stop)
+    found, cov, skips = sweep_with(monkeypatch, link, iface("192.0.2.10/24"), rate=50, stop=stop)
     assert cov[0].status == "partial" and 0 < cov[0].tried < 253
     assert "scan deadline reached during the ARP sweep of eth9" in skips[-1].reason
-    assert found == {"192.0.2.9": "c0:56:e3:00:00:09"}  # the first address asked
+    assert found == {"192.0.2.2": "c0:56:e3:00:00:09"}  # asked before the cut, answered
 
 
 def test_sweeps_in_threads_keep_their_own_results(monkeypatch, quick):

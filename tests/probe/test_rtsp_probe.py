@@ -176,3 +176,11 @@ def test_refused():
         port = s.getsockname()[1]
     ev, skips = RtspProbe(timeout=1).probe("127.0.0.1", port)
     assert ev == [] and "refused" in skips[0].reason.lower()
+
+
+def test_no_exchange_runs_past_the_scan_deadline():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)  # accepts (kernel backlog), never speaks
+        ev, skips = RtspProbe(timeout=5, deadline=time.monotonic() - 1).probe("127.0.0.1", s.getsockname()[1])
+    assert ev == [] and "deadline" in skips[0].reason

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +187,17 @@ def test_silent_server_times_out_on_the_wall_clock():
     srv.listen(2)  # accepts (kernel backlog) but never speaks
     try:
         got = fetch_certificate("127.0.0.1", srv.getsockname()[1], 0.3)
+    finally:
+        srv.close()
+    assert isinstance(got, str) and "timed out" in got
+
+
+def test_no_handshake_runs_past_the_scan_deadline():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    try:
+        got = fetch_certificate("127.0.0.1", srv.getsockname()[1], 5, deadline=time.monotonic() - 1)
     finally:
         srv.close()
     assert isinstance(got, str) and "timed out" in got
