@@ -40,8 +40,10 @@ SCAN_EXAMPLES = """examples:
   camscan scan 198.51.100.0/24 --format html -o report.html
   camscan scan 198.51.100.10-40 10.0.0.5 --format json --deadline 300
   CAMSCAN_USERNAME=auditor CAMSCAN_PASSWORD=... camscan scan 198.51.100.0/24
-  camscan scan --config /etc/camscan/camscan.toml --quiet --fail-on new -o /var/lib/camscan/report.html
+  camscan scan --config /etc/camscan/camscan.toml --quiet --fail-on new --format html -o /var/lib/camscan/report.html
                                                  cron: silent unless a device is newly flagged"""
+FORMAT_HELP = ("report format (default: the one the -o file's suffix names: .html/.htm, .json, .csv, .cdx.json "
+               "for cyclonedx, .txt for table; else {})")
 QUIET_HELP = ("for cron: no progress and no closing summary; stderr carries errors and, only when a device is "
               "(newly, per --fail-on) flagged, one line per such device")
 log = logging.getLogger("camscan")
@@ -97,16 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     # -v/-q work before or after the command (`camscan -q scan` and `camscan scan -q`); SUPPRESS keeps a
     # subcommand's absent flag from overriding the global one.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                        help="more log output on stderr (-vv: debug)")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                        help=QUIET_HELP)
+    def common_options(quiet_help: str) -> argparse.ArgumentParser:
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                            help="more log output on stderr (-vv: debug)")
+        common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet_help)
+        return common
+    alerting_run = common_options(QUIET_HELP)  # the commands with --fail-on
+    other = common_options("only errors on stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     _add = sub.add_parser
 
     def add_parser(name, **kw):
-        return _add(name, parents=[common], **kw)
+        return _add(name, parents=[alerting_run if name in ("scan", "replay", "demo") else other], **kw)
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
     s = sub.add_parser("scan", help="scan targets or the attached subnets and report devices",
@@ -120,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-i", "--interface", action="append", default=[], metavar="NAME",
                    help="interface to scan from (repeatable; default: all usable)")
     s.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
-                   help="report format (default: table)")
+                   help=FORMAT_HELP.format("[output] format, else table"))
     s.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="write the report to FILE (atomically, only after the scan succeeded)")
     s.add_argument("--timeout", type=_positive, default=None, metavar="S", help="per network call (default 3)")
@@ -146,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the site this scan is of ([scan] site; default 'default'): diffs, device keys and "
                         "--keep are per site, so many sites can share one (PostgreSQL) inventory")
     s.add_argument("--no-db", action="store_true", help="do not store the scan in the inventory (no diff)")
+    s.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)  # run by `camscan demo` (the summary)
     s.add_argument("--keep", type=_positive_int, default=None, metavar="N",
                    help="keep only the site's newest N scans in the inventory ([output] keep; default: all)")
     s.add_argument("--fail-on", type=_FAIL_ON, choices=list(FailOn), default=None,
@@ -168,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(fixtures/README.md; 'camscan scan --record' writes them) with no network. "
                                     "Exit codes as for scan; nothing is stored unless --db is given.")
     rp.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="a device folder (repeatable)")
-    rp.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    rp.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
+                    help=FORMAT_HELP.format("table"))
     rp.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
     rp.add_argument("--policy", type=Path, action="append", default=[], metavar="FILE",
                     help="site policy file (repeatable)")
@@ -178,10 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="as for scan (new: against the inventory given with --db)")
     rp.add_argument("--user", default=None, metavar="NAME",
                     help="run as root: the user the parsing of the recorded replies runs as (default nobody)")
+    rp.add_argument("--lock-wait", type=_non_negative, default=30.0, metavar="S",
+                    help="with --db: how long to wait for another run on the same site to finish (default 30)")
 
     r = sub.add_parser("report", help="re-render a stored scan (latest by default) without touching the network")
     r.add_argument("--scan", type=_positive_int, default=None, metavar="ID", help="scan id (see 'camscan history')")
-    r.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=OutputFormat.TABLE)
+    r.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None, help=FORMAT_HELP.format("table"))
     r.add_argument("-o", "--output", type=Path, metavar="FILE")
     r.add_argument("--no-diff", action="store_true", help="leave out the changes since the previous scan")
     _db_options(r, reader=True)
@@ -201,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("scans", nargs="*", type=_positive_int, metavar="SCAN",
                     help="scan ids (see 'camscan history'): none, one or two")
     df.add_argument("--format", type=_FORMAT, choices=list(OutputFormat), default=None,
-                    help="report format (default: [output] format, else table)")
+                    help=FORMAT_HELP.format("[output] format, else table"))
     df.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the report to FILE (atomically)")
     df.add_argument("--config", type=Path, metavar="FILE", help="TOML config file (its [output] db and format)")
     _db_options(df)
@@ -209,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "scan of any site)")
 
     h = sub.add_parser("history", help="list stored scans (of every site, or of --site)")
-    h.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    h.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                   help="show at most the N newest scans (default 20)")
     _db_options(h, reader=True)
 
     db = sub.add_parser("db", help="inventory tools")
@@ -326,6 +336,23 @@ def write_atomic(path: Path, write: Callable[[TextIO], object]) -> None:
         raise
 
 
+_SUFFIX_FORMATS = ((".cdx.json", OutputFormat.CYCLONEDX), (".json", OutputFormat.JSON), (".html", OutputFormat.HTML),
+                   (".htm", OutputFormat.HTML), (".csv", OutputFormat.CSV), (".txt", OutputFormat.TABLE))
+
+
+def report_format(given: OutputFormat | None, output: Path | None, configured: str | None = None,
+                  configured_output: Path | None = None) -> OutputFormat:
+    """The report format: --format when given on the command line, else the one the -o file's suffix names
+    (.html/.htm, .json, .csv, .cdx.json for CycloneDX, .txt for the table), else the config's ``format``, else
+    the config file's suffix, else the table."""
+    def by_suffix(path: Path | None) -> OutputFormat | None:
+        name = path.name.lower() if path else ""
+        return next((fmt for suffix, fmt in _SUFFIX_FORMATS if name.endswith(suffix)), None)
+
+    return (given or by_suffix(output) or (OutputFormat(configured) if configured else None)
+            or by_suffix(configured_output) or OutputFormat.TABLE)
+
+
 def write_report(output: Path | None, result: ScanResult, fmt: OutputFormat, note: str) -> None:
     """The report to ``output`` (atomically) or to stdout. JSON is streamed a device at a time: as one string
     a 1,000-device JSON report cost about 100 MB of peak memory (``camscan.report.json.write``)."""
@@ -368,15 +395,17 @@ def check_output(path: Path) -> None:
     os.unlink(probe)
 
 
-def run_summary(result: ScanResult, stored: object | None, output: Path | None) -> str:
-    """The one line that ends every run without --quiet: counts, what is new, and the paths written."""
+def run_summary(result: ScanResult, stored: object | None, output: Path | None,
+                not_stored: str = "--no-db") -> str:
+    """The one line that ends every run without --quiet: counts, what is new, and the paths written
+    (``not_stored``: why nothing was stored, when nothing was)."""
     devices = alerting(result, FailOn.NEW) if result.diff is not None else []
     new = f" ({len(devices)} newly)" if result.diff is not None else ""
     took = (result.finished - result.started).total_seconds()
     scan = f"scan #{result.scan_id}" if result.scan_id is not None else "scan"
     parts = [f"camscan: {scan}: {len(result.devices)} device(s), {len(result.flagged)} flagged{new}, "
              f"{len(result.skips)} skip(s) in {took:.1f} s"]
-    parts.append(f"stored in {stored}" if stored else "not stored (--no-db)")
+    parts.append(f"stored in {stored}" if stored else f"not stored ({not_stored})")
     parts.append(f"wrote {output}" if output else "report on stdout")
     return "; ".join(parts) + "\n"
 
@@ -392,8 +421,8 @@ def cmd_scan(args) -> int:
     cfg = config.load(args.config)
     options = build_options(args, cfg)
     policy = load_policy([*cfg.policy_files, *args.policy])
-    fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
     output = args.output or (Path(cfg.output["file"]) if cfg.output.get("file") else None)
+    fmt = report_format(args.format, args.output, cfg.output.get("format"), output)
     fail_on = args.fail_on or FailOn(cfg.output.get("fail_on", "any"))
     site = args.site or store.site_name(cfg.scan.get("site", store.DEFAULT_SITE), "[scan] site")
     keep = args.keep or cfg.output.get("keep")
@@ -440,7 +469,7 @@ def cmd_scan(args) -> int:
     if args.quiet:
         sys.stderr.write(notify.summary(result, devices, fail_on))
     else:
-        sys.stderr.write(run_summary(result, where, output))
+        sys.stderr.write(run_summary(result, where, output, not_stored="demo" if args.demo else "--no-db"))
     sys.stderr.flush()
     # after the scan is stored and the report written: a channel that fails loses nothing and changes no exit
     for failure in send.notify(cfg.notify, result, devices, fail_on):
@@ -467,11 +496,12 @@ def _record_dir(path: Path, user: str | None) -> Path:
 def cmd_replay(args) -> int:
     import contextlib
 
-    from camscan import privsep, store
+    from camscan import notify, privsep, store
     from camscan.policy import load_policy
     from camscan.replay import FolderError, load_folders, replay
 
     policy = load_policy(args.policy)
+    args.format = report_format(args.format, args.output)
     if args.output:
         check_output(args.output)
     try:
@@ -480,7 +510,7 @@ def cmd_replay(args) -> int:
         raise UsageError(str(exc)) from None
     where = store.resolve(args.db, None) if args.db else None
     site = args.site or store.DEFAULT_SITE
-    with store.run_lock(where, site, wait=30.0) if where else contextlib.nullcontext():
+    with store.run_lock(where, site, wait=args.lock_wait) if where else contextlib.nullcontext():
         if where:
             store.open(where).close()
         result = privsep.run(lambda: replay(folders, policy=policy), user=args.user)
@@ -492,8 +522,12 @@ def cmd_replay(args) -> int:
                     write_report(args.output, with_history(inv, stored), args.format, note=policy.note)
                 result = inv.record(result, site=site, note=policy.note, before_commit=deliver)
     devices = alerting(result, args.fail_on)
-    if not args.quiet:
-        sys.stderr.write(run_summary(result, where, args.output))
+    if args.quiet:  # as scan: the short summary of what the exit code is about, nothing when there is nothing
+        sys.stderr.write(notify.summary(result, devices, args.fail_on))
+    else:
+        sys.stderr.write(run_summary(result, where, args.output,
+                                     not_stored="replay writes no inventory without --db"))
+    sys.stderr.flush()
     return EXIT_FINDINGS if devices else EXIT_CLEAN
 
 
@@ -521,8 +555,9 @@ def cmd_report(args) -> int:
             one = inv.report(args.scan, site=args.site)
             if one is None:
                 where = f" of site {args.site!r}" if args.site else ""
-                raise RunError(f"no scan {args.scan}{where} in {inv.location}" if args.scan
-                               else f"no scans{where} stored in {inv.location}")
+                if args.scan:  # an unknown scan id is a usage error (exit 2), as for camscan diff
+                    raise UsageError(f"no scan {args.scan}{where} in {inv.location} (see 'camscan history')")
+                raise RunError(f"no scans{where} stored in {inv.location}")
             found = [one]
         try:
             results = [(site, serialize.report_from_dict(data)) for _id, site, data in found]
@@ -534,7 +569,7 @@ def cmd_report(args) -> int:
             result = with_history(inv, results[0][1])  # one scan: the inventory's history around it
     if args.no_diff:
         result = dataclasses.replace(result, diff=None)
-    write_report(args.output, result, args.format, note=found[0][2].get("legal_note") or "")
+    write_report(args.output, result, report_format(args.format, args.output), note=found[0][2].get("legal_note") or "")
     return EXIT_CLEAN
 
 
@@ -547,7 +582,7 @@ def cmd_diff(args) -> int:
     if len(args.scans) > 2:
         raise UsageError("camscan diff takes at most two scan ids")
     cfg = config.load(args.config) if args.config else config.Config()
-    fmt = args.format or OutputFormat(cfg.output.get("format", "table"))
+    fmt = report_format(args.format, args.output, cfg.output.get("format"))
     with store.open(store.resolve(args.db, cfg.output.get("db")), readonly=True) as inv:
         ids = sorted(args.scans)
         if not ids:
@@ -579,7 +614,8 @@ def cmd_diff(args) -> int:
     except ValueError as exc:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     started = (reports[earlier].get("scan") or {}).get("start") if earlier is not None else None
-    changes = store.diff(before, result.devices, previous_scan=earlier, previous_started=started)
+    changes = store.diff(before, result.devices, previous_scan=earlier, previous_started=started,
+                         targets=result.targets)
     if earlier is None:  # nothing before it: every flagged device is new, as on a first scan
         changes = dataclasses.replace(changes, new_flagged=tuple(d.key for d in result.flagged))
     gone = {c.key: before[c.key] for c in changes.of_kind(ChangeKind.GONE) if c.key in before}
@@ -648,7 +684,7 @@ def cmd_config_check(args) -> int:
 def cmd_demo(args) -> int:
     from camscan.lab.demo import run_demo
 
-    return run_demo(args.site_file, args.format)
+    return run_demo(args.site_file, args.format, quiet=args.quiet)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

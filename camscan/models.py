@@ -321,7 +321,8 @@ class SiteSummary:
     started: datetime
     devices: int
     flagged: int
-    new_flagged: int | None = None  # flagged since the site's previous scan; None without one
+    # flagged since the site's previous scan (on its first scan: every flagged device); None without a diff
+    new_flagged: int | None = None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ class DeviceFolder:
     def load(cls, folder: Path | str) -> DeviceFolder:
         folder = Path(folder)
         spec_file = folder / "device.toml"
+        if not folder.exists():
+            raise FolderError(f"{folder}: does not exist")
         if not spec_file.is_file():
             raise FolderError(f"{folder}: not a device folder (no device.toml)")
         try:

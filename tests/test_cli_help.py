@@ -42,3 +42,15 @@ def test_enum_errors_list_the_choices(capsys, argv, choices):
     err = capsys.readouterr().err
     assert choices in err and "OutputFormat" not in err and "FailOn" not in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [["history"], ["report"], ["db"], ["config"]])
+def test_quiet_help_of_commands_without_fail_on_does_not_mention_it(capsys, command):
+    text = help_text(capsys, *command)
+    assert "--fail-on" not in text and "only errors on stderr" in text
+
+
+def test_history_limit_and_scan_format_have_help(capsys):
+    assert "newest scans" in help_text(capsys, "history")
+    scan = help_text(capsys, "scan")
+    assert ".cdx.json" in scan and "--fail-on new --format html -o /var/lib/camscan/report.html" in scan

@@ -68,7 +68,7 @@ def test_report_of_one_site(two_sites, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["scan_id"] == 3 and data["diff"]["previous_scan"] == 1  # hq's own previous scan
     assert [c["kind"] for c in data["diff"]["changes"]] == ["new"]
-    assert cli.main(["report", "--db", text(two_sites), "--site", "branch", "--scan", "3"]) == 3
+    assert cli.main(["report", "--db", text(two_sites), "--site", "branch", "--scan", "3"]) == 2  # unknown id: usage
     assert "no scan 3 of site 'branch'" in capsys.readouterr().err
 
 
@@ -169,7 +169,7 @@ def test_cross_site_report_leads_with_a_summary_in_every_format(two_sites, capsy
     assert list(data).index("sites") < list(data).index("devices")
     assert [(s["site"], s["scan_id"], s["devices"], s["flagged"]) for s in data["sites"]] == \
         [("branch", 2, 1, 0), ("hq", 3, 2, 1)]
-    assert data["sites"][1]["new_flagged"] == 1 and data["sites"][0]["new_flagged"] is None  # branch: 1st scan
+    assert data["sites"][1]["new_flagged"] == 1 and data["sites"][0]["new_flagged"] == 0  # branch: 1st scan
     assert sorted((d["site"], d["ip"]) for d in data["devices"]) == \
         [("branch", "198.51.100.10"), ("hq", "198.51.100.10"), ("hq", "198.51.100.11")]
     assert data["summary"]["devices"] == 3 and data["summary"]["sanctioned"] == 1

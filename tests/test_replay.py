@@ -190,3 +190,59 @@ def test_cli_replay_every_format_and_db(tmp_path):
 def test_cli_replay_of_a_non_folder_is_a_usage_error(tmp_path):
     proc = camscan("replay", str(tmp_path))
     assert proc.returncode == 2 and "not a device folder" in proc.stderr
+
+
+def test_cli_replay_quiet_summarises_on_stderr_like_scan(tmp_path):
+    """-q: the report still goes to stdout (no -o), the short alert summary to stderr, as scan does."""
+    db = tmp_path / "inv.sqlite3"
+    proc = camscan("replay", "-q", str(FIXTURES / "hikvision-ds-2cd2043g2-i-full"), "--db", str(db),
+                   "--fail-on", "new", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["devices"]
+    assert "Hikvision" in proc.stderr and "device(s)," not in proc.stderr
+
+
+def test_cli_replay_summary_says_why_nothing_was_stored():
+    proc = camscan("replay", str(FIXTURES / "axis-m1065-l"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert "not stored (replay writes no inventory without --db)" in proc.stderr and "--no-db" not in proc.stderr
+
+
+def test_cli_replay_has_lock_wait(tmp_path):
+    proc = camscan("replay", str(FIXTURES / "axis-m1065-l"), "--db", str(tmp_path / "i.sqlite3"),
+                   "--lock-wait", "5", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cli_format_follows_the_output_suffix_unless_given(tmp_path):
+    """-o x.html without --format writes HTML (not the table), .cdx.json CycloneDX, .csv CSV; --format wins."""
+    folder = str(FIXTURES / "axis-m1065-l")
+    for name, check in (("r.html", lambda t: t.lstrip().lower().startswith("<!doctype html")),
+                        ("r.cdx.json", lambda t: json.loads(t)["bomFormat"] == "CycloneDX"),
+                        ("r.json", lambda t: json.loads(t)["schema_version"] == 1),
+                        ("r.csv", lambda t: t.startswith('"ip","mac"'))):
+        out = tmp_path / name
+        proc = camscan("replay", folder, "-o", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert check(out.read_text()), name
+    out = tmp_path / "explicit.html"
+    assert camscan("replay", folder, "--format", "json", "-o", str(out)).returncode == 0
+    assert json.loads(out.read_text())["schema_version"] == 1
+    db = tmp_path / "inv.sqlite3"
+    assert camscan("replay", folder, "--db", str(db), "--format", "json").returncode == 0
+    out = tmp_path / "again.html"
+    assert camscan("report", "--db", str(db), "-o", str(out)).returncode == 0
+    assert out.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_cli_report_of_an_unknown_scan_id_is_a_usage_error(tmp_path):
+    db = tmp_path / "inv.sqlite3"
+    assert camscan("replay", str(FIXTURES / "axis-m1065-l"), "--db", str(db), "--format", "json").returncode == 0
+    proc = camscan("report", "--db", str(db), "--scan", "99")
+    assert proc.returncode == 2 and "no scan 99" in proc.stderr, proc.stderr
+    assert camscan("diff", "--db", str(db), "99").returncode == 2
+
+
+def test_cli_replay_of_a_missing_folder_says_so(tmp_path):
+    proc = camscan("replay", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "nowhere: does not exist" in proc.stderr, proc.stderr

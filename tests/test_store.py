@@ -22,9 +22,9 @@ def dev(ip, mac, firmware="1.0", verdict=Verdict.CLEAR, manufacturer="Axis"):
                   evidence=(), verdict=verdict)
 
 
-def result(*devices, when=None):
+def result(*devices, when=None, targets=("198.51.100.0/24",)):
     now = when or datetime.now(UTC)
-    return ScanResult(started=now, finished=now, targets=("198.51.100.0/24",), interfaces=("eth0",),
+    return ScanResult(started=now, finished=now, targets=targets, interfaces=("eth0",),
                       methods=("wsd-multicast",), devices=tuple(devices), skips=())
 
 
@@ -98,7 +98,7 @@ def test_sites_are_separate(store_location):
         b1 = inv.record(result(dev("10.0.0.8", None), when=t0 + timedelta(minutes=1)), site="bravo")
         assert a1.diff.previous_scan is None and b1.diff.previous_scan is None  # bravo's first scan: no diff
         flagged = dev("10.0.0.7", None, verdict=Verdict.SANCTIONED, manufacturer="Hikvision")
-        b2 = inv.record(result(flagged, when=t0 + timedelta(minutes=2)), site="bravo")
+        b2 = inv.record(result(flagged, when=t0 + timedelta(minutes=2), targets=("10.0.0.0/24",)), site="bravo")
         assert b2.diff.previous_scan == b1.scan_id
         assert {(c.kind, c.key) for c in b2.diff.changes} == {("new", "ip:10.0.0.7"), ("gone", "ip:10.0.0.8")}
         a2 = inv.record(result(same_ip, when=t0 + timedelta(minutes=3)), site="alpha")
@@ -253,3 +253,19 @@ def test_a_url_without_psycopg_says_which_extra(monkeypatch):
     with pytest.raises(StoreError, match=r"needs psycopg 3: pip install 'camscan\[postgres\]'") as err:
         store.open(store.parse("postgresql://camscan@db.example.org/camscan"))
     assert err.value.exit_code == 3
+
+
+def test_a_narrower_scan_does_not_mark_devices_outside_its_targets_gone(store_location):
+    """Review 11: a scan of one subnet of two must not report the other subnet's devices gone (it did not look
+    for them); a device inside the narrower targets that is missing is still gone."""
+    from dataclasses import replace
+
+    a, b = dev("198.51.100.10", "00:40:8c:00:00:01"), dev("198.51.100.11", "00:40:8c:00:00:02")
+    far = dev("203.0.113.7", "00:40:8c:00:00:03")
+    with store.open(store_location) as inv:
+        inv.record(replace(result(a, b, far), targets=("198.51.100.0/24", "203.0.113.0/24")), site="default")
+        narrow = inv.record(replace(result(a), targets=("198.51.100.0/24",)), site="default")
+    gone = {c.key for c in narrow.diff.of_kind(ChangeKind.GONE)}
+    assert gone == {b.key}
+    assert store.diff({far.key: serialize.to_dict(far)}, [], targets=("198.51.100.10-20",)).changes == ()
+    assert store.diff({far.key: serialize.to_dict(far)}, [], targets=()).changes[0].kind == ChangeKind.GONE

@@ -19,12 +19,14 @@ from camscan.lab.sitefile import SiteFileError
 DEMO_SCAN_TIMEOUT_S = 600.0
 
 
-def scan_argv(fmt: str, targets: list[str]) -> list[str]:
-    """The command line of the scan the demo runs (the real CLI, without the inventory)."""
-    return [sys.executable, "-m", "camscan", "scan", "--no-db", "--format", fmt, *targets]
+def scan_argv(fmt: str, targets: list[str], quiet: bool = False) -> list[str]:
+    """The command line of the scan the demo runs (the real CLI, without the inventory; ``camscan demo -q``
+    runs it with --quiet)."""
+    return [sys.executable, "-m", "camscan", "scan", "--no-db", "--demo", *(["--quiet"] if quiet else []),
+            "--format", fmt, *targets]
 
 
-def run_demo(site: str | Path, fmt: object = "table") -> int:
+def run_demo(site: str | Path, fmt: object = "table", quiet: bool = False) -> int:
     """Run the demo on a shipped site name or a site file; returns the scan's exit code."""
     cleanup_stale()
     try:
@@ -39,7 +41,7 @@ def run_demo(site: str | Path, fmt: object = "table") -> int:
     try:
         with lab:
             # stdout/stderr are inherited: the report is the scan's own output.
-            proc = lab.popen(scan_argv(str(fmt), targets), env=env, stdout=None, stderr=None, text=False)
+            proc = lab.popen(scan_argv(str(fmt), targets, quiet), env=env, stdout=None, stderr=None, text=False)
             try:
                 return proc.wait(timeout=DEMO_SCAN_TIMEOUT_S)
             finally:

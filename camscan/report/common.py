@@ -44,6 +44,28 @@ def ordered_changes(diff: Diff | None) -> list[Change]:
     return sorted(diff.changes, key=lambda c: rank.get(c.kind, len(rank)))
 
 
+def stored_time(text: str) -> str:
+    """A stored timestamp (``2024-05-01T10:00:00.000000Z``) as the reports show times: to the second, UTC."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return when.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if when.utcoffset() is not None and
+                                                  not when.utcoffset() else "")
+
+
+def first_scan_note(result: ScanResult) -> str:
+    """What a site's first stored scan says instead of changes: the site named when there is one (an inventory
+    shared by sites holds other sites' scans, but none of this one's)."""
+    site = result.site or (result.history.site if result.history else None)
+    if site and site != "default":
+        return (f"First scan of site {site} in the inventory: nothing to compare with (every flagged device "
+                "counts as new).")
+    return "First scan in the inventory: nothing to compare with."
+
+
 def newly_flagged(result: ScanResult) -> list[Device]:
     """Devices flagged in this scan that were not flagged (or not present) before: sanctioned first."""
     if result.diff is None:
@@ -124,10 +146,22 @@ def verdict_reason(device: Device, result: ScanResult) -> str:
     unknown device lacked."""
     if device.findings:
         return " ".join(f.summary for f in device.findings)
-    if device.verdict == "unknown":
+    if device.verdict is Verdict.UNKNOWN:
         return unknown_reason(device, result)
     basis = device.manufacturer_basis
     return f"identified as {device.manufacturer or 'an unlisted maker'}" + (f" ({basis} evidence)" if basis else "")
+
+
+def list_dates(result: ScanResult) -> dict[str, str]:
+    """Per cited list, the dates its entries carry, earliest first (a list adds makers on different dates: each
+    finding shows its own; the appendix all of them)."""
+    out: dict[str, set[str]] = {}
+    for d in result.devices:
+        for f in d.findings:
+            for c in f.lists:
+                if c.date:
+                    out.setdefault(c.list_id, set()).add(c.date)
+    return {k: ", ".join(sorted(v)) for k, v in out.items()}
 
 
 def cited_lists(result: ScanResult) -> list[ListCitation]:

@@ -2,7 +2,8 @@
 
 Columns: ``ip, mac, manufacturer, brand, model, firmware, serial, verdict, confidence, entities, lists,
 evidence, seen_by, key, change, warnings, device_class, kev, via, scan_time, site, hostname, first_seen,
-last_seen, verdict_reason, citation_urls`` (columns are only ever added at the end).
+last_seen, verdict_reason, citation_urls`` (columns are only ever added at the end). A report covering several
+sites leads with a ``site`` column instead (the rest in the same order).
 ``entities`` are the flagged entity names, ``lists`` the lists cited with their dates, ``evidence`` the
 decisive rule notes with ``source:field=value``, ``change`` the device's change since the previous scan
 (``new``, ``changed: ip, firmware``, ``newly flagged``; empty without a diff), ``kev`` the known-exploited
@@ -111,11 +112,14 @@ def render(result: ScanResult, note: str = "") -> str:
         writer.writerow(sites.COLUMNS)
         writer.writerows([neutralise(v) for v in row] for row in sites.rows(result))
         buf.write("\r\n")
-    writer.writerow(("site", *COLUMNS) if several else COLUMNS)
+    # a report covering several sites leads each row with its site, and has no second ``site`` column
+    keep = [i for i, c in enumerate(COLUMNS) if not (several and c == "site")]
+    writer.writerow(("site", *(COLUMNS[i] for i in keep)) if several else COLUMNS)
     for verdict in VERDICT_ORDER:
         for d in result.devices:
             if d.verdict == verdict:
-                writer.writerow([neutralise(v) for v in ([d.site or ""] if several else []) + _row(d, result)])
+                row = _row(d, result)
+                writer.writerow([neutralise(v) for v in ([d.site or ""] if several else []) + [row[i] for i in keep]])
     if result.diff is not None:
         for c in result.diff.of_kind(ChangeKind.GONE):
             writer.writerow([neutralise(v) for v in _gone_row(c, result)])

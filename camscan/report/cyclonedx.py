@@ -38,6 +38,12 @@ def _props(pairs: list[tuple[str, object]]) -> list[Property]:
             if value not in (None, "")]
 
 
+def _ref(d: Device) -> str:
+    """The device's ``bom-ref``: its inventory key, prefixed by its site in a cross-site report (keys are
+    unique within a site); the component and its vulnerabilities' ``affects`` share it."""
+    return escape(f"{d.site}/{d.key}" if d.site else d.key, _LIMIT)
+
+
 def component(d: Device) -> Component:
     pairs: list[tuple[str, object]] = [
         ("ip", d.ip), ("mac", d.mac), ("serial", d.serial), ("hostname", d.hostname), ("brand", d.brand),
@@ -61,7 +67,7 @@ def component(d: Device) -> Component:
         name=escape(d.model or maker or d.ip, _LIMIT),
         version=escape(d.firmware, _LIMIT) or None,
         manufacturer=OrganizationalEntity(name=escape(maker, _LIMIT)) if maker else None,
-        bom_ref=escape(f"{d.site}/{d.key}" if d.site else d.key, _LIMIT),  # keys are unique within a site
+        bom_ref=_ref(d),
         properties=_props(pairs),
     )
 
@@ -72,7 +78,7 @@ KEV = VulnerabilitySource(name="CISA Known Exploited Vulnerabilities catalog",
 
 def vulnerabilities(d: Device) -> list[Vulnerability]:
     """The device's known-exploited vulnerabilities, each affecting its component (``bom-ref`` = its key)."""
-    ref = escape(d.key, _LIMIT)
+    ref = _ref(d)
     return [Vulnerability(
         bom_ref=f"{ref}#{r.cve}", id=r.cve, source=KEV, description=r.title or None, detail=escape(r.why, _LIMIT),
         advisories=[VulnerabilityAdvisory(url=XsUri(r.advisory_url), title=r.advisory)] if r.advisory_url else None,

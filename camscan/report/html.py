@@ -37,11 +37,14 @@ from camscan.report.common import (
     counts,
     describe_match,
     device_label,
+    first_scan_note,
     has_changes,
+    list_dates,
     newly_flagged,
     ordered_changes,
     risk_count,
     risk_summary,
+    stored_time,
     unknown_reason,
 )
 from camscan.report.text import escape
@@ -106,8 +109,8 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
 th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line);
   overflow-wrap: break-word; }
-table.fixed { table-layout: fixed; }
-table.fixed th { white-space: normal; }
+table.fixed { table-layout: auto; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th { background: var(--grey-bg); font-weight: 600; white-space: nowrap; }
 td.nw { white-space: nowrap; }
 table.sortable th { cursor: pointer; }
@@ -221,12 +224,17 @@ def _ts(result_time) -> str:
 
 
 def _table_head(columns: tuple[tuple[str, int], ...], sortable: bool = True) -> str:
-    """Opening of a fixed-layout table (column widths in percent, so long device strings wrap inside their
-    column instead of widening the page) up to its ``<tbody>``."""
+    """Opening of a table (in a ``scroll`` box: a table wider than a narrow screen scrolls sideways instead of
+    overlapping; automatic layout, so short fields never break mid-word; the column widths are hints) up to
+    its ``<tbody>``."""
     cls = "sortable fixed" if sortable else "fixed"
     cols = "".join(f'<col style="width: {width}%">' for _, width in columns)
     heads = "".join(f"<th>{name}</th>" for name, _ in columns)
-    return f'<table class="{cls}"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr></thead><tbody>'
+    return (f'<div class="scroll"><table class="{cls}"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr>'
+            "</thead><tbody>")
+
+
+_TABLE_END = "</tbody></table></div>"  # closes what _table_head opened
 
 
 def _badge(verdict: Verdict) -> str:
@@ -284,7 +292,7 @@ class _Page:
                  _table_head(_SITE_COLUMNS))
         for row in sites.rows(self.result):
             self.add("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>")
-        self.add("</tbody></table>", "</section>")
+        self.add(_TABLE_END, "</section>")
 
     def summary(self) -> None:
         r = self.result
@@ -310,9 +318,9 @@ class _Page:
                  f'<div class="card" title="devices whose maker, model and firmware fall under a CISA Known '
                  f'Exploited Vulnerability (exact or possible)"><b>{risk_count(r)}</b><span>KEV risks</span></div>',
                  f'<div class="card"><b>{len(r.skips)}</b><span>Skips</span></div>', "</div>")
-        took = (r.finished - r.started).total_seconds()
+        took = "" if r.sites else f" ({(r.finished - r.started).total_seconds():.1f} s)"  # several scans: none
         rows = [
-            ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))} ({took:.1f} s)"),
+            ("Scan time", f"{_e(_ts(r.started))} to {_e(_ts(r.finished))}{took}"),
             ("Scan id", _e(r.scan_id) if r.scan_id is not None else
              "each site's latest (see Sites)" if r.sites else "not stored"),
             ("Targets", _e(", ".join(r.targets)) or "attached subnets"),
@@ -366,10 +374,9 @@ class _Page:
             return
         self.add('<section id="changes">', "<h2>Changes since the previous scan</h2>")
         if diff.previous_scan is None:
-            self.add("<p>This is the first scan in the inventory: there is nothing to compare with.</p>",
-                     "</section>")
+            self.add(f"<p>{_e(first_scan_note(self.result))}</p>", "</section>")
             return
-        when = f" ({_e(diff.previous_started)})" if diff.previous_started else ""
+        when = f" ({_e(stored_time(diff.previous_started))})" if diff.previous_started else ""
         self.add(f'<p class="muted">Compared with scan #{_e(diff.previous_scan)}{when}.</p>')
         if not has_changes(diff):
             self.add("<p>Nothing changed.</p>", "</section>")
@@ -387,7 +394,7 @@ class _Page:
             self.add("<h3>All changes</h3>", _table_head(_CHANGE_COLUMNS))
             for c in changes:
                 self.add(self._change_row(c))
-            self.add("</tbody></table>")
+            self.add(_TABLE_END)
         self.add("</section>")
 
     def _change_row(self, c: Change) -> str:
@@ -431,7 +438,7 @@ class _Page:
             self.add(f"<tr><td><code>{_e(r.cve)}</code><br>{_e(r.title)}</td><td>{_e(r.match)}</td>"
                      f"<td>{_e(r.kev_date_added)}</td><td>{_e(r.advisory)}<br>"
                      f'<span class="url">{_e(r.advisory_url)}</span></td><td>{_e(r.why)}</td></tr>')
-        self.add("</tbody></table>", "</div>")
+        self.add(_TABLE_END, "</div>")
 
     def risks(self) -> None:
         """Devices with KEV risks that are not flagged (flagged ones show theirs in their article)."""
@@ -471,18 +478,20 @@ class _Page:
 
     def _citation_row(self, c: ListCitation) -> str:
         url = f"<br>{_link(c.url)}" if c.url else ""
-        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(c.date)}</td>'
+        date = self.list_dates.get(c.list_id, c.date)
+        return (f'<tr id="{self.list_ids[c.list_id]}"><td>{_e(c.name)}</td><td>{_or_dash(date)}</td>'
                 f"<td>{_or_dash(c.citation)}{url}</td><td>{_or_dash(c.scope)}</td></tr>")
 
     def lists(self) -> None:
         """The appendix: every cited list once; findings link here."""
         cited = cited_lists(self.result)
+        self.list_dates = list_dates(self.result)
         if not cited:
             return
         self.add('<section id="lists">', "<h2>Lists cited</h2>",
                  '<p class="muted">Each list the findings above name, once: since when the maker is on it, the '
                  "legal citation and where to read it.</p>", _table_head(_LIST_COLUMNS, sortable=False),
-                 *(self._citation_row(c) for c in cited), "</tbody></table>", "</section>")
+                 *(self._citation_row(c) for c in cited), _TABLE_END, "</section>")
 
     def devices(self) -> None:
         self.add('<section id="devices">', "<h2>Inventory: all devices</h2>")
@@ -502,7 +511,7 @@ class _Page:
                 self.add(self._device_row(d, d.via is not None))
                 for c in self.children.get(d.key, []):
                     self.add(self._device_row(c, True))
-            self.add("</tbody></table>")
+            self.add(_TABLE_END)
             if verdict is Verdict.UNKNOWN:
                 self.add('<p class="muted">Why these are unknown:</p>', '<ul class="why">',
                          *(f"<li><code>{_e(d.ip)}</code> {_e(device_label(d))}: {_e(unknown_reason(d, self.result))}"
@@ -511,7 +520,7 @@ class _Page:
 
     def _device_row(self, d: Device, child: bool = False) -> str:
         anchor = self.ids[id(d)] if d.verdict.flagged else ""  # flagged: link the address to its findings
-        cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac), f"<td>{_or_dash(d.device_class)}</td>"]
+        cells = [_mono(d.ip, _ip_sort(d.ip), anchor), _mono(d.mac), f'<td class="nw">{_or_dash(d.device_class)}</td>']
         if child and d.via is not None:  # behind a recorder: say so in the first cell, and its own verdict
             cells[0] = (f'<td class="mono via" data-sort="{_e(_ip_sort(d.via.recorder_ip))}">&#8627; channel '
                         f"{_e(d.via.channel)} {_badge(d.verdict)}<br>{_e(d.ip)}</td>")
@@ -551,7 +560,7 @@ class _Page:
                  _table_head(_SKIP_COLUMNS))
         for s in r.skips:
             self.add(f"<tr>{_mono(s.ip, _ip_sort(s.ip))}<td>{_e(s.stage)}</td><td>{_e(s.reason)}</td></tr>")
-        self.add("</tbody></table>", "</section>")
+        self.add(_TABLE_END, "</section>")
 
     def coverage(self) -> None:
         r = self.result
@@ -564,7 +573,7 @@ class _Page:
         for c in r.coverage:
             self.add(f"<tr>{_mono(c.subnet)}<td>{_e(c.method)}</td><td>{_e(c.status)}</td>"
                      f"<td>{int(c.tried)}</td><td>{int(c.answered)}</td><td>{_or_dash(c.note)}</td></tr>")
-        self.add("</tbody></table>", "</section>")
+        self.add(_TABLE_END, "</section>")
 
     def tail(self) -> None:
         r = self.result

@@ -27,7 +27,8 @@ def combine(latest: Iterable[tuple[str, ScanResult]]) -> ScanResult:
         raise ValueError("no scans to combine")
     summaries, devices = [], []
     for site, r in latest:
-        new = len(r.diff.new_flagged) if r.diff is not None and r.diff.previous_scan is not None else None
+        # a site's first scan counts every flagged device as new (its first cron run alerts on them)
+        new = None if r.diff is None else len(r.flagged) if r.diff.previous_scan is None else len(r.diff.new_flagged)
         summaries.append(SiteSummary(site=site, scan_id=r.scan_id, started=r.started, devices=len(r.devices),
                                      flagged=len(r.flagged), new_flagged=new))
         devices += [dataclasses.replace(d, site=site) for d in r.devices]

@@ -11,19 +11,22 @@ import textwrap
 
 from tabulate import tabulate
 
-from camscan.models import Device, ScanResult
+from camscan.models import Device, ScanResult, Verdict
 from camscan.report import sites
 from camscan.report.common import (
     VERDICT_ORDER,
     cited_lists,
     counts,
     device_label,
+    first_scan_note,
     grouped,
     has_changes,
+    list_dates,
     maker_label,
     newly_flagged,
     ordered_changes,
     risk_count,
+    stored_time,
     unknown_reason,
 )
 from camscan.report.text import escape
@@ -48,13 +51,14 @@ def _verdict(d: Device) -> str:
 def _header(result: ScanResult) -> list[str]:
     n = counts(result)
     per = ", ".join(f"{n[v]} {v}" for v in VERDICT_ORDER if n[v])
-    took = (result.finished - result.started).total_seconds()
+    # a cross-site report spans several scans: no one duration (each site's scan: camscan report --site)
+    took = "" if result.sites else f" ({(result.finished - result.started).total_seconds():.1f} s)"
     scan = f"scan #{result.scan_id} " if result.scan_id is not None else "scan "
     return [
         f"camscan: {len(result.devices)} device(s) ({per or 'none'}), {len(result.flagged)} flagged, "
         f"{len(result.skips)} skip(s)" + (f", {risk_count(result)} with known-exploited firmware (KEV)"
                                           if risk_count(result) else ""),
-        escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f" ({took:.1f} s) - targets "
+        escape(f"{scan}{result.started:%Y-%m-%d %H:%M:%S %Z}".rstrip() + f"{took} - targets "
               f"{', '.join(result.targets) or '-'} via {', '.join(result.interfaces) or 'unicast'} - methods "
               f"{', '.join(result.methods) or '-'}", 400),
     ]
@@ -65,9 +69,9 @@ def _changes(result: ScanResult) -> list[str]:
     if diff is None:
         return []
     if diff.previous_scan is None:
-        return ["", "First scan in the inventory: nothing to compare with."]
-    since = f"scan #{diff.previous_scan}" + (f" ({escape(diff.previous_started, 40)})" if diff.previous_started
-                                              else "")
+        return ["", escape(first_scan_note(result), 200)]
+    when = f" ({escape(stored_time(diff.previous_started), 40)})" if diff.previous_started else ""
+    since = f"scan #{diff.previous_scan}{when}"
     if not has_changes(diff):
         return ["", f"No changes since {since}."]
     out: list[str] = []
@@ -95,8 +99,9 @@ def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
         for f in d.findings:
             out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
             if f.lists:  # the lists by reference: their names, dates and citations once, in the appendix
-                ids = dict.fromkeys(refs[c.list_id] for c in f.lists)
-                out += _wrap("on lists " + ", ".join(f"[{i}]" for i in ids), "    ")
+                on = dict.fromkeys(f"[{refs[c.list_id]}]" + (f" since {escape(c.date, 20)}" if c.date else "")
+                                   for c in f.lists)
+                out += _wrap("on lists " + ", ".join(on), "    ")
             if f.check:
                 out += _wrap(f"check: {escape(f.check, 400)}", "    ")
     return out
@@ -105,11 +110,13 @@ def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
 def _appendix(result: ScanResult, refs: dict[str, int], note: str) -> list[str]:
     """Each cited list once, with its date, citation and URL, then the legal note."""
     out = ["", "Lists cited:"]
+    dates = list_dates(result)
     for c in cited_lists(result):
         cite = f"; {c.citation}" if c.citation else ""
         url = f"; {c.url}" if c.url else ""
         scope = f"; scope: {c.scope}" if c.scope else ""
-        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 300)}: since {escape(c.date, 20)}{escape(cite, 1000)}"
+        out += _wrap(f"[{refs[c.list_id]}] {escape(c.name, 300)}: since {escape(dates.get(c.list_id, c.date), 200)}"
+                     f"{escape(cite, 1000)}"
                      f"{escape(url, 500)}{escape(scope, 1000)}", "  ")
     if note:
         out += [""] + _wrap(f"Note: {escape(note, 600)}", "")
@@ -117,7 +124,7 @@ def _appendix(result: ScanResult, refs: dict[str, int], note: str) -> list[str]:
 
 
 def _unknown(result: ScanResult) -> list[str]:
-    unknown = [d for d in result.devices if d.verdict == "unknown"]
+    unknown = [d for d in result.devices if d.verdict is Verdict.UNKNOWN]
     if not unknown:
         return []
     out = ["", "Unknown devices (what was tried, what is missing):"]

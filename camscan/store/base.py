@@ -179,7 +179,7 @@ class Store(ABC):
         if not rows:
             return Diff(previous_scan=None, previous_started=None)
         return diff(self.sightings(rows[0][0]), result.devices, previous_scan=rows[0][0],
-                    previous_started=rows[0][1])
+                    previous_started=rows[0][1], targets=result.targets)
 
     # --------------------------------------------------------------------------------------------- writes
     def record(self, result: ScanResult, site: str, note: str = "", keep: int | None = None,
@@ -201,7 +201,7 @@ class Store(ABC):
             else:
                 rows = cur.execute("SELECT key, record FROM sightings WHERE scan_id = ?", [prev[0]]).fetchall()
                 changes = diff({k: json.loads(r) for k, r in rows}, result.devices, previous_scan=prev[0],
-                               previous_started=prev[1])
+                               previous_started=prev[1], targets=result.targets)
             scan_id = cur.execute(
                 "INSERT INTO scans (site, started, finished, targets, devices, flagged, report) "
                 "VALUES (?, ?, ?, ?, ?, ?, '{}') RETURNING id",
@@ -249,9 +249,40 @@ def _label(rec: dict) -> str:
     return " ".join(str(p) for p in parts if p)
 
 
+def _scope(targets: Sequence[str]) -> list:
+    """The networks a scan's targets cover; empty (everything counts as looked for) when one does not parse."""
+    import ipaddress
+
+    from camscan.net import parse_target
+
+    nets: list[ipaddress.IPv4Network] = []
+    for t in targets:
+        try:
+            nets += parse_target(t)
+        except Exception:  # noqa: BLE001 - a replay's or an old scan's targets: no narrowing then
+            return []
+    return nets
+
+
+def _looked_for(old: dict, scope: list) -> bool:
+    """Was a device of the previous scan looked for by this one? Not when this scan's targets leave out its
+    IPv4 address (a narrower scan of the site); a camera seen behind a recorder, or not on IPv4, always was."""
+    import ipaddress
+
+    if not scope or old.get("via"):
+        return True
+    try:
+        addr = ipaddress.ip_address(str(old.get("ip") or ""))
+    except ValueError:
+        return True
+    return addr.version != 4 or any(addr in n for n in scope)
+
+
 def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], previous_scan: int | None = None,
-         previous_started: str | None = None) -> Diff:
-    """Changes from the previous scan's device records (key -> JSON record) to the current devices."""
+         previous_started: str | None = None, targets: Sequence[str] = ()) -> Diff:
+    """Changes from the previous scan's device records (key -> JSON record) to the current devices. A device
+    missing now is ``gone`` only when its address lies inside ``targets`` (this scan's; none: everywhere):
+    a narrower scan of the site did not look for the others."""
     changes: list[Change] = []
     new_flagged: list[str] = []
     current = {d.key: d for d in devices}
@@ -269,8 +300,9 @@ def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], 
                 changes.append(Change(kind, key, d.ip, before=before, after=after, device=_label(rec)))
         if d.verdict.flagged and not _flagged(old):
             new_flagged.append(key)
+    scope = _scope(targets)
     for key, old in previous.items():
-        if key not in current:
+        if key not in current and _looked_for(old, scope):
             changes.append(Change(ChangeKind.GONE, key, old.get("ip"), before=old.get("verdict"),
                                   device=_label(old)))
     order = (ChangeKind.NEW, ChangeKind.VERDICT, ChangeKind.GONE, ChangeKind.IP, ChangeKind.FIRMWARE,

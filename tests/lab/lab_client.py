@@ -56,7 +56,8 @@ SECURITY = (
 
 
 def probe(args: dict) -> dict:
-    """Send one Probe (optionally repeated with the same MessageID) and collect replies until ``wait``."""
+    """Send one Probe (optionally repeated with the same MessageID) and collect replies until ``wait``; with
+    ``until`` (addresses), until all of those have answered and ``grace`` seconds more (``wait``: a hang guard)."""
     dest = args.get("dest", "239.255.255.250")
     family = socket.AF_INET6 if ":" in dest else socket.AF_INET
     s = socket.socket(family, socket.SOCK_DGRAM)
@@ -76,11 +77,15 @@ def probe(args: dict) -> dict:
         s.sendto(data, addr)
     replies = []
     deadline = time.monotonic() + float(args.get("wait", 1.5))
+    waiting_for = set(args.get("until") or ())
     while (left := deadline - time.monotonic()) > 0:
         ready, _, _ = select.select([s], [], [], left)
         if ready:
             payload, src = s.recvfrom(65536)
             replies.append({"src": src[0], "port": src[1], "xml": payload.decode("utf-8", "replace")})
+            if waiting_for and waiting_for <= {r["src"] for r in replies}:
+                waiting_for = set()  # all in: now only the grace period, for replies that should not come
+                deadline = min(deadline, time.monotonic() + float(args.get("grace", 0.5)))
     return {"message_id": mid, "replies": replies}
 
 

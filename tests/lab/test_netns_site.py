@@ -70,10 +70,11 @@ def test_multicast_untyped_probe_reaches_every_device(three_site: Site, client: 
 
 def test_typed_probe_is_and_over_types(three_site: Site, client: ClientFn) -> None:
     # The IPCAM advertises only a bare UUID type, so a typed probe misses it.
-    nvt = client(three_site, "probe", types="dn:NetworkVideoTransmitter", wait=0.8)
-    assert {r["src"] for r in nvt["replies"]} == {"198.51.100.10", "198.51.100.12"}
-    both = client(three_site, "probe", types="dn:NetworkVideoTransmitter tds:Device", wait=0.8)
-    assert {r["src"] for r in both["replies"]} == {"198.51.100.10", "198.51.100.12"}
+    answer = ["198.51.100.10", "198.51.100.12"]  # waited for (a 20 s hang guard), then 0.5 s for any other
+    nvt = client(three_site, "probe", types="dn:NetworkVideoTransmitter", wait=20, until=answer)
+    assert {r["src"] for r in nvt["replies"]} == set(answer)
+    both = client(three_site, "probe", types="dn:NetworkVideoTransmitter tds:Device", wait=20, until=answer)
+    assert {r["src"] for r in both["replies"]} == set(answer)
     unknown = client(three_site, "probe", types="tds:Device dn:NoSuchType", wait=0.6)
     assert unknown["replies"] == []
 

@@ -77,3 +77,27 @@ def test_neutralise(raw, cell):
 def test_every_cell_is_quoted_and_lines_end_in_crlf(normal_result):
     text = report_csv.render(normal_result)
     assert text.startswith('"ip","mac",') and text.endswith("\r\n")
+
+
+def test_cross_site_csv_has_one_site_column_and_first_scans_count_flagged_as_new(normal_result):
+    """Two sites, one on its first scan (no previous scan: every flagged device is new), one with a diff:
+    the device header has exactly one ``site`` column (the first), and the summary's new_flagged is a count
+    for both sites, never ``-``."""
+    from dataclasses import replace
+
+    from camscan.models import Diff
+    from camscan.report import sites
+
+    first = replace(normal_result, diff=Diff(previous_scan=None, previous_started=None), scan_id=1)
+    combined = sites.combine([("north", first), ("south", replace(normal_result, scan_id=2))])
+    text = report_csv.render(combined)
+    summary_part, devices_part = text.split("\r\n\r\n", 1)
+    header = next(csv.reader(io.StringIO(devices_part)))
+    assert header.count("site") == 1 and header[0] == "site"
+    assert header[1:] == [c for c in report_csv.COLUMNS if c != "site"]
+    rows = list(csv.DictReader(io.StringIO(devices_part)))
+    assert {r["site"] for r in rows} == {"north", "south"}
+    assert all(r["device_class"] for r in rows if r["verdict"] != "unknown")
+    summary = {r["site"]: r for r in csv.DictReader(io.StringIO(summary_part))}
+    assert summary["north"]["new_flagged"] == str(len(normal_result.flagged))
+    assert summary["south"]["new_flagged"] == str(len(normal_result.diff.new_flagged))

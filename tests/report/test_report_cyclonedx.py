@@ -59,3 +59,22 @@ def test_empty_scan_is_a_valid_bom(result):
     from dataclasses import replace
 
     validate(render(replace(result, devices=(), diff=None), OutputFormat.CYCLONEDX))
+
+
+def test_cross_site_vulnerability_affects_the_site_prefixed_component(normal_result):
+    """In a report covering several sites each component's bom-ref carries its site; a vulnerability's
+    affects.ref must name that same bom-ref, or the BOM has a dangling reference."""
+    from dataclasses import replace
+
+    from camscan.models import Risk
+
+    risk = Risk("CVE-2021-36260", "2022-01-10", "HSRC-202109-01", "https://www.hikvision.com/en/support/",
+                "exact", "firmware in range")
+    devices = tuple(replace(d, site="north", risks=(risk,)) for d in normal_result.devices)
+    text = render(replace(normal_result, devices=devices), OutputFormat.CYCLONEDX)
+    validate(text)
+    doc = json.loads(text)
+    refs = {c["bom-ref"] for c in doc["components"]}
+    assert all(r.startswith("north/") for r in refs)
+    affected = [a["ref"] for v in doc["vulnerabilities"] for a in v["affects"]]
+    assert affected and set(affected) <= refs

@@ -20,7 +20,7 @@ def test_every_format_shows_the_device_class(normal_result):
     table = render(normal_result, OutputFormat.TABLE)
     assert "Class" in table and "recorder" in table
     page = render(normal_result, OutputFormat.HTML)
-    assert "<th" in page and ">Class<" in page and "<td>recorder</td>" in page
+    assert "<th" in page and ">Class<" in page and '<td class="nw">recorder</td>' in page
 
 
 def test_a_report_from_before_device_class_reads_as_unknown(normal_result):

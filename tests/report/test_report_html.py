@@ -138,4 +138,20 @@ def test_without_diff_and_with_an_unchanged_diff(no_diff_result):
     same = replace(no_diff_result, diff=Diff(previous_scan=3, previous_started=None))
     assert "Nothing changed." in report_html.render(same)
     first = replace(no_diff_result, diff=Diff(previous_scan=None, previous_started=None))
-    assert "first scan in the inventory" in report_html.render(first)
+    assert "First scan in the inventory" in report_html.render(first)
+    # an inventory shared by sites: the site's own first scan, named (other sites have scans)
+    assert "First scan of site north in the inventory" in report_html.render(replace(first, site="north"))
+
+
+def test_tables_lay_out_automatically_and_scroll_on_narrow_screens(normal_result):
+    """Review: fixed layout made MAC run into Class at 1280 px and headers break mid-word at 700 px. Every
+    table sits in an overflow-x: auto box, the layout is automatic, headers and short fields do not wrap
+    (checked by eye in headless Chromium at 1280 and 700 px)."""
+    import re
+
+    page = report_html.render(normal_result)
+    assert "table-layout: fixed" not in page and "table.fixed { table-layout: auto; }" in page
+    assert re.search(r"\.scroll \{ overflow-x: auto;", page)
+    assert re.search(r"th \{[^}]*white-space: nowrap", page)
+    assert page.count("<table") == page.count('<div class="scroll"><table')
+    assert '<td class="nw">camera</td>' in page  # the class cell stays on one line

@@ -50,6 +50,7 @@ def test_no_diff_and_first_and_unchanged_scan(no_diff_result):
     assert "since scan" not in table.render(no_diff_result)
     first = replace(no_diff_result, diff=Diff(previous_scan=None, previous_started=None))
     assert "First scan in the inventory" in table.render(first)
+    assert "First scan of site north in the inventory" in table.render(replace(first, site="north"))
     same = replace(no_diff_result, diff=Diff(previous_scan=7, previous_started="2024-01-01T00:00:00.000000Z"))
     assert "No changes since scan #7" in table.render(same)
 
@@ -59,7 +60,47 @@ def test_findings_show_lists_with_dates_and_what_to_check(normal_result):
     findings = out[out.index("Findings"):]
     assert findings.index("SANCTIONED 192.168.1.10") < findings.index("REVIEW 192.168.1.20")
     # each finding names its lists; the dates and citations are said once, in the appendix
-    assert "on lists [1], [2], [3]" in findings
+    assert "on lists [1] since 2021-03-12, [2] since 2019-08-13, [3] since 2019-10-09" in findings
     appendix = out[out.index("Lists cited:"):]
     assert "[1] FCC Covered List: since 2021-03-12" in appendix and appendix.count("FCC Covered List") == 1
     assert "check: Confirm the maker" in findings
+
+
+def test_list_dates_are_the_same_in_table_and_html(normal_result):
+    """A list that added two makers on different dates: each finding shows its own date, in the table as in
+    the HTML, and the appendix of both gives every date (it showed only the first cited in the table)."""
+    from dataclasses import replace
+
+    from camscan.models import ListCitation
+    from camscan.report import html as report_html
+
+    def with_fcc_date(d, date):
+        fs = tuple(replace(f, lists=tuple(replace(c, date=date) if c.list_id == "fcc_covered" else c
+                                          for c in f.lists)) for f in d.findings)
+        return replace(d, findings=fs)
+
+    devices = tuple(with_fcc_date(d, "2025-12-26") if d.ip == "192.168.1.20" else d
+                    for d in normal_result.devices)
+    result = replace(normal_result, devices=devices)
+    text, page = table.render(result), report_html.render(result)
+    assert isinstance(devices[0].findings[0].lists[0], ListCitation)
+    for out in (text, page):
+        assert "2021-03-12, 2025-12-26" in out  # the appendix: both dates
+    assert "since 2025-12-26" in text and "since 2021-03-12" in text  # each finding its own
+    assert "(since 2025-12-26)" in page and "(since 2021-03-12)" in page
+
+
+def test_previous_scan_time_to_the_second_and_no_cross_site_duration(normal_result):
+    """Review 17: diff timestamps had microseconds where reports do not; a cross-site report showed a made-up
+    duration (first site's start to last site's end)."""
+    from dataclasses import replace
+
+    from camscan.report import html as report_html
+    from camscan.report import sites
+
+    for out in (table.render(normal_result), report_html.render(normal_result)):
+        assert "2024-05-01 10:00:00 UTC" in out and "10:00:00.000000" not in out
+    combined = sites.combine([("north", normal_result), ("south", replace(normal_result, scan_id=43))])
+    assert " s) - targets" not in table.render(combined)
+    assert "(118.5 s)" in table.render(normal_result)
+    assert " s)</dd>" not in report_html.render(combined)
