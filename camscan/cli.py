@@ -456,6 +456,8 @@ def cmd_scan(args) -> int:
             return found
         # Device replies are parsed only in an unprivileged child (camscan.privsep) when this process is root
         result = privsep.run(scan, user=args.user or cfg.scan.get("user"))
+        if recorder is not None:
+            _hand_back(recorder)
         if where is None:
             write_report(output, result, fmt, note=policy.note)
         else:
@@ -491,6 +493,29 @@ def _record_dir(path: Path, user: str | None) -> Path:
     except OSError as exc:
         raise RunError(f"cannot create the recording directory {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _hand_back(path: Path) -> None:
+    """After the scan: the --record tree (written by the unprivileged prober, as ``nobody``) belongs to the user
+    who ran camscan. Nothing is followed (a symbolic link the prober left is changed itself, never its target)
+    and a file with a second hard link is left alone (it could be someone else's)."""
+    import os
+    import stat
+
+    uid, gid = os.getuid(), os.getgid()
+    if os.geteuid() != 0:
+        return  # no prober of another user: the tree is ours already
+    try:
+        for top, dirs, files in os.walk(path, followlinks=False):
+            for name in [*dirs, *files]:
+                entry = os.path.join(top, name)
+                st = os.lstat(entry)
+                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+                    continue
+                os.chown(entry, uid, gid, follow_symlinks=False)
+        os.chown(path, uid, gid, follow_symlinks=False)
+    except OSError as exc:
+        raise RunError(f"cannot hand the recording {path} back to uid {uid}: {exc.strerror or exc}") from None
 
 
 def cmd_replay(args) -> int:

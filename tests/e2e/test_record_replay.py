@@ -54,3 +54,12 @@ def test_no_credential_is_recorded(vendors_site, recorded):
             data = path.read_bytes()
             assert not [s for s in secrets if s in data], path
     assert os.stat(folder).st_mode & 0o077 == 0  # owner only
+
+
+def test_the_recording_belongs_to_the_user_who_ran_camscan(recorded):
+    """Review 16: the unprivileged prober writes the tree (as nobody); afterwards it is handed back to the user
+    who ran the scan (root here), still owner only."""
+    _scan, folder = recorded
+    for path in [folder, *folder.rglob("*")]:
+        st = os.lstat(path)
+        assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid()), path
