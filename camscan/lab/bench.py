@@ -666,7 +666,7 @@ def report(results: Sequence[ScenarioResult], info: dict[str, Any], markdown: bo
     tg = targets(results)
     if tg:
         lines.append("")
-        lines.append(render_table([list(t) for t in tg], ["target (issue 7)", "measured", ""], markdown))
+        lines.append(render_table([list(t) for t in tg], ["target (issue 17)", "measured", ""], markdown))
     return "\n".join(lines) + "\n"
 
 
