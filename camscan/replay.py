@@ -320,10 +320,14 @@ def _soap_operation(body: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------------------ replay
-def replay(paths: Iterable[Path | str | DeviceFolder], policy=None, rules=None, timeout: float = 3.0,
+def replay(paths: Iterable[Path | str | DeviceFolder], policy=None, rules=None, timeout: float = 30.0,
            progress: Callable[[str], None] | None = None) -> ScanResult:
     """Identification, policy and risks of recorded device folders, with no network: the real probers and
-    parsers over :class:`ReplayTransport`. Raises :class:`FolderError` for a folder that cannot be read."""
+    parsers over :class:`ReplayTransport`. Raises :class:`FolderError` for a folder that cannot be read.
+
+    A recorded reply is in memory and never waits on a device, so the per-call cap (``timeout``) is only a
+    guard against a pathological parse: it is ten times a live scan's, so a busy machine (a starved thread, the
+    first zeep template build) cannot turn a recorded reply into a timeout skip and change the verdict."""
     import dataclasses
 
     from camscan.scan import Scanner
