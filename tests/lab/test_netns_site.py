@@ -252,9 +252,6 @@ def test_cleanup_stale_spares_live_runs(three_site: Site) -> None:
         (MARKER_DIR / f"{dead}.pid").unlink(missing_ok=True)
 
 
-def test_build_time_is_reported(three_site: Site) -> None:
-    assert three_site.build_seconds > 0  # a figure for the benchmark; how long is not a pass/fail matter
-
 
 def test_prefix_in_use_is_refused(three_site: Site) -> None:
     clash = load_site(three_site.spec, prefix=three_site.prefix)
