@@ -82,6 +82,7 @@ def test_an_onvif_recorder_lists_its_video_sources(scanned):
     for channel, row in rows.items():
         assert row["via"]["protocol"] == "ONVIF" and row["via"]["source"] == "onvif.media"
         assert row["key"] == f"via:{rec['key']}/{channel}" and row["verdict"] == "unknown" and row["ip"] == ""
+        assert {"source": "recorder.onvif.media", "field": "resolution", "value": "1920x1080"} in row["evidence"]
     asked = [e for e in site.request_log("unv-nvr") if e.get("op") == "GetVideoSources"]
     assert asked and all(e.get("auth_ok") for e in asked if e.get("credentialed"))
     assert any(e.get("credentialed") and e.get("auth_scheme") == "ws_security" for e in asked)
