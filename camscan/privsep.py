@@ -154,9 +154,11 @@ def prepare() -> None:
     from camscan import oui
     from camscan.discover import udp
     from camscan.probe import http, onvif
+    from camscan.recorders import media
 
     http.default_plan()
     onvif.preload()
+    media.preload()  # the media WSDL subset's bytes (parsed only if a scan meets an ONVIF recorder)
     oui.preload()
     udp.preopen(3)  # one per UDP protocol (WS-Discovery, SADP, DHIP)
     "".encode("idna")  # codecs the probes may use, imported while the standard library is reachable

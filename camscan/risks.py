@@ -6,8 +6,9 @@ validates that file and matches devices against it:
 
 * ``exact``: the model is in a family the advisory lists and the firmware is inside that family's
   verified range;
-* ``possible``: only one of the two could be checked (no model reported, no parseable firmware), or the
-  range could not be verified in the advisory;
+* ``possible``: only one of the two could be checked (no model reported, no parseable firmware, a build
+  between the last affected one and the first fixed one the advisory names), or the range could not be
+  verified in the advisory;
 * nothing: the firmware is outside the range (a patched build), the model belongs to no listed family,
   or neither model nor firmware could be checked.
 
@@ -41,9 +42,6 @@ class Firmware:
     version: tuple[int, ...] | None
     built: date | None
 
-    def key(self) -> tuple[tuple[int, ...], date] | None:
-        return (self.version, self.built) if self.version is not None and self.built is not None else None
-
 
 @dataclass(frozen=True)
 class Range:
@@ -53,6 +51,8 @@ class Range:
     last: Firmware | None = None
     first_text: str = ""
     last_text: str = ""
+    fixed: Firmware | None = None
+    fixed_text: str = ""
     built_before: date | None = None
     verified: bool = False
     note: str = ""
@@ -120,15 +120,20 @@ def parse_firmware(text: str | None) -> Firmware:
 # ------------------------------------------------------------------------------------------------ loading
 def _fw_bound(text: object, where: str) -> Firmware:
     fw = parse_firmware(str(text))
-    if fw.key() is None:
-        raise DataError(f"{where}: firmware bound {text!r} needs a version and a build date (V5.4.0 build 160530)")
+    if fw.version is None:
+        raise DataError(f"{where}: firmware bound {text!r} needs a version (V5.4.0 build 160530, or V4.30.210)")
     return fw
+
+
+def _span_key(fw: Firmware, dated: bool) -> tuple:
+    """What a bound compares on: (version, build date) for dated spans, the version alone otherwise."""
+    return (fw.version, fw.built) if dated else (fw.version,)
 
 
 def _range(raw: object, where: str) -> Range:
     if not isinstance(raw, dict):
         raise DataError(f"{where}: must be a table")
-    unknown = set(raw) - {"family", "models", "first", "last", "built_before", "verified", "note"}
+    unknown = set(raw) - {"family", "models", "first", "last", "fixed", "built_before", "verified", "note"}
     if unknown:
         raise DataError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     if not isinstance(raw.get("family"), str) or not raw["family"]:
@@ -145,14 +150,26 @@ def _range(raw: object, where: str) -> Range:
     has_span = "first" in raw or "last" in raw
     if has_span == ("built_before" in raw):
         raise DataError(f"{where}: give either first and last firmware, or built_before, not both")
-    first = last = None
+    first = last = fixed = None
     before = None
+    if "fixed" in raw and not has_span:
+        raise DataError(f"{where}: fixed goes with first and last")
     if has_span:
         if "first" not in raw or "last" not in raw:
             raise DataError(f"{where}: first and last go together")
         first, last = _fw_bound(raw["first"], where), _fw_bound(raw["last"], where)
-        if last.key() < first.key():  # type: ignore[operator]
+        dated = first.built is not None
+        if dated != (last.built is not None):
+            raise DataError(f"{where}: first and last must both carry a build date (V5.4.0 build 160530) "
+                            f"or both be versions alone (V4.30.210)")
+        if _span_key(last, dated) < _span_key(first, dated):
             raise DataError(f"{where}: last firmware is before first")
+        if "fixed" in raw:
+            fixed = _fw_bound(raw["fixed"], where)
+            if (fixed.built is not None) != dated:
+                raise DataError(f"{where}: fixed must be written like first and last (with or without a build date)")
+            if _span_key(fixed, dated) <= _span_key(last, dated):
+                raise DataError(f"{where}: fixed firmware must come after last")
     else:
         value = raw["built_before"]
         text = value.isoformat() if isinstance(value, date) else str(value)
@@ -160,7 +177,8 @@ def _range(raw: object, where: str) -> Range:
             raise DataError(f"{where}: built_before must be YYYY-MM-DD")
         before = date.fromisoformat(text)
     return Range(family=raw["family"], models=patterns, first=first, last=last,
-                 first_text=str(raw.get("first", "")), last_text=str(raw.get("last", "")), built_before=before,
+                 first_text=str(raw.get("first", "")), last_text=str(raw.get("last", "")), fixed=fixed,
+                 fixed_text=str(raw.get("fixed", "")), built_before=before,
                  verified=raw["verified"], note=str(raw.get("note", "")))
 
 
@@ -220,10 +238,12 @@ def default_risks() -> tuple[Vulnerability, ...]:
 
 
 # ----------------------------------------------------------------------------------------------- matching
-_IN, _OUT, _UNKNOWN = "in", "out", "unknown"
+_IN, _OUT, _UNKNOWN, _GAP = "in", "out", "unknown", "gap"
 
 
 def _firmware_state(r: Range, fw: Firmware) -> str:
+    """in / out of the range, unknown (nothing comparable), or gap: after the last affected build the
+    advisory names and before its first fixed one (the advisory says nothing of those builds)."""
     if r.built_before is not None:
         if fw.built is None:
             return _UNKNOWN
@@ -231,13 +251,26 @@ def _firmware_state(r: Range, fw: Firmware) -> str:
     assert r.first is not None and r.last is not None
     if fw.version is None:
         return _UNKNOWN
+    if r.first.built is None:  # a span of versions alone: the build date plays no part
+        key = _span_key(fw, False)
+        lo, hi = _span_key(r.first, False), _span_key(r.last, False)
+        if lo <= key <= hi:
+            return _IN
+        if r.fixed is not None and hi < key < _span_key(r.fixed, False):
+            return _GAP
+        return _OUT
     if fw.built is not None:
-        key = (fw.version, fw.built)
-        return _IN if r.first.key() <= key <= r.last.key() else _OUT  # type: ignore[operator]
-    # a version without a build date: decided when it is strictly inside or outside the versions
+        key = _span_key(fw, True)
+        if _span_key(r.first, True) <= key <= _span_key(r.last, True):
+            return _IN
+        if r.fixed is not None and _span_key(r.last, True) < key < _span_key(r.fixed, True):
+            return _GAP
+        return _OUT
+    # a version without a build date against a dated span: decided only strictly inside or outside
     lo, hi = r.first.version, r.last.version
-    assert lo is not None and hi is not None
-    if fw.version < lo or fw.version > hi:
+    top = r.fixed.version if r.fixed is not None else hi
+    assert lo is not None and hi is not None and top is not None
+    if fw.version < lo or fw.version > top:
         return _OUT
     if lo < fw.version < hi:
         return _IN
@@ -247,7 +280,8 @@ def _firmware_state(r: Range, fw: Firmware) -> str:
 def _bounds(r: Range) -> str:
     if r.built_before is not None:
         return f"built before {r.built_before.isoformat()}"
-    return f"from {r.first_text} to {r.last_text}"
+    text = f"from {r.first_text} to {r.last_text}"
+    return text + (f"; fixed in {r.fixed_text}" if r.fixed_text else "")
 
 
 def _assess(v: Vulnerability, r: Range, model: str | None, firmware: str | None, fw: Firmware) -> Risk | None:
@@ -256,7 +290,7 @@ def _assess(v: Vulnerability, r: Range, model: str | None, firmware: str | None,
     if state == _OUT:
         return None  # a patched (or older, unaffected) build
     if not model_ok and state != _IN:
-        return None  # nothing could be checked
+        return None  # nothing could be checked (or only that the build is not a fixed one)
     parts = []
     if model_ok:
         parts.append(f"model {model} is in the {r.family}")
@@ -266,6 +300,9 @@ def _assess(v: Vulnerability, r: Range, model: str | None, firmware: str | None,
         parts.append(f"no model reported (the {r.family} cannot be checked)")
     if state == _IN:
         parts.append(f"firmware {firmware} is in the affected range ({_bounds(r)})")
+    elif state == _GAP:
+        parts.append(f"firmware {firmware} is after the last affected build and before the first fixed one the "
+                     f"advisory names ({_bounds(r)})")
     elif firmware:
         parts.append(f"firmware {firmware!r} has no comparable version/build date (affected: {_bounds(r)})")
     else:

@@ -29,6 +29,7 @@ from camscan.recorders.collect import (
     read_channels,
     read_onvif_sources,
     recorder_family,
+    web_ports,
 )
 from camscan.recorders.parse import Channel
 from camscan.risks import match_device
@@ -76,6 +77,13 @@ def test_recorder_family():
                                evidence=(Evidence("dhip", "DeviceClass", "NVR"),))) == "dahua"
     # a recorder of a maker camscan cannot ask
     assert recorder_family(dev(model="NVR-8CH", maker="Axis")) is None
+
+
+def test_web_ports_plain_first_then_https():
+    assert web_ports(dev(ports=(443, 8000, 80))) == [(80, False), (443, True)]
+    assert web_ports(dev(ports=(443,))) == [(443, True)]  # an HTTPS-only recorder
+    assert web_ports(dev(ports=(8080, 8000))) == [(8080, False)]
+    assert web_ports(dev(ports=(8443, 554))) == []
 
 
 # ------------------------------------------------------------------------------------- a loopback recorder
@@ -239,15 +247,22 @@ def _wsse_ok(body: bytes) -> bool:
             and tok.findtext("wsse:Password", namespaces=ns) == password_digest(nonce, created, PASSWORD))
 
 
+NOT_AUTHORIZED = (b'<?xml version="1.0" encoding="UTF-8"?>'
+                  b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error"><s:Body><s:Fault><s:Code><s:Value>s:Sender</s:Value>'
+                  b'<s:Subcode><s:Value>ter:NotAuthorized</s:Value></s:Subcode></s:Code><s:Reason>'
+                  b'<s:Text xml:lang="en">Sender not Authorized</s:Text></s:Reason></s:Fault></s:Body></s:Envelope>')
+
+
+def _soap(status: str, body: bytes) -> bytes:
+    return (b"HTTP/1.1 %s\r\nContent-Type: application/soap+xml; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s"
+            % (status.encode(), len(body), body))
+
+
 def test_onvif_sources_anonymous_first_then_ws_security_once():
     def serve(peer):
         while (req := peer.request()) is not None:
             body = req.partition(b"\r\n\r\n")[2]
-            if _wsse_ok(body):
-                peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(ONVIF_MEDIA), ONVIF_MEDIA))
-            else:
-                fault = b"<s:Envelope><s:Body><s:Fault>ter:NotAuthorized</s:Fault></s:Body></s:Envelope>"
-                peer.send(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(fault), fault))
+            peer.send(_soap("200 OK", ONVIF_MEDIA) if _wsse_ok(body) else _soap("400 Bad Request", NOT_AUTHORIZED))
 
     device = LoopbackDevice(serve)
     try:
@@ -256,11 +271,68 @@ def test_onvif_sources_anonymous_first_then_ws_security_once():
                   xaddrs=(f"http://127.0.0.1:{device.port}/onvif/device_service",))
         sources, reason = read_onvif_sources(rec, link(Credentials(USER, PASSWORD)), 2, None)
         assert reason == "" and [c.channel for c in sources] == ["VideoSource_1", "VideoSource_2"]
+        assert {(c.resolution, c.protocol, c.source) for c in sources} == {("1920x1080", "ONVIF", "onvif.media")}
         first, second = device.requests
+        # the request zeep built from the media WSDL subset: its SOAP 1.2 action, the trt element
+        assert b'action="http://www.onvif.org/ver10/media/wsdl/GetVideoSources"' in first
+        assert b"GetVideoSources" in first.partition(b"\r\n\r\n")[2]
         assert b"UsernameToken" not in first and b"UsernameToken" in second
         assert PASSWORD.encode() not in second  # a digest, never the password
         with pytest.raises(_Denied, match="bad credentials"):  # ... and a wrong password is tried once
             read_onvif_sources(rec, link(Credentials(USER, "wrong")), 2, None)
         assert sum(1 for r in device.requests[2:] if b"UsernameToken" in r) == 1
+        # credentials withheld (out of scope): asked anonymously only, refused, and said so
+        with pytest.raises(_Denied, match="needs credentials"):
+            read_onvif_sources(rec, link(Credentials(USER, PASSWORD), (ipaddress.ip_network("203.0.113.0/24"),)),
+                               2, None)
+        assert not any(b"UsernameToken" in r for r in device.requests[4:])
     finally:
         device.close()
+
+
+def test_onvif_sources_hostile_replies_are_reasons_not_crashes():
+    replies = iter([_soap("200 OK", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'),
+                    _soap("200 OK", b"<not-xml"),
+                    _soap("500 Internal", b'<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/'
+                                          b'soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value>'
+                                          b'</s:Code><s:Reason><s:Text xml:lang="en">no</s:Text></s:Reason>'
+                                          b'</s:Fault></s:Body></s:Envelope>')])
+
+    def serve(peer):
+        while peer.request() is not None:
+            peer.send(next(replies))
+
+    device = LoopbackDevice(serve)
+    try:
+        rec = dev(ip="127.0.0.1", model="NVR301-04S3", maker="Uniview",
+                  evidence=(Evidence("onvif.GetDeviceInformation", "model", "NVR301-04S3"),),
+                  xaddrs=(f"http://127.0.0.1:{device.port}/onvif/device_service",))
+        for _ in range(3):
+            sources, reason = read_onvif_sources(rec, link(Credentials(USER, PASSWORD)), 2, None)
+            assert sources is None and reason
+    finally:
+        device.close()
+
+
+def test_one_oui_pass_for_the_cameras_of_all_recorders(hik, monkeypatch):
+    """Each pass streams the whole OUI registry: the cameras of every recorder are looked up together, once,
+    after the recorders answered."""
+    from camscan import oui
+    from camscan.recorders import collect
+
+    passes = []
+    real = oui.evidence_for
+
+    def counted(macs):
+        macs = list(macs)
+        passes.append(macs)
+        return real(macs)
+
+    monkeypatch.setattr(oui, "evidence_for", counted)
+    monkeypatch.setattr(collect, "WEB_PORTS", (hik.port,))
+    recorders = [dev(ip="127.0.0.1", ports=(hik.port,)), dev(ip="127.0.0.1", mac="58:50:ed:00:00:31",
+                                                              ports=(hik.port,))]
+    rows, skips = RecorderInventory(link(Credentials(USER, PASSWORD)), 2, None, lambda d: d).run(recorders)
+    assert skips == [] and len(rows) == 4
+    assert len(passes) == 1 and len(passes[0]) == 4
+    assert all(any(e.source == "oui" for e in r.evidence) for r in rows if r.mac)

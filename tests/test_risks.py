@@ -38,8 +38,15 @@ def test_packaged_file_loads_with_sources_and_dates():
     by = {v.cve: v for v in vulns}
     assert by["CVE-2021-33044"].advisory == by["CVE-2021-33045"].advisory == "DHCC-SA-202106-001"
     assert by["CVE-2021-36260"].advisory == "HSRC-202109-01"
-    # the range for 36260 could not be read per series in the advisory: never "exact"
+    # the advisory's own table for 36260 could not be read (models come from NVD's transcription): never "exact"
     assert not any(r.verified for r in by["CVE-2021-36260"].ranges)
+    # ICSA-17-124-01 names the first fixed build of each series it lists
+    assert all(r.verified and r.fixed is not None for r in by["CVE-2017-7921"].ranges)
+    # the recorders NVD lists for 36260 are there, with version-only spans
+    nvr = [r for r in by["CVE-2021-36260"].ranges if r.first is not None]
+    assert {r.first_text for r in nvr} == {"V4.30.210", "V4.30.300"} and all(r.first.built is None for r in nvr)
+    for v in vulns:
+        assert v.kev_note and v.source_note
 
 
 @pytest.mark.parametrize("body, message", [
@@ -56,7 +63,21 @@ def test_packaged_file_loads_with_sources_and_dates():
      'first = "V5.4.0 build 160530"\nlast = "V5.2.0 build 140721"\nverified = true\n', "last firmware is before first"),
     ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
      'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
-     'first = "V5.2.0"\nlast = "V5.4.0 build 160530"\nverified = true\n', "needs a version and a build date"),
+     'first = "V5.2.0"\nlast = "V5.4.0 build 160530"\nverified = true\n', "both carry a build date"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'first = "build 160530"\nlast = "V5.4.0 build 160530"\nverified = true\n', "needs a version"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'first = "V5.2.0 build 140721"\nlast = "V5.4.0 build 160530"\nfixed = "V5.4.0 build 160530"\n'
+     'verified = true\n', "fixed firmware must come after last"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'first = "V4.30.210"\nlast = "V4.31.000"\nfixed = "V4.31.005 build 210701"\nverified = true\n',
+     "fixed must be written like first and last"),
+    ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
+     'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
+     'built_before = "2021-06-01"\nfixed = "V5.4.5 build 170123"\nverified = true\n', "fixed goes with first and last"),
     ('[[vulnerability]]\ncve = "CVE-2021-1234"\nmaker = "X"\ntitle = "t"\nadvisory = "A"\nadvisory_url = "https://a"\n'
      'kev_date_added = "2022-01-10"\nread = "2026-12-02"\n[[vulnerability.range]]\nfamily = "f"\n'
      'built_before = "2021-06-01"\nmodels = ["("]\nverified = true\n', "bad model pattern"),
@@ -105,37 +126,66 @@ def test_7921_first_and_last_build_of_a_series_are_exact():
     assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0 build 160530") == "exact"
 
 
-def test_7921_one_build_after_the_series_range_is_patched():
-    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0 build 160531") is None
+def test_7921_before_the_first_build_and_from_the_fixed_build_on_there_is_no_risk():
     assert r7921(model="DS-2CD2032F-I", firmware="V5.2.0 build 140720") is None
+    # ICSA-17-124-01: DS-2CD2xx2F-I fixed in V5.4.5 build 170123 and later
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.5 build 170123") is None
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.5.0 build 170725") is None
+
+
+def test_7921_builds_between_the_last_affected_and_the_fixed_one_are_possible():
+    # the advisory lists the 2xx2F-I series as affected to 160530 and fixed from 170123: it says nothing of
+    # the builds between
+    (r,) = [x for x in match_device(dev(model="DS-2CD2032F-I", firmware="V5.4.0 build 160531"))
+            if x.cve == "CVE-2017-7921"]
+    assert r.match == "possible" and "before the first fixed one" in r.why and "V5.4.5 build 170123" in r.why
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.5 build 170122") == "possible"
+
+
+@pytest.mark.parametrize("model, last, gap, fixed", [
+    ("DS-2CD2030F-I", "V5.4.0 build 160401", "V5.4.0 build 160402", "V5.4.5 build 170123"),
+    ("DS-2CD2142FWD-IS", "V5.4.4 build 161125", "V5.4.4 build 161126", "V5.4.5 build 170124"),
+    ("DS-2CD4026FWD-A", "V5.4.0 build 160414", "V5.4.0 build 160415", "V5.4.5 build 170228"),
+    ("DS-2CD4035FWD", "V5.4.0 build 160421", "V5.4.1 build 160601", "V5.4.5 build 170302"),
+    ("DS-2DF8236IV-AEL", "V5.4.5 build 160928", "V5.4.5 build 161010", "V5.4.9 build 170123"),
+    ("DS-2CD6362F-IV", "V5.3.5 build 160106", "V5.3.5 build 160107", "V5.4.5 build 170206"),
+])
+def test_7921_each_series_has_its_own_last_and_fixed_build(model, last, gap, fixed):
+    assert r7921(model=model, firmware=last) == "exact"
+    assert r7921(model=model, firmware=gap) == "possible"
+    assert r7921(model=model, firmware=fixed) is None
 
 
 def test_7921_ranges_differ_per_series():
-    # V5.4.0 build 160415: inside the 2xx2F-I series range (to 160530), outside 2xx0F-I (to 160401)
+    # V5.4.0 build 160415: inside the 2xx2F-I series range (to 160530), past 2xx0F-I's (to 160401)
     assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0 build 160415") == "exact"
-    assert r7921(model="DS-2CD2030F-I", firmware="V5.4.0 build 160415") is None
-    # the FWD series reaches into V5.4.4
+    assert r7921(model="DS-2CD2030F-I", firmware="V5.4.0 build 160415") == "possible"
+    # the FWD series starts later (V5.3.1 build 150410) and reaches into V5.4.4
+    assert r7921(model="DS-2CD2142FWD-IS", firmware="V5.3.0 build 150327") is None
     assert r7921(model="DS-2CD2142FWD-IS", firmware="V5.4.4 build 161125") == "exact"
-    assert r7921(model="DS-2CD2142FWD-IS", firmware="V5.4.5 build 170123") is None
+    assert r7921(model="DS-2CD2142FWD-IS", firmware="V5.4.5 build 170124") is None
 
 
 def test_7921_without_build_date_is_decided_only_strictly_inside_or_outside():
     assert r7921(model="DS-2CD2032F-I", firmware="V5.3.0") == "exact"
     assert r7921(model="DS-2CD2032F-I", firmware="V5.5.0") is None
-    # the boundary version without a build: cannot tell, the model matched: possible
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.1.6") is None
+    # the boundary version, or one between the last affected and the fixed version: cannot tell
     assert r7921(model="DS-2CD2032F-I", firmware="V5.4.0") == "possible"
+    assert r7921(model="DS-2CD2032F-I", firmware="V5.4.3") == "possible"
 
 
 def test_7921_no_model_is_possible_and_says_why():
     r = next(r for r in match_device(dev(model=None, firmware="V5.3.0 build 150513")) if r.cve == "CVE-2017-7921")
     assert r.cve == "CVE-2017-7921" and r.match == "possible"
     assert "no model" in r.why and "V5.3.0 build 150513" in r.why
-    assert r.advisory == "ICSA-17-124-01" and r.kev_date_added
+    assert r.advisory == "ICSA-17-124-01" and r.kev_date_added == "2026-03-05"
 
 
-def test_7921_unlisted_model_in_the_overall_span_is_possible_only():
-    # a white-labelled Hikvision model no series names
-    assert r7921(model="IPC-T2342", firmware="V5.3.0 build 150513") == "possible"
+def test_7921_models_the_advisory_does_not_name_get_no_risk():
+    # ICSA-17-124-01 names seven series; other models (here a white-labelled one) are not in it
+    assert r7921(model="IPC-T2342", firmware="V5.3.0 build 150513") is None
+    assert r7921(model="DS-2CD2385G1-I", firmware="V5.4.0 build 160530") is None
 
 
 def test_nothing_checkable_gives_no_risk():
@@ -145,18 +195,53 @@ def test_nothing_checkable_gives_no_risk():
 
 
 # ------------------------------------------------------------------------------------------ CVE-2021-36260
+def r36260(**kw) -> str | None:
+    return risks(**kw).get("CVE-2021-36260")
+
+
 def test_36260_fixed_build_day_is_patched_the_day_before_is_possible():
     assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210628") == {}
     assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210627") == {"CVE-2021-36260": "possible"}
 
 
+@pytest.mark.parametrize("model", ["DS-2CD2043G2-I", "DS-2CD2346G2-ISU/SL", "DS-2CD2087G2-LU", "DS-2CD3156G2-IS",
+                                   "DS-2CD2121G0-IWS", "DS-2XE6242F-IS/316L(B)", "DS-2DF8425IX-AELW(T5)",
+                                   "PTZ-N4215I-DE", "iDS-2SK718MXS-D", "DS-2TD6267-75C4L/W"])
+def test_36260_models_the_advisory_lists_before_and_from_the_fix(model):
+    (r,) = match_device(dev(model=model, firmware="V5.5.800 build 210627"))
+    assert r.match == "possible" and "other Hikvision cameras" not in r.why and "not verified" in r.why
+    assert r36260(model=model, firmware="V5.5.800 build 210628") is None
+
+
 def test_36260_is_never_exact_because_its_range_is_unverified():
     (r,) = match_device(dev(model="DS-2CD2385G1-I", firmware="V5.6.2 build 190701"))
     assert r.match == "possible" and "not verified" in r.why and r.advisory == "HSRC-202109-01"
+    assert "other Hikvision cameras" in r.why
 
 
-def test_36260_recorders_are_not_in_its_camera_families():
+@pytest.mark.parametrize("model, firmware, expected", [
+    ("DS-7608NI-K1", "V4.30.210 build 201224", "possible"),  # first version of the span
+    ("DS-7608NI-K1/8P", "V4.31.000 build 210511", "possible"),  # last
+    ("DS-7616NI-Q2/16P", "V4.30.216", "possible"),  # a version alone is enough for a version span
+    ("DS-7608NI-K1", "V4.31.005 build 210701", None),  # after the span
+    ("DS-7604NI-Q1/4P", "V4.22.005 build 200401", None),  # before it
+    ("DS-7108NI-Q1/8P", "V4.31.100 build 210511", "possible"),  # the 71xx span ends later...
+    ("DS-7104NI-Q1", "V4.30.210 build 201224", None),  # ... and starts later
+    ("DS-7608NI-K2", "V4.30.210 build 201224", None),  # K2 is not in the list
+    ("DS-7608NI-K1", "build 201224", "possible"),  # no version: only the model could be checked
+])
+def test_36260_recorders_the_advisory_lists_by_version(model, firmware, expected):
+    assert r36260(model=model, firmware=firmware) == expected
+
+
+def test_36260_recorder_without_firmware_is_possible():
+    (r,) = match_device(dev(model="DS-7608NI-Q2", firmware=None))
+    assert r.match == "possible" and "no firmware reported" in r.why and "V4.30.210" in r.why
+
+
+def test_36260_recorders_outside_the_list_and_other_device_kinds_are_not_matched():
     assert risks(model="DS-7608NI-K2", firmware="V4.22.005 build 200401") == {}
+    assert risks(model="DS-K1T341AMF", firmware="V3.2.30 build 200101") == {}
 
 
 # ---------------------------------------------------------------------------------- Dahua CVE-2021-33044/5

@@ -359,6 +359,8 @@ class HttpService:
                 fields.setdefault("credentialed", False)
                 fields.setdefault("username", "")
                 fields.setdefault("auth_ok", None)
+                if dev["tls"]:
+                    fields["tls"] = True
                 self.log(proto="http", src=peer, status=resp.status, port=local_port, **fields)
                 if dev.latency_s:
                     await asyncio.sleep(dev.latency_s)

@@ -8,9 +8,13 @@ when credentials were given and the recorder's address is in the credential scop
 * Hikvision (and OEMs): ``/ISAPI/ContentMgmt/InputProxy/channels`` and ``.../channels/status``;
 * Dahua (and OEMs): ``/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice``;
 * any other recorder that speaks ONVIF: the media service's ``GetVideoSources`` (a count of channels, no
-  identities), on the recorder's own address, anonymously first and with a WS-Security digest when refused.
-  The request is one empty element and the reply is read by :func:`camscan.recorders.parse.parse_onvif_video_sources`
-  on the bytes, so no WSDL is involved (the device service's zeep client is not used for it).
+  identities), on the recorder's own address, anonymously first and with a WS-Security digest when refused,
+  through zeep over our media WSDL subset (:mod:`camscan.recorders.media`).
+
+The vendor APIs are asked on the recorder's first open plain-HTTP web port (80, 8080, 8000), then over HTTPS on
+443 when that is open (a recorder serving HTTPS only, or redirecting to it), with the TLS context every camscan
+connection uses. The cameras of all the recorders that answered are identified together, after the last one
+answered: one pass over the OUI registry for all their MACs.
 
 Credentials follow the same rules as every credentialed call: they come from the scan's transport
 (:meth:`camscan.transport.Transport.credentials_for`, the one place the credential scope is decided) for the
@@ -33,20 +37,17 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
-from lxml import etree
-
 from camscan import fingerprint, net, oui
 from camscan.codec.auth import digest_authorization, digest_params
 from camscan.models import Device, Evidence, Host, Skip, Via
 from camscan.probe.httpclient import Connection, HttpFailure
-from camscan.probe.onvif import UsernameDigest
+from camscan.recorders import media
 from camscan.recorders.parse import (
     MAX_BODY,
     Channel,
     merge_isapi,
     parse_dahua_remote_devices,
     parse_isapi_channels,
-    parse_onvif_video_sources,
 )
 from camscan.transport import Transport, shared_context
 
@@ -56,6 +57,7 @@ ISAPI_CHANNELS = "/ISAPI/ContentMgmt/InputProxy/channels"
 ISAPI_STATUS = "/ISAPI/ContentMgmt/InputProxy/channels/status"
 DAHUA_REMOTE = "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice"
 WEB_PORTS = (80, 8080, 8000)  # plain-HTTP web ports recorders serve their API on, in order of preference
+TLS_PORT = 443  # HTTPS: asked when no plain web port is open, or when the plain one gave no channel list
 MAX_RECORDERS = 64  # recorders asked in one scan (each one is two or three requests)
 
 _HIK_RECORDER = re.compile(r"^i?DS-(7\d|8\d|9\d)\d{2}")  # DS-76xxNI, DS-7208HGHI, DS-96xxxNI...
@@ -88,13 +90,15 @@ def recorder_family(device: Device) -> str | None:
     return None
 
 
-def _web_port(device: Device) -> int | None:
+def web_ports(device: Device) -> list[tuple[int, bool]]:
+    """The (port, tls) pairs to ask a recorder's web API on, in order: its first open plain-HTTP web port,
+    then HTTPS on 443 when that is open (a recorder serving HTTPS only, or redirecting plain HTTP to it)."""
     open_ports = {int(e.value) for e in device.evidence if e.source == "tcp" and e.field == "open"
-                  and e.value.isdigit()}
-    for port in WEB_PORTS:
-        if port in open_ports:
-            return port
-    return None
+                  and e.value.isascii() and e.value.isdigit()}
+    out = [(port, False) for port in WEB_PORTS if port in open_ports][:1]
+    if TLS_PORT in open_ports:
+        out.append((TLS_PORT, True))
+    return out
 
 
 class _Denied(Exception):
@@ -105,10 +109,13 @@ class RecorderClient:
     """Read-only, Digest-authenticated GETs to one recorder (its own address and port only), through the
     scan's transport (which decides whether credentials may go to this address and port)."""
 
-    def __init__(self, ip: str, port: int, transport: Transport, timeout: float, deadline: float | None) -> None:
-        self.ip, self.port = ip, port
+    def __init__(self, ip: str, port: int, transport: Transport, timeout: float, deadline: float | None,
+                 tls: bool = False) -> None:
+        self.ip, self.port, self.tls = ip, port, tls
         self.transport = transport
-        self.conn = Connection(ip, port, timeout=timeout, deadline=deadline, transport=transport)
+        # HTTPS with the context every other camscan connection uses (recorders' certificates are self-signed)
+        self.conn = Connection(ip, port, tls=tls, timeout=timeout, deadline=deadline, transport=transport,
+                               context=shared_context() if tls else None)
         self.nc = 0
         self.challenge: dict[str, str] | None = None
 
@@ -147,10 +154,6 @@ class RecorderClient:
         return resp.body
 
 
-MEDIA_NS = "http://www.onvif.org/ver10/media/wsdl"
-_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-
-
 def media_url(device: Device) -> tuple[str, int, str, bool] | None:
     """(ip, port, path, tls) of the recorder's ONVIF media service, on the recorder's own address only: the
     media XAddr its device service gave when that names the recorder itself, else the usual path on the
@@ -180,46 +183,20 @@ def _clock_offset(device: Device) -> float:
     return 0.0
 
 
-def _get_video_sources(creds, offset: float) -> bytes:
-    """A SOAP 1.2 GetVideoSources request, signed with a WS-Security UsernameToken digest when ``creds``."""
-    env = etree.Element(f"{{{_SOAP12}}}Envelope", nsmap={"s": _SOAP12, "trt": MEDIA_NS})
-    etree.SubElement(env, f"{{{_SOAP12}}}Header")
-    body = etree.SubElement(env, f"{{{_SOAP12}}}Body")
-    etree.SubElement(body, f"{{{MEDIA_NS}}}GetVideoSources")
-    if creds is not None:
-        UsernameDigest(creds, offset).apply(env, {})
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
-
-
 def read_onvif_sources(device: Device, transport: Transport, timeout: float, deadline: float | None
                        ) -> tuple[list[Channel] | None, str]:
-    """The video sources an ONVIF recorder lists: asked anonymously first, then (when refused) once with the
-    credentials the transport gives for the media service's address and port, WS-Security digest."""
+    """The video sources an ONVIF recorder lists (:mod:`camscan.recorders.media`: zeep over our media WSDL
+    subset): asked anonymously first, then (when refused) once with the credentials the transport gives for
+    the media service's address and port, as a WS-Security digest."""
     where = media_url(device)
     if where is None:
         return None, "its ONVIF media service address names another host: not followed"
     ip, port, path, tls = where
-    conn = Connection(ip, port, tls=tls, timeout=timeout, deadline=deadline, transport=transport,
-                      context=shared_context() if tls else None)
-    headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{MEDIA_NS}/GetVideoSources"'}
+    url = f"{'https' if tls else 'http'}://{ip}:{port}{path}"
     try:
-        resp = conn.request("POST", path, _get_video_sources(None, 0.0), headers, max_bytes=MAX_BODY)
-        if resp.status != 200 and (resp.status == 401 or b"NotAuthorized" in resp.body):
-            creds = transport.credentials_for(ip, port, challenged=True)
-            if creds is None:
-                raise _Denied("its media service needs credentials, and none may go to this address and port")
-            resp = conn.request("POST", path, _get_video_sources(creds, _clock_offset(device)), headers,
-                                max_bytes=MAX_BODY, resend=False)
-            if resp.status == 401 or b"NotAuthorized" in resp.body:
-                raise _Denied("bad credentials")
-    finally:
-        conn.close()
-    if resp.status != 200 or resp.truncated:
-        return None, f"its ONVIF media service answered HTTP {resp.status} to GetVideoSources"
-    sources = parse_onvif_video_sources(resp.body)
-    if sources is None:
-        return None, "no GetVideoSources answer from its ONVIF media service"
-    return sources, ""
+        return media.read_video_sources(ip, url, port, transport, timeout, deadline, _clock_offset(device))
+    except media.MediaRefused as exc:
+        raise _Denied(str(exc)) from None
 
 
 def read_channels(family: str, client: RecorderClient) -> tuple[list[Channel] | None, str]:
@@ -243,7 +220,8 @@ def camera_host(recorder: Device, ch: Channel) -> Host:
     """What the recorder says about one camera, as the evidence of a host that was never contacted."""
     src = f"recorder.{ch.source}"
     facts = [("model", ch.model), ("firmware", ch.firmware), ("serial", ch.serial), ("mac", ch.mac),
-             ("vendor", ch.vendor), ("protocol", ch.protocol), ("address", ch.address), ("name", ch.name)]
+             ("vendor", ch.vendor), ("protocol", ch.protocol), ("address", ch.address), ("name", ch.name),
+             ("resolution", ch.resolution)]
     evidence = tuple(Evidence(src, k, v) for k, v in facts if v)
     evidence += (Evidence(src, "recorder", f"{recorder.ip} channel {ch.channel}"),)
     return Host(ip=ch.address or "", mac=net.normalise_mac(ch.mac), seen_by=("recorder",), evidence=evidence)
@@ -281,56 +259,77 @@ class RecorderInventory:
         skips: list[Skip] = []
         asked = []
         for d, family in recorders[:MAX_RECORDERS]:
-            port = _web_port(d)
+            ports = web_ports(d)
             if not self.transport.credentials_given:
                 skips.append(Skip(d.ip, "recorder", "a recorder: its camera list needs credentials "
                                                     "(CAMSCAN_USERNAME/CAMSCAN_PASSWORD), none given"))
-            elif port is None and family != "onvif":
-                skips.append(Skip(d.ip, "recorder", "a recorder with no open web port (80, 8080, 8000): its "
-                                                    "camera list was not asked for"))
+            elif not ports and family != "onvif":
+                skips.append(Skip(d.ip, "recorder", "a recorder with no open web port (80, 8080, 8000, 443): "
+                                                    "its camera list was not asked for"))
             else:
-                asked.append((d, family, port or 80))
+                asked.append((d, family, ports))
         for d, _f in recorders[MAX_RECORDERS:]:
             skips.append(Skip(d.ip, "recorder", f"more than {MAX_RECORDERS} recorders: not asked"))
-        rows: list[Device] = []
         if not asked:
-            return rows, skips
+            return [], skips
+        answered: list[tuple[Device, list[Channel]]] = []
         with ThreadPoolExecutor(max_workers=min(8, len(asked)), thread_name_prefix="camscan-recorder") as pool:
-            jobs = [(d, pool.submit(self._one, d, family, port)) for d, family, port in asked]
+            jobs = [(d, pool.submit(self._ask, d, family, ports)) for d, family, ports in asked]
             for d, job in jobs:
                 wait = None if self.deadline is None else max(0.0, self.deadline - time.monotonic()) + 1.0
                 try:
-                    got, skip = job.result(timeout=wait)
+                    channels, skip = job.result(timeout=wait)
                 except FutureTimeout:
                     skips.append(Skip(d.ip, "recorder", "scan deadline reached before the recorder answered"))
                     continue
-                rows += got
+                if channels is not None:
+                    answered.append((d, channels))
                 if skip:
                     skips.append(skip)
-        return rows, skips
+        return self._rows(answered), skips
 
-    def _one(self, recorder: Device, family: str, port: int) -> tuple[list[Device], Skip | None]:
-        client = RecorderClient(recorder.ip, port, self.transport, self.timeout, self.deadline)
-        try:
-            if family == "onvif":
-                channels, reason = read_onvif_sources(recorder, self.transport, self.timeout, self.deadline)
-            else:
-                channels, reason = read_channels(family, client)
-        except _Denied as exc:
-            return [], Skip(recorder.ip, "recorder", f"camera list not read: {exc}")
-        except HttpFailure as exc:
-            return [], Skip(recorder.ip, "recorder", f"camera list not read: {exc.reason}")
-        except Exception as exc:  # noqa: BLE001 - last-resort guard: one recorder must not end the scan
-            log.debug("recorder inventory of %s crashed", recorder.ip, exc_info=True)
-            return [], Skip(recorder.ip, "recorder", f"internal error: {type(exc).__name__}")
-        finally:
-            client.close()
-        if channels is None:
-            return [], Skip(recorder.ip, "recorder", f"camera list not read: {reason}")
-        log.debug("recorder %s lists %d camera(s)", recorder.ip, len(channels))
-        hosts = oui.with_evidence({str(i): camera_host(recorder, ch) for i, ch in enumerate(channels)})
-        return [self.evaluate(camera_device(recorder, ch, self.rules, hosts[str(i)]))
-                for i, ch in enumerate(channels)], None
+    def _rows(self, answered: Sequence[tuple[Device, Sequence[Channel]]]) -> list[Device]:
+        """The camera rows of every recorder that answered, their MACs' OUI evidence found in one pass over the
+        registry for all of them (a pass streams the whole registry, whatever the number of MACs)."""
+        hosts = oui.with_evidence({f"{i}/{j}": camera_host(rec, ch)
+                                   for i, (rec, channels) in enumerate(answered) for j, ch in enumerate(channels)})
+        return [self.evaluate(camera_device(rec, ch, self.rules, hosts[f"{i}/{j}"]))
+                for i, (rec, channels) in enumerate(answered) for j, ch in enumerate(channels)]
+
+    def _one(self, recorder: Device, family: str, port: int | None = None,
+             tls: bool = False) -> tuple[list[Device], Skip | None]:
+        """One recorder's camera rows (on ``port``, else on the ports :func:`web_ports` names)."""
+        channels, skip = self._ask(recorder, family, [(port, tls)] if port else web_ports(recorder))
+        return (self._rows([(recorder, channels)]) if channels is not None else []), skip
+
+    def _ask(self, recorder: Device, family: str, ports: Sequence[tuple[int, bool]]
+             ) -> tuple[list[Channel] | None, Skip | None]:
+        """The recorder's channel list, or None and a skip saying why not. A vendor API is asked on each of
+        ``ports`` in turn until one gives the list; a refusal of the credentials ends it at once (lockouts)."""
+        reasons: list[str] = []
+        for port, tls in (ports if family != "onvif" else [(0, False)]):
+            try:
+                if family == "onvif":
+                    channels, reason = read_onvif_sources(recorder, self.transport, self.timeout, self.deadline)
+                else:
+                    client = RecorderClient(recorder.ip, port, self.transport, self.timeout, self.deadline, tls=tls)
+                    try:
+                        channels, reason = read_channels(family, client)
+                    finally:
+                        client.close()
+            except _Denied as exc:
+                return None, Skip(recorder.ip, "recorder", f"camera list not read: {exc}")
+            except HttpFailure as exc:
+                channels, reason = None, exc.reason
+            except Exception as exc:  # noqa: BLE001 - last-resort guard: one recorder must not end the scan
+                log.debug("recorder inventory of %s crashed", recorder.ip, exc_info=True)
+                return None, Skip(recorder.ip, "recorder", f"internal error: {type(exc).__name__}")
+            if channels is not None:
+                log.debug("recorder %s lists %d camera(s)", recorder.ip, len(channels))
+                return channels, None
+            reasons.append(reason if family == "onvif" or len(ports) < 2
+                           else f"{'https' if tls else 'http'}:{port}: {reason}")
+        return None, Skip(recorder.ip, "recorder", f"camera list not read: {'; '.join(reasons)}")
 
 
 def merge_rows(devices: Sequence[Device], rows: Sequence[Device]) -> list[Device]:

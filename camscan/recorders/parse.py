@@ -8,7 +8,9 @@
   ``table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_<N>.<Field>=<value>`` (N 0-based, channel N+1), fields
   ``Address, DeviceType, Enable, Mac, Name, ProtocolType, SerialNo, Vendor, Version``, and on some firmware the
   camera's ``Password``.
-* ONVIF ``GetVideoSources`` (media ``trt:`` or device-IO ``tmd:``): one ``VideoSources`` token per source.
+* ONVIF ``GetVideoSources`` (media ``trt:`` or device-IO ``tmd:``): one ``VideoSources`` token per source. A live
+  scan reads the media reply through zeep's schema (:mod:`camscan.recorders.media`), which hands each source to
+  :func:`video_source_channel`; :func:`parse_onvif_video_sources` reads either reply from bytes.
 
 Every reply is hostile input. The parsers read only the fields named in ``_ISAPI_FIELDS``/``_DAHUA_FIELDS``;
 everything else, and in particular every password, key or token field, is dropped as the bytes are parsed:
@@ -49,6 +51,7 @@ class Channel:
     mac: str | None = None
     name: str | None = None
     online: bool | None = None
+    resolution: str | None = None  # an ONVIF video source's, "1920x1080": a fact about the input, not identity
 
 
 def _clean(value: str | None) -> str | None:
@@ -202,6 +205,19 @@ def parse_dahua_remote_devices(data: bytes) -> list[Channel] | None:
 
 
 # ---------------------------------------------------------------------------------------------- ONVIF
+def video_source_channel(token: str | None, width: str | None, height: str | None,
+                         source: str = "onvif.media") -> Channel | None:
+    """One ONVIF video source as a channel (its token; its resolution when both sides are numbers), or None
+    for a source without a usable token."""
+    token = _clean(token)
+    if not token:
+        return None
+    w, h = (_clean(width) or "").strip(), (_clean(height) or "").strip()
+    ok = all(v.isascii() and v.isdigit() and len(v) <= 6 for v in (w, h))
+    resolution = f"{int(w)}x{int(h)}" if ok else None
+    return Channel(channel=token, source=source, protocol="ONVIF", resolution=resolution)
+
+
 def parse_onvif_video_sources(data: bytes, source: str = "onvif.media") -> list[Channel] | None:
     """Video sources of a ``GetVideoSourcesResponse`` (media ``trt:`` or device-IO ``tmd:``): one channel per
     source token (an ONVIF recorder lists its inputs without the cameras' identities)."""

@@ -6,17 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from siteutil import require_lab
 
-from camscan.lab import LabUnavailable, Site, cleanup_stale, load_site
-from camscan.lab.netns import check_available
+from camscan.lab import Site, load_site
+
+
+@pytest.fixture(scope="module")
+def lab() -> None:
+    """For a module that builds its own sites: skips with the reason when the lab cannot run here."""
+    require_lab()
 
 
 def _shipped_site(name: str) -> Iterator[Site]:
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
+    require_lab()
     with load_site(name) as site:
         yield site
 

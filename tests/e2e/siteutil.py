@@ -21,24 +21,35 @@ CAMSCAN = [sys.executable, "-m", "camscan.cli"]
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 
 
-def emulated_site(devices: list[dict], source: str, **defaults: object) -> Iterator[Site]:
-    """A running site of ``devices`` on 198.51.100.0/24 (the scanner at .2), for a module fixture to yield
-    from; skips the test with the reason when the lab cannot run here."""
+def require_lab() -> None:
+    """Skip the calling test, with the reason, when the lab cannot run here; clear what a killed run left."""
     import pytest
 
-    from camscan.lab import LabUnavailable, cleanup_stale, load_site
+    from camscan.lab import LabUnavailable, cleanup_stale
     from camscan.lab.netns import check_available
-    from camscan.lab.sitefile import build_site
 
     try:
         check_available()
     except LabUnavailable as exc:
         pytest.skip(str(exc))
     cleanup_stale()
-    doc = {"site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
-                    "username": "admin", "password": "camscan-lab-pw"},
-           "defaults": {"wsd_max_delay_ms": 150, **defaults}, "device": devices}
-    with load_site(build_site(doc, source=source)) as site:
+
+
+def site_doc(devices: list[dict], **defaults: object) -> dict:
+    """A site document of ``devices`` on 198.51.100.0/24 (the scanner at .2), with the lab's credentials."""
+    return {"site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
+                     "username": "admin", "password": "camscan-lab-pw"},
+            "defaults": {"wsd_max_delay_ms": 150, **defaults}, "device": devices}
+
+
+def emulated_site(devices: list[dict], source: str, **defaults: object) -> Iterator[Site]:
+    """A running site of ``devices`` (see :func:`site_doc`), for a module fixture to yield from; skips the test
+    with the reason when the lab cannot run here."""
+    from camscan.lab import load_site
+    from camscan.lab.sitefile import build_site
+
+    require_lab()
+    with load_site(build_site(site_doc(devices, **defaults), source=source)) as site:
         yield site
 
 

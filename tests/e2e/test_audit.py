@@ -17,10 +17,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from siteutil import BASE_ENV, CAMSCAN, chromium, cli_env, localise, reached, readme_blocks, wait_for
+from siteutil import BASE_ENV, CAMSCAN, chromium, cli_env, localise, reached, readme_blocks, site_doc, wait_for
 
-from camscan.lab import LabUnavailable, cleanup_stale, load_site
-from camscan.lab.netns import check_available
+from camscan.lab import load_site
 from camscan.lab.sitefile import build_site
 
 pytestmark = pytest.mark.netns
@@ -34,30 +33,6 @@ BASE_DEVICES = [
     {"name": "uniview", "profile": "uniview-ipc2122lb-sf28-a", "ip": "198.51.100.12"},
     {"name": "hostile", "profile": "generic-ipcam-631ga", "ip": "198.51.100.13", "manufacturer": HOSTILE},
 ]
-
-
-def site_doc(devices, **defaults):
-    return {
-        "site": {
-            "subnet": "198.51.100.0/24",
-            "scanner_ip": "198.51.100.2",
-            "gateway": "198.51.100.1",
-            "username": "admin",
-            "password": "camscan-lab-pw",
-        },
-        "defaults": {"wsd_max_delay_ms": 150, **defaults},
-        "device": devices,
-    }
-
-
-@pytest.fixture(scope="module")
-def lab():
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
-
 
 def scan_argv(db: Path, out: Path, fmt: str = "json", *extra: str) -> list[str]:
     """`camscan scan` of the site's /24 into an inventory and a report file (later options win)."""

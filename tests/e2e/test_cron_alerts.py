@@ -16,10 +16,9 @@ from pathlib import Path
 
 import pytest
 from receivers import SyslogReceiver, WebhookReceiver
-from siteutil import BASE_ENV, CAMSCAN, cli_env, localise, readme_blocks, socket_in_netns
+from siteutil import BASE_ENV, CAMSCAN, cli_env, localise, readme_blocks, site_doc, socket_in_netns
 
-from camscan.lab import LabUnavailable, cleanup_stale, load_site
-from camscan.lab.netns import check_available
+from camscan.lab import load_site
 from camscan.lab.sitefile import build_site
 
 pytestmark = pytest.mark.netns
@@ -27,22 +26,6 @@ pytestmark = pytest.mark.netns
 HIK = {"name": "hik", "profile": "hikvision-ds-2cd2385g1-i", "ip": "198.51.100.10"}
 AXIS = {"name": "axis", "profile": "axis-m1065-l", "ip": "198.51.100.11"}
 DAHUA = {"name": "dahua", "profile": "dahua-general-ipc-hdw1431t1-s4", "ip": "198.51.100.12"}
-
-
-def site_doc(devices):
-    return {"site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
-                     "username": "admin", "password": "camscan-lab-pw"},
-            "defaults": {"wsd_max_delay_ms": 150}, "device": devices}
-
-
-@pytest.fixture(scope="module")
-def lab():
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
-
 
 def cron_command(tmp: Path) -> str:
     (cron,) = readme_blocks("crontab")

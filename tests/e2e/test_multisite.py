@@ -13,10 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from siteutil import BASE_ENV, CAMSCAN, cli_env
+from siteutil import BASE_ENV, CAMSCAN, cli_env, site_doc
 
-from camscan.lab import LabUnavailable, cleanup_stale, load_site
-from camscan.lab.netns import check_available
+from camscan.lab import load_site
 from camscan.lab.sitefile import build_site
 
 pytestmark = pytest.mark.netns
@@ -33,15 +32,6 @@ BRAVO = [
 ALPHA_LATER = ALPHA[1:] + [{"name": "reolink", "profile": "reolink-rlc-410-5mp", "ip": "198.51.100.14"}]
 
 
-def site_doc(devices):
-    return {
-        "site": {"subnet": "198.51.100.0/24", "scanner_ip": "198.51.100.2", "gateway": "198.51.100.1",
-                 "username": "admin", "password": "camscan-lab-pw"},
-        "defaults": {"wsd_max_delay_ms": 150},
-        "device": devices,
-    }
-
-
 def scan_argv(db: str, site: str, out) -> list[str]:
     return [*CAMSCAN, "scan", "--site", site, "--db", db, "--format", "json", "-o", str(out), "--timeout", "2",
             "198.51.100.0/24"]
@@ -52,13 +42,8 @@ def camscan(*argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def sites(pg_server, tmp_path_factory):
+def sites(lab, pg_server, tmp_path_factory):
     """alpha and bravo scanned at the same time, then alpha again after a device left and another came."""
-    try:
-        check_available()
-    except LabUnavailable as exc:
-        pytest.skip(str(exc))
-    cleanup_stale()
     db = pg_server.new_database()
     tmp = tmp_path_factory.mktemp("multisite")
     reports = {}

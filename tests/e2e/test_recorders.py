@@ -82,6 +82,7 @@ def test_an_onvif_recorder_lists_its_video_sources(scanned):
     for channel, row in rows.items():
         assert row["via"]["protocol"] == "ONVIF" and row["via"]["source"] == "onvif.media"
         assert row["key"] == f"via:{rec['key']}/{channel}" and row["verdict"] == "unknown" and row["ip"] == ""
+        assert {"source": "recorder.onvif.media", "field": "resolution", "value": "1920x1080"} in row["evidence"]
     asked = [e for e in site.request_log("unv-nvr") if e.get("op") == "GetVideoSources"]
     assert asked and all(e.get("auth_ok") for e in asked if e.get("credentialed"))
     assert any(e.get("credentialed") and e.get("auth_scheme") == "ws_security" for e in asked)
@@ -164,3 +165,22 @@ def test_a_camera_swapped_behind_a_recorder_shows_in_the_diff(scanned, tmp_path)
     row = next(d for d in second.data["devices"] if d["key"] == "mac:3c:ef:8c:71:00:09")
     assert row["via"]["channel"] == "2" and row["model"] == "IPC-HDW2431T-AS"
     assert json.dumps(second.data).count("Dh-NVR-Cam-Pw-5c2e") == 0
+
+
+def test_an_https_only_recorder_is_asked_over_tls(scanned):
+    """A recorder whose only web port is 443: its camera list is read over TLS, Digest after the challenge."""
+    site, scan, _db, _work = scanned
+    rec = scan.devices[site.device("hik-nvr-tls").ip]
+    assert rec["device_class"] == "recorder" and rec["manufacturer"] == "Hikvision"
+    rows = _camera_rows(scan, rec["ip"])
+    assert sorted(rows) == ["1", "2", "3"]
+    assert rows["1"]["key"] == "mac:c0:56:e3:54:01:02" and rows["2"]["key"] == "mac:c0:56:e3:54:01:03"
+    assert rows["3"]["key"] == f"via:{rec['key']}/3"
+    assert all(rows[c]["model"] == "DS-2CD2385G1-I" and rows[c]["risks"] == [] for c in ("1", "2"))
+    paths = {"/ISAPI/ContentMgmt/InputProxy/channels", "/ISAPI/ContentMgmt/InputProxy/channels/status"}
+    log = [e for e in site.request_log("hik-nvr-tls") if e.get("proto") == "http" and e.get("path") in paths]
+    assert {e["path"] for e in log} == paths and all(e.get("tls") and e.get("port") == 443 for e in log)
+    assert all(e.get("method") == "GET" for e in log)
+    assert [e for e in log if e.get("credentialed")] and all(
+        e.get("auth_ok") and e.get("auth_scheme") == "http_digest" for e in log if e.get("credentialed"))
+    assert not [e for e in log if e.get("credentialed") and not e.get("auth_ok")]
