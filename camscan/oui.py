@@ -4,8 +4,9 @@ MA-L, MA-M and MA-S), plus camscan's own small table of the flagged families' bl
 
 The registry is read only when a MAC is known (a scan without MACs should not pay for it), and line by line,
 never as one 3 MB string. :func:`evidence_for` (a scan: all its MACs at once) makes one pass and keeps only the
-blocks those MACs fall in, so its memory follows the MACs seen, not the registry's 58,575 blocks; the whole
-table as a dict costs about 25 MB. :func:`evidence` and :func:`lookup` (one MAC at a time, for other callers)
+blocks of the /24s those MACs fall in (for later calls: a recorder's cameras are mostly of makers the scan
+already saw), so its memory follows the MACs seen, not the registry's 58,575 blocks; the whole table as a dict
+costs about 25 MB. :func:`evidence` and :func:`lookup` (one MAC at a time, for other callers)
 build that whole table once instead of reading the registry per call. Both give the same answers: the most
 specific block wins (MA-S /36, then MA-M /28, then MA-L /24), and a later line for the same block wins over an
 earlier one. An OUI is supporting evidence only; rules give it the weight of a hint.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -74,12 +76,20 @@ def _registry_blocks(heads: set[str] | None = None) -> Iterator[tuple[int, int, 
     """(prefix value, bits, organisation) for each block of the registry, in file order. With ``heads`` (the
     first 24 bits of the wanted MACs as six upper-case hex digits), only the blocks inside those /24s and any
     block wider than a /24: a cheap test on the line's first characters skips parsing the rest."""
+    colon = None if heads is None else {f"{h[0:2]}:{h[2:4]}:{h[4:6]}" for h in heads}
     for line in _manuf_lines():
-        if heads is not None and line[:8].replace(":", "").replace("-", "").upper() not in heads:
-            first = line.split("\t", 1)[0]
-            if "/" not in first or not first.rsplit("/", 1)[1].strip().isdigit() or int(
-                    first.rsplit("/", 1)[1]) >= 24:
-                continue
+        if heads is not None:
+            if line[2:3] == ":" and line[5:6] == ":":  # the registry's usual "XX:XX:XX..." (nearly every line)
+                wanted = line[:8].upper() in colon
+            else:
+                wanted = line[:8].replace(":", "").replace("-", "").upper() in heads
+            if not wanted:
+                first = line.partition("\t")[0]
+                if "/" not in first:
+                    continue
+                width = first.rpartition("/")[2].strip()
+                if not width.isdigit() or int(width) >= 24:
+                    continue
         line = line.rstrip("\n")
         if not line or line[0] == "#":
             continue
@@ -122,22 +132,54 @@ def _registry() -> dict[int, dict[int, str]]:
     return table
 
 
-def _registry_for(values: Iterable[int]) -> dict[int, dict[int, str]]:
-    """The part of :func:`_registry` that MACs with these 48-bit ``values`` fall in, in one pass over the
-    registry. :func:`_lookup` answers from it exactly as from the whole table: for every block width it holds
-    every block that contains one of the MACs (a later line for the same block overwriting an earlier one)."""
-    values = set(values)
-    wanted: dict[int, set[int]] = {}  # bits -> the MACs' prefixes at that width, made as each width appears
-    table: dict[int, dict[int, str]] = {}
-    if not values:
-        return table
-    for value, bits, org in _registry_blocks({f"{v >> 24:06X}" for v in values}):
-        prefixes = wanted.get(bits)
-        if prefixes is None:
-            prefixes = wanted[bits] = {v >> (48 - bits) for v in values}
-        if value in prefixes:
+# The blocks of every /24 this process has looked a MAC up in (and every block wider than a /24), kept for its
+# later look-ups: a scan's hosts, then the cameras its recorders list (mostly of the same makers), cost one pass
+# over the registry, not one per call. Bounded: past MAX_CACHED_BLOCKS it starts again.
+MAX_CACHED_BLOCKS = 20_000
+_heads: dict[int, dict[int, dict[int, str]]] = {}  # first 24 bits -> bits -> {prefix: organisation}
+_wide: dict[int, dict[int, str]] | None = None  # bits -> {prefix: organisation}, blocks wider than a /24
+_cached = 0  # blocks in _heads
+
+
+def _forget() -> None:
+    """Drop every table read so far (tests that swap the registry)."""
+    global _wide, _cached
+    with _lock:
+        _registry.cache_clear()
+        _heads.clear()
+        _wide = None
+        _cached = 0
+
+
+def _tables_for(values: Iterable[int]) -> tuple[Mapping[int, dict[int, dict[int, str]]], dict[int, dict[int, str]]]:
+    """(first 24 bits -> bits -> {prefix: organisation}, blocks wider than a /24) covering MACs with these 48-bit
+    ``values``: the /24s not read before in one pass over the registry, the rest from what earlier passes kept.
+    :func:`_lookup` on a head's table and the wide blocks answers exactly as on the whole table (every block of
+    that /24, a later line for the same block overwriting an earlier one). Call with ``_lock`` held."""
+    global _wide, _cached
+    missing = {v >> 24 for v in values} - _heads.keys()
+    if not missing and _wide is not None:
+        return _heads, _wide
+    fresh: dict[int, dict[int, dict[int, str]]] = {head: {} for head in missing}
+    wide: dict[int, dict[int, str]] = {}
+    count = 0
+    for value, bits, org in _registry_blocks({f"{head:06X}" for head in missing}):
+        if bits < 24:
+            wide.setdefault(bits, {})[value] = org
+            continue
+        table = fresh.get(value >> (bits - 24))
+        if table is not None:
             table.setdefault(bits, {})[value] = org
-    return table
+            count += 1
+    _wide = wide
+    if count > MAX_CACHED_BLOCKS:  # a batch of MACs over most of the registry: used once, not kept
+        return ChainMap(fresh, _heads), wide
+    if _cached + count > MAX_CACHED_BLOCKS:
+        _heads.clear()
+        _cached = 0
+    _heads.update(fresh)
+    _cached += count
+    return _heads, wide
 
 
 @lru_cache(maxsize=1)
@@ -205,19 +247,25 @@ def evidence(mac: str | None) -> tuple[Evidence, ...]:
 
 
 def evidence_for(macs: Iterable[str | None]) -> dict[str, tuple[Evidence, ...]]:
-    """:func:`evidence` for each distinct non-empty MAC in ``macs`` (normalised), from one pass over the registry
-    that keeps only the blocks these MACs fall in (or from the whole table if it is loaded already)."""
+    """:func:`evidence` for each distinct non-empty MAC in ``macs`` (normalised): from the blocks of their /24s,
+    read in one pass over the registry for the /24s no earlier call read (or from the whole table if it is
+    loaded already)."""
     wanted = {mac for mac in macs if mac}
-    universal = [mac for mac in wanted if not _local(mac)]
+    universal = {mac: _value(mac) for mac in wanted if not _local(mac)}
+    out = dict.fromkeys(wanted, _LOCAL)
+    if not universal:
+        return out
     with _lock:
         flagged = _flagged()
-        loaded = _registry.cache_info().currsize > 0
-        registry = _registry() if loaded else None
-    if registry is None:
-        registry = _registry_for(_value(mac) for mac in universal)
-    out = dict.fromkeys(wanted, _LOCAL)
-    for mac in universal:
-        out[mac] = _evidence(_lookup(registry, mac), _lookup(flagged, mac))
+        if _registry.cache_info().currsize > 0:
+            whole = _registry()
+            for mac in universal:
+                out[mac] = _evidence(_lookup(whole, mac), _lookup(flagged, mac))
+            return out
+        heads, wide = _tables_for(universal.values())
+        for mac, value in universal.items():
+            table = {**wide, **heads.get(value >> 24, {})}  # widths apart: wide < 24 <= a head's
+            out[mac] = _evidence(_lookup(table, mac), _lookup(flagged, mac))
     return out
 
 

@@ -19,6 +19,7 @@ REGISTRY = """\
 00:11:22:34:50/36\tSmall       \tOrg A-345 (MA-S)
 00:11:22:30/28   \tMid2        \tOrg A-3 (MA-M, later line)
 A8:BB:CC         \tOnlyShort
+0C:00:00/20      \tWide        \tOrg W (a block wider than a /24)
 A8:BB:CD         \tShortToo    \t\x20\x20
 not a line
 zz:zz:zz         \tBad         \tBad hex
@@ -30,9 +31,9 @@ zz:zz:zz         \tBad         \tBad hex
 @pytest.fixture(autouse=True)
 def _fresh_registry():
     """No test sees a whole table another test (or a fake registry) left behind."""
-    oui._registry.cache_clear()
+    oui._forget()
     yield
-    oui._registry.cache_clear()
+    oui._forget()
 
 
 @pytest.fixture
@@ -51,6 +52,8 @@ def _org(evidence: tuple[Evidence, ...]) -> str | None:
     ("a8:bb:cc:00:00:01", "OnlyShort"),                      # no full name: the short one
     ("a8:bb:cd:00:00:01", "ShortToo"),                       # a blank full name: the short one
     ("00:11:23:00:00:00", None),
+    ("0c:00:05:00:00:01", "Org W (a block wider than a /24)"),   # found from another /24's line
+    ("0c:00:15:00:00:01", None),                                 # outside the /20
     ("00:11:33:00:00:00", None),
 ])
 def test_batch_and_single_lookups_agree_on_longest_prefix(fake_registry, mac, org):
@@ -80,12 +83,32 @@ def test_the_real_registry_gives_the_same_answers_streamed_and_whole():
     assert oui._registry.cache_info().currsize == 0
 
 
-def test_a_batch_keeps_only_the_blocks_of_its_macs():
+def test_a_batch_keeps_only_the_blocks_of_its_macs_24s():
     values = [0x001122345678, 0x4419B6123456]
-    kept = oui._registry_for(values)
-    assert kept  # both fall in registry blocks
-    assert all(prefix in {v >> (48 - bits) for v in values} for bits, blocks in kept.items() for prefix in blocks)
-    assert sum(len(blocks) for blocks in kept.values()) <= len(values) * 3  # one block per width (24, 28, 36)
+    with oui._lock:
+        heads, wide = oui._tables_for(values)
+    assert set(heads) == {0x001122, 0x4419B6}
+    assert heads[0x001122] and all(prefix >> (bits - 24) == head for head, table in heads.items()
+                                   for bits, blocks in table.items() for prefix in blocks)
+    assert all(bits < 24 for bits in wide)
+
+
+def test_a_later_batch_in_the_same_24s_reads_nothing(fake_registry, monkeypatch):
+    first = oui.evidence_for(["00:11:22:34:56:78"])
+
+    def unread():
+        raise AssertionError("the registry was read again")
+    monkeypatch.setattr(oui, "_manuf_lines", unread)
+    later = oui.evidence_for(["00:11:22:34:56:78", "00:11:22:3f:ff:ff", "00:11:22:40:00:00"])
+    assert later["00:11:22:34:56:78"] == first["00:11:22:34:56:78"]
+    assert _org(later["00:11:22:3f:ff:ff"]) == "Org A-3 (MA-M, later line)"
+    assert _org(later["00:11:22:40:00:00"]) == "Org A (MA-L)"
+
+
+def test_a_new_24_is_read_and_answers_as_the_whole_table(fake_registry):
+    assert _org(oui.evidence_for(["00:11:22:40:00:00"])["00:11:22:40:00:00"]) == "Org A (MA-L)"
+    assert _org(oui.evidence_for(["a8:bb:cc:00:00:01"])["a8:bb:cc:00:00:01"]) == "OnlyShort"
+    assert oui.evidence_for(["00:11:23:00:00:00"])["00:11:23:00:00:00"] == ()
 
 
 def test_no_registry_read_without_a_universal_mac(monkeypatch):

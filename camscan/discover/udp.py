@@ -98,6 +98,14 @@ class UdpProtocol(Protocol):
         ...
 
 
+def repeat_key(proto: UdpProtocol, data: bytes) -> int:
+    """What tells a reply apart from one already read from the same address: the protocol's ``repeat_key``
+    (WS-Discovery: the datagram without its message ids, which no evidence is made of) or the bytes as they
+    are, hashed (the process's keyed hash: a device cannot choose a collision)."""
+    key = getattr(proto, "repeat_key", None)
+    return hash(key(data) if key is not None else data)
+
+
 @dataclass
 class _Stats:
     """Per-protocol counters for coverage and skips."""
@@ -113,6 +121,8 @@ class _Stats:
     last_unicast: float | None = None
     reason_skips: dict[str, Skip] = field(default_factory=dict)
     per_source: dict[str, int] = field(default_factory=dict)  # datagrams received per accepted address
+    said: dict[str, set[int]] = field(default_factory=dict)  # per address, the repeat keys of replies read
+    repeats: int = 0  # replies that repeated one already read from their address (not parsed again)
 
 
 class _Send(NamedTuple):
@@ -241,8 +251,9 @@ class UdpDiscovery:
             self.skips.append(Skip(None, "discovery", f"{self.outside_unread} datagram(s) from more than "
                                                       f"{self.report_outside} addresses outside the scanned subnets "
                                                       "not read"))
-        log.debug("UDP window: %d datagram(s) received, %d host(s), %d unicast target(s)", self.received,
-                  len(self.hosts), len(self.unicast))
+        log.debug("UDP window: %d datagram(s) received (%d repeating an earlier reply), %d host(s), %d unicast "
+                  "target(s)", self.received, sum(st.repeats for st in self._stats), len(self.hosts),
+                  len(self.unicast))
         return self.hosts, self._coverage(socks), self.skips
 
     def _shared_endpoints(self) -> list[Skip]:
@@ -417,6 +428,14 @@ class UdpDiscovery:
         seen = stats.per_source[ip] = stats.per_source.get(ip, 0) + 1
         if seen > MAX_PER_SOURCE:
             return  # a flood: counted for its skip, never parsed
+        # A device answers each copy of each probe: the same reply again (a repeat, or a typed and an untyped
+        # Probe answered alike) says nothing new, and parsing and merging it again is most of this loop's CPU.
+        said = stats.said.setdefault(ip, set())
+        key = repeat_key(proto, data)
+        if key in said:
+            stats.repeats += 1
+            return
+        said.add(key)
         result = proto.parse(data, ip)
         if isinstance(result, str):
             stats.rejected += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ NS_A2005 = "http://www.w3.org/2005/08/addressing"
 NS_DN = "http://www.onvif.org/ver10/network/wsdl"
 NS_TDS = "http://www.onvif.org/ver10/device/wsdl"
 _ENVELOPES = {NS_SOAP12: "soap1.2", NS_SOAP11: "soap1.1"}
+# The message ids of a datagram (what WsdProtocol.repeat_key leaves out): MessageID and RelatesTo values, the
+# AppSequence element. Bounded lengths: a crafted datagram cannot make the pattern scan far.
+_MESSAGE_IDS = re.compile(rb"(?<=MessageID>)[^<]{0,256}(?=</)|(?<=RelatesTo>)[^<]{0,256}(?=</)"
+                          rb"|<[\w.-]{0,64}:?AppSequence\b[^>]{0,512}>")
 _DISCOVERY = {NS_D, NS_D2009}
 _ADDRESSING = {NS_A, NS_A2005}
 
@@ -255,6 +260,12 @@ class WsdProtocol:
     def probes(self) -> list[bytes]:
         """One Probe per entry of :data:`PROBE_TYPES`, each with a fresh MessageID."""
         return [build_probe(f"urn:uuid:{uuid.uuid4()}", t) for t in PROBE_TYPES]
+
+    @staticmethod
+    def repeat_key(data: bytes) -> bytes:
+        """The datagram without what differs between a device's answers to several probes and no evidence is
+        made of: the MessageID and RelatesTo values and the AppSequence element (see :func:`match_evidence`)."""
+        return _MESSAGE_IDS.sub(b"", data)
 
     def parse(self, data: bytes, ip: str) -> Parsed | str:
         """ProbeMatches (and Hellos) as evidence; a Bye-only message yields no evidence."""

@@ -298,3 +298,44 @@ def test_an_open_feed_cannot_outlive_the_deadline():
     # the feed is never closed: only the deadline can end the window (the guard catches a window that waits on)
     returns(UdpDiscovery(o, [], [], lambda ip: True, [SadpProtocol(port=free_udp_port())], feed=feed).run,
             time.monotonic() + 0.5)
+
+
+class CountingWsd(WsdProtocol):
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.parsed = 0
+
+    def parse(self, data: bytes, ip: str):
+        self.parsed += 1
+        return super().parse(data, ip)
+
+
+def test_a_reply_repeating_an_earlier_one_is_not_parsed_again():
+    """Devices answer every copy of every probe alike: only the message ids differ, and no evidence is made of
+    them, so the repeats are counted and not parsed; a reply that says something else is still read."""
+    other = probe_match("uuid:x", "127.0.0.1").replace(b"name/TestCam", b"name/OtherName")
+
+    def replies(data: bytes, addr) -> list[bytes]:
+        mid = data.split(b"<a:MessageID>", 1)[1].split(b"<", 1)[0].decode()
+        again = probe_match(mid, "127.0.0.1").replace(b"-00000000", b"-99999999")  # another MessageID
+        return [probe_match(mid, "127.0.0.1"), again, probe_match(mid + "-2", "127.0.0.1"), other]
+
+    port = free_udp_port()
+    with UdpResponder("127.0.0.1", port, replies):
+        o = opts(rate=10.0)
+        wsd = CountingWsd(o, port=port)
+        engine = UdpDiscovery(o, [], [LO], lambda ip: True, [wsd])
+        hosts, _cov, skips = returns(engine.run, time.monotonic() + FAR_DEADLINE_S)
+    assert skips == []
+    assert engine.received >= 4
+    assert wsd.parsed == 2  # the first reply and the one naming another name; the two repeats not
+    assert set(hosts["127.0.0.1"].values("wsd", "scope.name")) == {"TestCam", "OtherName"}
+
+
+def test_wsd_repeat_key_leaves_out_only_the_message_ids():
+    a = probe_match("uuid:aaaa", "127.0.0.1")
+    b = probe_match("uuid:bbbb", "127.0.0.1").replace(b"-00000000", b"-11111111")
+    seq = a.replace(b"</s:Header>", b'<d:AppSequence InstanceId="1" MessageNumber="7"/></s:Header>')
+    assert WsdProtocol.repeat_key(a) == WsdProtocol.repeat_key(b) == WsdProtocol.repeat_key(seq)
+    assert WsdProtocol.repeat_key(a) != WsdProtocol.repeat_key(probe_match("uuid:aaaa", "127.0.0.2"))
+    assert WsdProtocol.repeat_key(a) != WsdProtocol.repeat_key(a.replace(b"TestCam", b"TestCan"))
