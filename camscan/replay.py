@@ -229,6 +229,15 @@ class ReplayTransport(Transport):
         super().__init__()
         self.devices = {f.ip: f for f in folders}
 
+    @property
+    def credentials_given(self) -> bool:
+        """Whether a folder holds a recorder's recorded channel list (recorded by a scan that had credentials):
+        then the recorder inventory asks for it, as that scan did, and the folder answers. No credential exists
+        here, so none is ever sent: a recorded answer that is a challenge stays unanswered."""
+        from camscan.recorders.collect import DAHUA_REMOTE, ISAPI_CHANNELS
+
+        return any(path in (ISAPI_CHANNELS, DAHUA_REMOTE) for f in self.devices.values() for _port, path in f.http)
+
     def connect(self, ip: str, port: int, budget: Budget, *, tls: bool = False, context=None) -> Stream:
         dev = self.devices.get(ip)
         if dev is None or port not in dev.ports:

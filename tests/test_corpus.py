@@ -36,8 +36,22 @@ def test_device_identification(folder: Path, policy, rules):
     assert spec.get("provenance"), f"{folder.name}/device.toml needs a provenance line"
     expect = spec["expect"]
     result = replay([folder], policy=policy, rules=rules)
-    assert len(result.devices) == 1, f"{len(result.devices)} devices from one folder; notes: {result.notes}"
+    behind = expect.get("behind", [])  # a recorder's recorded camera list: a row per camera after its own
+    assert len(result.devices) == 1 + len(behind), (f"{len(result.devices)} devices from one folder; "
+                                                    f"notes: {result.notes}")
     device = result.devices[0]
+    _check(device, expect)
+    rows = {d.via.channel: d for d in result.devices[1:] if d.via is not None}
+    assert sorted(rows) == sorted(b["channel"] for b in behind), sorted(rows)
+    for b in behind:
+        assert rows[b["channel"]].via.recorder_key == device.key
+        _check(rows[b["channel"]], b)
+    # every recorded file was read by a prober: nothing in the folder is left unused
+    unparsable = [s for s in result.skips if s.reason.startswith("unparsable")]
+    assert not unparsable, unparsable
+
+
+def _check(device, expect: dict) -> None:
     why = "; ".join(f"{m.rule}({m.strength})" for m in device.matches) or "no rule matched"
     for key in ("manufacturer", "brand", "model", "firmware", "serial", "mac", "device_class"):
         if key in expect:
@@ -53,9 +67,6 @@ def test_device_identification(folder: Path, policy, rules):
         assert not device.warnings, device.warnings
     if device.verdict.flagged:
         assert device.findings and all(f.lists for f in device.findings), "a flagged device cites its lists"
-    # every recorded file was read by a prober: nothing in the folder is left unused
-    unparsable = [s for s in result.skips if s.reason.startswith("unparsable")]
-    assert not unparsable, unparsable
 
 
 def test_corpus_size():

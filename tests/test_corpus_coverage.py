@@ -60,6 +60,8 @@ def _kind(ev: Evidence) -> str:
         return "serial number format"
     if src == "http.header" and fld == "server":
         return "HTTP Server"
+    if src.startswith("recorder."):
+        return "recorder's channel list"
     kinds = {"http.realm": "HTTP auth realm", "rtsp.realm": "RTSP auth realm", "http.title": "HTML title",
              "http.path": "HTTP API path", "http.header": "HTTP reply shape", "http.header_style": "HTTP reply shape",
              "http.doctype": "HTTP reply shape", "http.redirect": "HTTP reply shape", "rtsp": "RTSP Server",
@@ -74,7 +76,12 @@ def corpus(policy, rules):  # noqa: F811 - the imported fixtures
     out = {}
     for folder in DEVICES:
         spec = tomllib.loads((folder / "device.toml").read_text(encoding="utf-8"))
-        out[folder.name] = (spec, replay([folder], policy=policy, rules=rules).devices[0])
+        devices = replay([folder], policy=policy, rules=rules).devices
+        out[folder.name] = (spec, devices[0])
+        # a recorder's recorded camera list: each camera row stands with the expectations of its channel
+        rows = {d.via.channel: d for d in devices[1:] if d.via is not None}
+        for behind in spec["expect"].get("behind", []):
+            out[f"{folder.name}#{behind['channel']}"] = ({"expect": behind}, rows[behind["channel"]])
     return out
 
 

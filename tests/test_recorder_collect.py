@@ -336,3 +336,31 @@ def test_one_oui_pass_for_the_cameras_of_all_recorders(hik, monkeypatch):
     assert skips == [] and len(rows) == 4
     assert len(passes) == 1 and len(passes[0]) == 4
     assert all(any(e.source == "oui" for e in r.evidence) for r in rows if r.mac)
+
+
+def test_a_makers_private_protocol_is_firmware_evidence_only_when_the_recorder_reached_the_camera():
+    policy = load_policy()
+    rec = dev()
+    rule = "hikvision.recorder.proxy-protocol"
+
+    def row(**kw):
+        d = policy.evaluate(camera_device(rec, Channel("1", "isapi", "192.168.254.2", model="DS-2CD2032F-I", **kw)))
+        return d, {m.rule for m in d.matches}
+
+    online, rules = row(protocol="HIKVISION", online=True)
+    assert rule in rules and online.verdict is Verdict.SANCTIONED and online.manufacturer == "Hikvision"
+    for kw in ({"protocol": "HIKVISION", "online": False}, {"protocol": "HIKVISION"},
+               {"protocol": "ONVIF", "online": True}):
+        d, rules = row(**kw)
+        assert rule not in rules and d.verdict is Verdict.REVIEW, kw  # the model number: a hint
+    dahua = dev(model="NVR4108HS-8P-4KS2", maker="Dahua")
+    drule = "dahua.recorder.private-protocol"
+    reached = camera_device(dahua, Channel("1", "dahua.RemoteDevice", "192.168.1.108", "Private",
+                                           model="IPC-HDW3849H-AS-PV", serial="7J0A1B2CPAZ0001"))
+    assert drule in {m.rule for m in reached.matches} and policy.evaluate(reached).verdict is Verdict.SANCTIONED
+    never = camera_device(dahua, Channel("2", "dahua.RemoteDevice", "192.168.1.109", "Private",
+                                         model="IPC-HDW3849H-AS-PV"))
+    assert drule not in {m.rule for m in never.matches}
+    # the protocol as an ISAPI answer names it is not Dahua's, nor the other way round
+    other = camera_device(rec, Channel("3", "isapi", None, "Private", serial="X1", online=True))
+    assert not {rule, drule} & {m.rule for m in other.matches}

@@ -38,13 +38,15 @@ def test_packaged_file_loads_with_sources_and_dates():
     by = {v.cve: v for v in vulns}
     assert by["CVE-2021-33044"].advisory == by["CVE-2021-33045"].advisory == "DHCC-SA-202106-001"
     assert by["CVE-2021-36260"].advisory == "HSRC-202109-01"
-    # the advisory's own table for 36260 could not be read (models come from NVD's transcription): never "exact"
-    assert not any(r.verified for r in by["CVE-2021-36260"].ranges)
+    # 36260: verified only where the advisory's (pre-release) table and NVD's list of the published one agree
+    r36 = by["CVE-2021-36260"].ranges
+    assert any(r.verified for r in r36) and any(not r.verified for r in r36)
+    assert {r.built_before for r in r36 if r.built_before} == {date(2021, 6, 25), date(2021, 7, 2)}
     # ICSA-17-124-01 names the first fixed build of each series it lists
     assert all(r.verified and r.fixed is not None for r in by["CVE-2017-7921"].ranges)
-    # the recorders NVD lists for 36260 are there, with version-only spans
-    nvr = [r for r in by["CVE-2021-36260"].ranges if r.first is not None]
-    assert {r.first_text for r in nvr} == {"V4.30.210", "V4.30.300"} and all(r.first.built is None for r in nvr)
+    # the recorders the table lists for 36260 are there, with their dated spans
+    nvr = [r for r in r36 if r.first is not None]
+    assert {r.first_text for r in nvr} == {"V4.30.210 build 201224", "V4.30.300 build 210221"}
     for v in vulns:
         assert v.kev_note and v.source_note
 
@@ -199,44 +201,66 @@ def r36260(**kw) -> str | None:
     return risks(**kw).get("CVE-2021-36260")
 
 
-def test_36260_fixed_build_day_is_patched_the_day_before_is_possible():
-    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210628") == {}
-    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210627") == {"CVE-2021-36260": "possible"}
-
-
 @pytest.mark.parametrize("model", ["DS-2CD2043G2-I", "DS-2CD2346G2-ISU/SL", "DS-2CD2087G2-LU", "DS-2CD3156G2-IS",
-                                   "DS-2CD2121G0-IWS", "DS-2XE6242F-IS/316L(B)", "DS-2DF8425IX-AELW(T5)",
-                                   "PTZ-N4215I-DE", "iDS-2SK718MXS-D", "DS-2TD6267-75C4L/W"])
-def test_36260_models_the_advisory_lists_before_and_from_the_fix(model):
-    (r,) = match_device(dev(model=model, firmware="V5.5.800 build 210627"))
-    assert r.match == "possible" and "other Hikvision cameras" not in r.why and "not verified" in r.why
-    assert r36260(model=model, firmware="V5.5.800 build 210628") is None
+                                   "DS-2CD3347G2-LS(U)", "DS-2CD3023G2-IU", "DS-2CD2121G0-IWS",
+                                   "DS-2DF8425IX-AELW(T5)", "DS-2DY9236IX-A(T3)", "DS-2DYH2A0IXS-D(T2)",
+                                   "PTZ-N4215I-DE", "iDS-2SK718MXS-D", "iDS-2VS435-F840-EY"])
+def test_36260_camera_families_in_the_table_and_nvds_list_are_exact_before_210625(model):
+    assert r36260(model=model, firmware="V5.5.800 build 210624") == "exact"
+    assert r36260(model=model, firmware="V5.5.800 build 210625") is None  # "Build time before 210625"
+    assert r36260(model=model, firmware="V5.7.1 build 211009") is None
 
 
-def test_36260_is_never_exact_because_its_range_is_unverified():
+@pytest.mark.parametrize("model", ["DS-2TD1217B-3/PA", "DS-2TD1117-2/PA", "DS-2TD6267-75C4L/W",
+                                   "DS-2TD8166-100C2F/V2", "DS-2TD4167-50/W"])
+def test_36260_thermal_families_have_their_own_bound_210702(model):
+    assert r36260(model=model, firmware="V5.5.60 build 210701") == "exact"
+    assert r36260(model=model, firmware="V5.5.60 build 210702") is None
+
+
+def test_36260_families_only_in_the_pre_release_table_or_only_in_nvd_are_possible():
+    for model in ("DS-2CD1023G0E-I", "DS-2CD2142WD-I", "DS-2XE6242F-IS/316L(B)", "DS-2DE4425IW-DE", "HWI-B121H",
+                  "DS-2CD2021G1-I"):
+        (r,) = match_device(dev(model=model, firmware="V5.5.800 build 210624"))
+        assert r.match == "possible" and "not verified" in r.why, model
+        assert r36260(model=model, firmware="V5.5.800 build 210625") is None
+    assert r36260(model="DS-2TB21", firmware="V5.5.5 build 210701") == "possible"
+
+
+def test_36260_unlisted_camera_before_the_bound_is_possible_from_it_none():
     (r,) = match_device(dev(model="DS-2CD2385G1-I", firmware="V5.6.2 build 190701"))
     assert r.match == "possible" and "not verified" in r.why and r.advisory == "HSRC-202109-01"
     assert "other Hikvision cameras" in r.why
+    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210624") == {"CVE-2021-36260": "possible"}
+    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210625") == {}
+    assert risks(model="DS-2CD2385G1-I", firmware="V5.5.800 build 210628") == {}
+    # an unlisted thermal camera gets the thermal bound
+    assert r36260(model="DS-2TD4136T-9", firmware="V5.5.60 build 210630") == "possible"
 
 
 @pytest.mark.parametrize("model, firmware, expected", [
-    ("DS-7608NI-K1", "V4.30.210 build 201224", "possible"),  # first version of the span
-    ("DS-7608NI-K1/8P", "V4.31.000 build 210511", "possible"),  # last
-    ("DS-7616NI-Q2/16P", "V4.30.216", "possible"),  # a version alone is enough for a version span
-    ("DS-7608NI-K1", "V4.31.005 build 210701", None),  # after the span
-    ("DS-7604NI-Q1/4P", "V4.22.005 build 200401", None),  # before it
-    ("DS-7108NI-Q1/8P", "V4.31.100 build 210511", "possible"),  # the 71xx span ends later...
+    ("DS-7608NI-K1", "V4.30.210 build 201224", "exact"),  # first build of the span
+    ("DS-7608NI-K1/8P", "V4.31.000 build 210511", "exact"),  # last
+    ("DS-7616NI-Q2/16P", "V4.30.216", "exact"),  # a version strictly inside, without a build date
+    ("DS-7608NI-K1", "V4.30.210 build 201223", None),  # the day before the first
+    ("DS-7608NI-K1", "V4.31.000 build 210512", None),  # the day after the last
+    ("DS-7608NI-K1", "V4.31.005 build 210701", None),  # a later release
+    ("DS-7604NI-Q1/4P", "V4.22.005 build 200401", None),  # an older one
+    ("DS-7608NI-Q2", "V4.30.210", "possible"),  # the boundary version without a build date
+    ("DS-7108NI-Q1/8P", "V4.31.100 build 210511", "exact"),  # the 71xx span ends later...
     ("DS-7104NI-Q1", "V4.30.210 build 201224", None),  # ... and starts later
+    ("DS-7104NI-Q1/M", "V4.30.300 build 210221", "exact"),
+    ("HWN-4108MH-8P", "V4.30.210 build 201224", "possible"),  # HiWatch: the pre-release table only
     ("DS-7608NI-K2", "V4.30.210 build 201224", None),  # K2 is not in the list
     ("DS-7608NI-K1", "build 201224", "possible"),  # no version: only the model could be checked
 ])
-def test_36260_recorders_the_advisory_lists_by_version(model, firmware, expected):
+def test_36260_recorders_the_advisory_lists(model, firmware, expected):
     assert r36260(model=model, firmware=firmware) == expected
 
 
 def test_36260_recorder_without_firmware_is_possible():
     (r,) = match_device(dev(model="DS-7608NI-Q2", firmware=None))
-    assert r.match == "possible" and "no firmware reported" in r.why and "V4.30.210" in r.why
+    assert r.match == "possible" and "no firmware reported" in r.why and "V4.30.210 build 201224" in r.why
 
 
 def test_36260_recorders_outside_the_list_and_other_device_kinds_are_not_matched():

@@ -222,6 +222,8 @@ def camera_host(recorder: Device, ch: Channel) -> Host:
     facts = [("model", ch.model), ("firmware", ch.firmware), ("serial", ch.serial), ("mac", ch.mac),
              ("vendor", ch.vendor), ("protocol", ch.protocol), ("address", ch.address), ("name", ch.name),
              ("resolution", ch.resolution)]
+    if ch.online is not None:
+        facts.append(("online", "true" if ch.online else "false"))
     evidence = tuple(Evidence(src, k, v) for k, v in facts if v)
     evidence += (Evidence(src, "recorder", f"{recorder.ip} channel {ch.channel}"),)
     return Host(ip=ch.address or "", mac=net.normalise_mac(ch.mac), seen_by=("recorder",), evidence=evidence)

@@ -73,6 +73,25 @@ def test_every_camera_behind_each_recorder_is_its_own_row(scanned):
     assert _camera_rows(scan, site.device("hik-nvr").ip)["3"]["verdict"] == "unknown"
 
 
+def test_a_recorder_reaching_a_camera_over_its_makers_private_protocol_identifies_it(scanned):
+    """A Hikvision recorder reaching an online camera over Hikvision's protocol, or a Dahua recorder reaching one
+    over Dahua's Private protocol (with the serial it read), is firmware-level evidence: sanctioned. A camera
+    reached over ONVIF keeps its maker from the model number, a hint: review."""
+    site, scan, _db, _work = scanned
+    for name, private, onvif, rule in (("hik-nvr", ("1", "2"), "3", "hikvision.recorder.proxy-protocol"),
+                                       ("dahua-nvr", ("1", "2"), "3", "dahua.recorder.private-protocol"),
+                                       ("hik-nvr-tls", ("1", "2"), "3", "hikvision.recorder.proxy-protocol")):
+        rows = _camera_rows(scan, site.device(name).ip)
+        for channel in private:
+            row = rows[channel]
+            assert row["verdict"] == "sanctioned", (name, channel, row["matches"])
+            assert rule in {m["rule"] for m in row["matches"]}, (name, channel)
+        assert rule not in {m["rule"] for m in rows[onvif]["matches"]}
+        assert rows[onvif]["verdict"] in ("review", "unknown"), (name, rows[onvif]["verdict"])
+    dahua_onvif = _camera_rows(scan, site.device("dahua-nvr").ip)["3"]
+    assert dahua_onvif["manufacturer"] == "Hikvision" and dahua_onvif["verdict"] == "review"
+
+
 def test_an_onvif_recorder_lists_its_video_sources(scanned):
     site, scan, _db, _work = scanned
     rec = scan.devices[site.device("unv-nvr").ip]
