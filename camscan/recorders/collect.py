@@ -236,7 +236,9 @@ def camera_device(recorder: Device, ch: Channel, rules: Sequence[fingerprint.Rul
     number (and the MAC's OUI) through the fingerprint rules."""
     dev = fingerprint.identify(host if host is not None else camera_host(recorder, ch), rules)
     return dataclasses.replace(
-        dev, model=ch.model or dev.model, firmware=ch.firmware, serial=ch.serial,
+        # a recorder's video input: a camera unless a rule says otherwise (an encoder's model, say)
+        dev, device_class=dev.device_class if dev.device_class != "unknown" else "camera",
+        model=ch.model or dev.model, firmware=ch.firmware, serial=ch.serial,
         brand=ch.vendor, manufacturer=dev.manufacturer or ch.vendor,
         via=Via(recorder_ip=recorder.ip, recorder_key=recorder.key, channel=ch.channel, address=ch.address,
                 protocol=ch.protocol, source=ch.source))
