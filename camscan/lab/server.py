@@ -26,6 +26,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import socket
 import ssl
@@ -445,41 +446,23 @@ _TLS_CONTEXT: ssl.SSLContext | None = None
 
 def lab_tls_context() -> ssl.SSLContext:
     """The server-side TLS context of the lab's HTTPS devices (``tls = true``): one self-signed certificate
-    per server process (CN camscan-lab, naming no maker), made with the cryptography package (the test
-    extra) or, without it, the openssl command."""
+    per server process (CN camscan-lab, naming no maker), made with the openssl command (the lab needs no
+    package beyond camscan's own dependencies)."""
     global _TLS_CONTEXT
     if _TLS_CONTEXT is None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise RuntimeError("a lab device serves TLS (tls = true): the openssl command is needed to make its "
+                               "certificate (apt-get install openssl)")
         with tempfile.TemporaryDirectory(prefix="camscan-lab-tls-") as tmp:
             key, crt = Path(tmp) / "key.pem", Path(tmp) / "crt.pem"
-            try:
-                _self_signed(key, crt)
-            except ImportError:
-                subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                                "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "30",
-                                "-subj", "/CN=camscan-lab"], check=True, capture_output=True, timeout=60)
+            subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "30",
+                            "-subj", "/CN=camscan-lab"], check=True, capture_output=True, timeout=60)
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(str(crt), str(key))
         _TLS_CONTEXT = ctx
     return _TLS_CONTEXT
-
-
-def _self_signed(key_path: Path, crt_path: Path) -> None:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "camscan-lab")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    crt_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 _NO_AUTH = {"credentialed": False, "username": "", "auth_ok": None}

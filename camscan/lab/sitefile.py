@@ -53,7 +53,7 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     # addressing ----------------------------------------------------------------------------
     "port": 80,  # ONVIF device-service port
     "http_port": 0,  # web UI port; 0 = same listener as `port`
-    "tls": False,  # serve HTTPS on `port` and `http_port` (a self-signed certificate the lab server makes)
+    "tls": False,  # serve HTTPS on `port` and `http_port` (a self-signed certificate: the openssl command)
     "ipv6": True,  # link-local address, WS-Discovery on FF02::C, dual-stack TCP
     "tcp_ports": [],  # plain TCP listeners that accept and close (vendor SDK ports: Dahua 37777, Xiongmai 34567)
     # ONVIF ---------------------------------------------------------------------------------
