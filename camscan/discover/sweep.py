@@ -200,6 +200,8 @@ class PortSweep:
                         elif result not in ("closed", "absent"):
                             local_error = result
                         resolved(ip)
+                if not (queue or inflight or feed_open or later):
+                    break  # the last ports were settled without a connect (left out, or answered at once)
                 # the earliest timeout among pending connects, or the next start
                 wake = deadline
                 if inflight:  # in start order: the first is the oldest

@@ -221,3 +221,17 @@ def test_a_connect_that_timed_out_is_tried_once_more_on_a_host_known_to_be_there
         listener.close()
         for s in fillers:
             s.close()
+
+
+def test_a_sweep_whose_last_ports_are_left_out_ends_at_once(listeners):
+    """No connect left to wait for: the sweep returns, it does not sit out its deadline."""
+    from guards import FAR_DEADLINE_S, returns
+
+    port = listeners("127.0.0.2")
+    sweeper = PortSweep(ScanOptions(rate=5000), [port, port + 1 if port < 65535 else port - 1])
+    found, cov, skips = returns(sweeper.run, ["127.0.0.2"], time.monotonic() + FAR_DEADLINE_S, None, None,
+                                lambda ip, p, again: p == port)
+    assert found == {"127.0.0.2": [port]} and skips == [] and cov[0].status == "done"
+    found, _cov, _skips = returns(sweeper.run, ["127.0.0.2"], time.monotonic() + FAR_DEADLINE_S, None, None,
+                                  lambda ip, p, again: False)
+    assert found == {}
