@@ -32,7 +32,8 @@ def kinds(changes) -> dict[str, str]:
 
 
 def test_a_recorder_not_asked_this_time_does_not_retire_its_cameras():
-    for reason in ("a recorder: its camera list needs credentials (CAMSCAN_USERNAME/CAMSCAN_PASSWORD), none given",
+    for reason in ("a recorder: the cameras behind it were not listed, as its camera list needs credentials and "
+                   "none were given (CAMSCAN_USERNAME/CAMSCAN_PASSWORD or --config)",
                    "camera list not read: bad credentials", "scan deadline reached before the recorder answered"):
         got = diff(PREVIOUS, [RECORDER], targets=["198.51.100.0/24"], skips=[Skip(NVR_IP, "recorder", reason)])
         assert kinds(got) == {}, reason
