@@ -87,6 +87,20 @@ class Rule:
         return all(seen(*c) for c in self.also) and not any(seen(*c) for c in self.absent)
 
 
+def ports_read(rules: Sequence[Rule], ports: Iterable[int]) -> frozenset[int]:
+    """The ports among ``ports`` whose ``tcp:open`` evidence some rule reads: its pattern matches it, or one of
+    its ``also``/``absent`` conditions does (the port check must ask these on every host)."""
+    out = set()
+    for port in ports:
+        ev = Evidence("tcp", "open", str(port))
+        for rule in rules:
+            if rule.matches(ev) or any(_selects(sels, "tcp:open") and rx.search(ev.value)
+                                       for sels, rx in (*rule.also, *rule.absent)):
+                out.add(port)
+                break
+    return frozenset(out)
+
+
 @lru_cache(maxsize=8192)
 def _selects(selectors: tuple[str, ...], key: str) -> bool:
     """Whether a ``source:field`` key matches one of a rule's globs. Cached: a scan checks a few dozen distinct

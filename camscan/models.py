@@ -409,6 +409,9 @@ class ProbeResult:
     evidence: list[Evidence] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     mac: str | None = None
+    # The device said nothing before a timeout and no credentials went out: one more try may be worth it (the
+    # scheduler asks an identity probe once more when the scan has time left)
+    again: bool = False
 
     def absorb(self, other: ProbeResult) -> None:
         """Add ``other``'s findings to this one (several probers of one host)."""

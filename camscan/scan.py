@@ -45,7 +45,7 @@ from camscan.models import (
 )
 from camscan.policy import Policy, load_policy
 from camscan.probe.onvif import OnvifClientFactory
-from camscan.probe.plan import ProbePlan, live_plan
+from camscan.probe.plan import RTSP_PORTS, TLS_PORTS, ProbePlan, live_plan
 from camscan.recorders.collect import RecorderInventory, merge_rows
 from camscan.scheduler import CpuGate, Scheduler
 from camscan.transport import CredentialPolicy, Transport
@@ -97,7 +97,8 @@ class Scanner:
             options.credentials, options.scope, ports=options.credential_ports, narrower=options.credential_scope))
         if wrap is not None:  # e.g. camscan.replay.RecordingTransport (scan --record)
             self.transport = wrap(self.transport)
-        self.discovery = discovery or LiveDiscovery(options, self.transport, self._mark)
+        self.discovery = discovery or LiveDiscovery(options, self.transport, self._mark,
+                                                    keep_ports=evidence_ports(self.rules))
         self.plan = plan or _live_plan(self)
 
     def run(self) -> ScanResult:
@@ -234,6 +235,19 @@ class Scanner:
             merged[ip] = Host(ip=host.ip, mac=mac, seen_by=host.seen_by,
                               evidence=host.evidence, xaddrs=host.xaddrs, endpoint=host.endpoint)
         return oui.with_evidence(merged)  # one pass over the registry for every MAC seen
+
+
+# The web port asked on every host: a device whose ONVIF service has a port of its own often serves its web UI
+# (Server header, title, realm: evidence rules read) on 80 all the same (Xiongmai-class boards: ONVIF on 8899).
+WEB_PORT = 80
+
+
+def evidence_ports(rules: Iterable[fingerprint.Rule]) -> frozenset[int]:
+    """The camera ports the port check asks on every host, even one WS-Discovery already identified: those whose
+    ``tcp:open`` evidence a rule reads (Dahua's 37777, Xiongmai's 34567), those the RTSP and TLS probes use, and
+    the usual web port."""
+    return (fingerprint.ports_read(tuple(rules), CAMERA_PORTS) | frozenset(RTSP_PORTS) | frozenset(TLS_PORTS)
+            | {WEB_PORT})
 
 
 def cap_evidence(evidence: tuple[Evidence, ...], limit: int = MAX_EVIDENCE

@@ -13,6 +13,8 @@ scheduler runs the :class:`camscan.probe.plan.ProbePlan`'s probers in a thread p
 * ONVIF on open ports: at :meth:`Scheduler.finish`, for hosts that gave no device-service address; never
   earlier, or a device whose WS-Discovery reply came late would be asked twice (and a wrong password tried
   twice).
+* ONVIF once more: at :meth:`Scheduler.collect`, for a host whose identity probe timed out before the device
+  said anything and before any credentials went out (a device slow only while the sweeps loaded the network).
 
 :meth:`Scheduler.collect` waits for every job until the deadline (on the injected ``clock``); jobs that fail
 or run out of time become skips.
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 
 # Probe jobs in the worker pool at once, per worker; the rest wait in the scheduler's backlog (issue 12).
 QUEUE_FACTOR = 4
+# Seconds the scan must have left for an identity probe that timed out before its device said anything to be
+# tried once more (see Scheduler.collect).
+RETRY_ROOM = 2.0
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -198,9 +203,21 @@ class Scheduler(DiscoverySink):
         onvif_jobs = self._unstarted(onvif_jobs, deadline, skips)
         evidence_jobs = self._unstarted(evidence_jobs, deadline, skips)
         onvif: dict[str, ProbeResult] = {}
+        again: list[tuple[str, Future[ProbeResult]]] = []
         for ip, fut in onvif_jobs:
             got = self._result(ip, fut, deadline, skips, "onvif")
             if got is not None:
+                onvif[ip] = got
+                if got.again and ip in self.seen and deadline - self.clock() > RETRY_ROOM:
+                    # It timed out before the device said anything, and no credentials went out: asked once
+                    # more now (typically after the sweeps, whose load on the network made it slow).
+                    with self.lock:
+                        again.append((ip, self._job(self._plan().identity.probe, self.seen[ip], ())))
+        for ip, fut in again:
+            dropped: list[Skip] = []
+            got = self._result(ip, fut, deadline, dropped, "onvif")
+            if got is not None and not got.again:  # an answer this time (else the first try's skip stands)
+                log.debug("ONVIF identity of %s read on the second try", ip)
                 onvif[ip] = got
         evidence: dict[str, ProbeResult] = {}
         for ip, fut in evidence_jobs:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
 
 from camscan import net, sharedaddr
 from camscan.discover.arp import ArpSweep, arp_evidence
@@ -30,7 +31,7 @@ from camscan.discover.interface import DiscoverySink, DiscoverySource
 from camscan.discover.sadp import SadpProtocol
 from camscan.discover.sweep import PortSweep, port_evidence
 from camscan.discover.udp import UdpDiscovery
-from camscan.discover.wsd import WsdProtocol
+from camscan.discover.wsd import APP_MAX_DELAY, REPEAT_GAP, WINDOW_MARGIN, WsdProtocol, device_service_url
 from camscan.discover.wsd6 import Wsd6Discovery, merge_ipv6
 from camscan.models import Coverage, DiscoveryResult, Host, Interface, ScanOptions, Skip
 from camscan.sharedaddr import SharedAddresses
@@ -49,10 +50,14 @@ class LiveDiscovery(DiscoverySource):
     ``mark`` reports stage boundaries (progress)."""
 
     def __init__(self, options: ScanOptions, transport: Transport = DIRECT,
-                 mark: Callable[[str], None] | None = None) -> None:
+                 mark: Callable[[str], None] | None = None, keep_ports: Iterable[int] | None = None) -> None:
         self.options = options
         self.transport = transport
         self.mark = mark or (lambda _message: None)
+        # With keep_ports (the ports whose answer is evidence of its own: rules read it, or the RTSP and TLS
+        # probes use it), the port check leaves the other camera ports out on a host whose WS-Discovery reply
+        # gave its ONVIF address (see _PortPlan); without, every port of every host is checked.
+        self.keep_ports = None if keep_ports is None else frozenset(keep_ports)
 
     # ----------------------------------------------------------------------------------------- planning
     def multicast_interfaces(self) -> list[Interface]:
@@ -99,6 +104,11 @@ class LiveDiscovery(DiscoverySource):
         feeds: list[Feed] = []
         stop = threading.Event()  # ends the sweeps' threads when the scan fails or is interrupted
         arp_seen: dict[str, str] = {}  # what the ARP sweep handed over, in case its thread misses the deadline
+        port_plan = _PortPlan(self.keep_ports)
+
+        def heard(host: Host) -> None:  # a discovery reply: the port plan learns the ONVIF address first
+            port_plan.heard(host)
+            sink.discovered(host)
         try:
             # 1. ARP (attached subnets in scope) in its own thread: each answer goes at once to the UDP
             #    window's directed probes and to the camera-port check, which run meanwhile.
@@ -111,6 +121,7 @@ class LiveDiscovery(DiscoverySource):
                 def on_reply(ip: str, mac: str) -> None:
                     if self._accept(ip) and (ip in arp_seen or len(arp_seen) < opts.max_hosts):
                         shared.heard(ip, mac, "arp")
+                        port_plan.live(ip)
                         arp_seen[ip] = mac
                         udp_feed.put((ip,))
                         sweep_feed.put((ip,))
@@ -131,23 +142,25 @@ class LiveDiscovery(DiscoverySource):
                 arp_job = stages.submit(arp)
                 unicast = list(net.hosts(routed))
                 sweeper = PortSweep(opts, stop=stop, transport=self.transport)
-                early_sweep = stages.submit(sweeper.run, [], sweep_until, sweep_feed, sink.ports_known)
+                early_sweep = stages.submit(sweeper.run, [], sweep_until, sweep_feed, sink.ports_known,
+                                            port_plan.decide)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self.mark("discovering devices...")
                 sweeper = PortSweep(opts, stop=stop, transport=self.transport)
-                early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, sink.ports_known)
-                               if routed_hosts else None)
+                early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, sink.ports_known,
+                                             port_plan.decide) if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
             v6 = (stages.submit(Wsd6Discovery(opts, mcast, self.transport, stop=stop).run, sweep_until)
                   if mcast else None)
             udp = UdpDiscovery(opts, mcast, unicast, self._accept,
                                [WsdProtocol(opts), SadpProtocol(), DhipProtocol()],
-                               on_host=sink.discovered, on_update=sink.discovered, feed=udp_feed,
+                               on_host=heard, on_update=heard, feed=udp_feed,
                                transport=self.transport, max_hosts=opts.max_hosts,
                                report_outside=0 if opts.targets else MAX_OUTSIDE_ROWS)
             udp.on_mac = shared.heard
+            port_plan.window_opens()
             hosts, udp_cov, udp_skips = udp.run(sweep_until)
             self.mark(f"discovery window closed: {len(hosts)} host(s) answered")
             cut_short = time.monotonic() >= sweep_until
@@ -195,7 +208,8 @@ class LiveDiscovery(DiscoverySource):
             swept = set(routed_hosts) | set(live or {}) | set(arp_seen)
             late = [ip for ip in hosts if ":" not in ip and ip not in swept and not shared.is_shared(ip)]
             if late:
-                more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(late, sweep_until)
+                more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(
+                    late, sweep_until, decide=port_plan.decide)
                 open_ports.update(more)
                 sweep_cov = merge_coverage(sweep_cov + more_cov)
                 sweep_skips += more_skips
@@ -246,6 +260,66 @@ class LiveDiscovery(DiscoverySource):
             skips += sk
             ran = ran or any(c.status != "skipped" for c in cov)
         return (live if ran else None), coverage, skips
+
+
+class _PortPlan:
+    """Which camera ports the port check asks on a host (:meth:`decide`, the ``decide`` of
+    :meth:`camscan.discover.sweep.PortSweep.run`).
+
+    A host whose WS-Discovery reply gave a usable ONVIF device-service address is identified through it, and
+    its ONVIF evidence comes from the port it advertised; checking the other ONVIF and alternative web ports
+    (8000, 8080, 8899, 2020 when not advertised) adds nothing for it, and they are left out. The ports in
+    ``keep`` are checked on every host: their answer is evidence of its own (a rule reads ``tcp:open`` for
+    them, e.g. Dahua's 37777 and Xiongmai's 34567, which tell relabels apart; the RTSP and TLS probes need
+    554, 443 and 8443; the web UI is usually on 80 whatever the ONVIF port), and so are the advertised ones. A live host that has not answered WS-Discovery yet
+    has its other ports put off until its reply is due (the multicast reply delay, or a margin after ARP
+    found it); if none came, every port is checked. With ``keep`` None, every port of every host is."""
+
+    SETTLE = 2 * WINDOW_MARGIN  # after a host's reply is due: its unicast probe and answer on a busy machine
+
+    def __init__(self, keep: frozenset[int] | None) -> None:
+        self.keep = keep
+        self.advertised: dict[str, frozenset[int]] = {}  # identified hosts: the ports of their XAddrs
+        self.found: dict[str, float] = {}  # live hosts: when ARP found them
+        self.replies_due = 0.0  # when the multicast Probes' replies are in
+
+    def window_opens(self) -> None:
+        self.replies_due = time.monotonic() + REPEAT_GAP + APP_MAX_DELAY
+
+    def live(self, ip: str) -> None:
+        self.found.setdefault(ip, time.monotonic())
+
+    def heard(self, host: Host) -> None:
+        if self.keep is None or host.ip in self.advertised or not host.xaddrs:
+            return
+        if device_service_url(host.xaddrs, host.ip) is not None:
+            self.advertised[host.ip] = frozenset(advertised_ports(host.xaddrs))
+
+    def decide(self, ip: str, port: int, again: bool) -> bool | float:
+        if self.keep is None or port in self.keep:
+            return True
+        ports = self.advertised.get(ip)
+        if ports is not None:
+            return port in ports
+        if not again and ip in self.found:
+            due = max(self.replies_due, self.found[ip]) + self.SETTLE
+            if time.monotonic() < due:
+                return due
+        return True
+
+
+def advertised_ports(xaddrs: Iterable[str]) -> set[int]:
+    """The TCP ports of http(s) XAddrs (80 and 443 where none is written)."""
+    out = set()
+    for x in xaddrs:
+        try:
+            parts = urlsplit(x)
+            port = parts.port
+        except ValueError:
+            continue
+        if parts.scheme in ("http", "https"):
+            out.add(port or (443 if parts.scheme == "https" else 80))
+    return out
 
 
 class _Unshared(DiscoverySink):

@@ -11,6 +11,7 @@ at once without sending a byte. Targets are given up front or handed over while 
 from __future__ import annotations
 
 import errno
+import heapq
 import ipaddress
 import logging
 import resource
@@ -50,10 +51,15 @@ CONNECT_TIMEOUT = 1.0
 # crawls at max_inflight / timeout. This bounds sockets, not packets: the rate limit still paces the SYNs.
 MAX_INFLIGHT = 1024
 SEND_BURST = 0.02  # token-bucket depth of the connect rate limiter, seconds
+MAX_PUT_OFF = 4096  # connects a decide callback may have put off at once; past it, ports are checked at once
 # Errors that mean "nothing listens / nothing there" rather than a local problem.
 _FEED = object()  # selector key data of the feed
 _CLOSED = {errno.ECONNREFUSED, errno.ECONNRESET}
 _ABSENT = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EHOSTDOWN}
+
+
+# decide(ip, port, again) -> True (check), False (leave out) or a monotonic time to ask again (see PortSweep.run)
+Decide = Callable[[str, int, bool], "bool | float"]
 
 
 @dataclass
@@ -101,16 +107,22 @@ class PortSweep:
         self.max_inflight = inflight_limit(max_inflight)
 
     def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float, feed: Feed | None = None,
-            on_host: Callable[[str, list[int]], None] | None = None
+            on_host: Callable[[str, list[int]], None] | None = None, decide: Decide | None = None
             ) -> tuple[dict[str, list[int]], list[Coverage], list[Skip]]:
         """{ip: sorted open ports} for the hosts with at least one open port, coverage and skips. With a
         ``feed``, hosts handed over while the sweep runs are checked too, and it ends only once the feed is
         closed. ``on_host(ip, open_ports)`` is called (in this thread) as soon as every port of a host has
-        its answer, so the next stage can start on that host while the sweep goes on."""
+        its answer, so the next stage can start on that host while the sweep goes on. ``decide(ip, port,
+        again)``, asked just before each connect, may leave a port out (False: it adds nothing for this host)
+        or put it off (a monotonic time to ask again, with ``again`` True then, when it must say True or
+        False); without it every port is checked."""
         hosts: list[str] = []
         skips: list[Skip] = []
         seen: set[str] = set()
         left: dict[str, int] = {}  # ports of a host still without an answer
+        later: list[tuple[float, int, str, int]] = []  # put off by decide: a heap of (when, order, ip, port)
+        put_off: set[tuple[str, int]] = set()
+        skipped = 0
 
         def resolved(ip: str) -> None:
             left[ip] -= 1
@@ -149,14 +161,30 @@ class PortSweep:
         if feed is not None:
             sel.register(feed, selectors.EVENT_READ, _FEED)
         try:
-            while queue or inflight or feed_open:
+            while queue or inflight or feed_open or later:
                 now = time.monotonic()
                 if now >= deadline or (self.stop is not None and self.stop.is_set()):
                     break
                 if next_start < now - SEND_BURST:
                     next_start = now - SEND_BURST
+                due = []
+                while later and later[0][0] <= now:  # due again: ahead of the queue (older hosts first)
+                    due.append(heapq.heappop(later)[2:])
+                queue.extendleft(reversed(due))
                 while queue and len(inflight) < self.max_inflight and next_start <= now:
                     ip, port = queue.popleft()
+                    if decide is not None:
+                        verdict = decide(ip, port, (ip, port) in put_off)
+                        if verdict is False:
+                            skipped += 1
+                            done += 1
+                            resolved(ip)
+                            continue
+                        if verdict is not True and len(later) < MAX_PUT_OFF:
+                            put_off.add((ip, port))
+                            heapq.heappush(later, (float(verdict), len(put_off), ip, port))
+                            continue
+                        # True, or a port to put off when too many already are: checked now
                     next_start += gap
                     result = self._start(ip, port, now)
                     if isinstance(result, _Pending):
@@ -175,6 +203,8 @@ class PortSweep:
                     wake = min(wake, next(iter(inflight.values())).started + self.connect_timeout)
                 if queue and len(inflight) < self.max_inflight:
                     wake = min(wake, next_start)
+                if later:
+                    wake = min(wake, later[0][0])
                 for key, _mask in sel.select(max(0.0, wake - time.monotonic())):
                     if key.data is _FEED:
                         assert feed is not None
@@ -209,7 +239,7 @@ class PortSweep:
             for pending in inflight.values():
                 pending.sock.close()
             sel.close()
-        complete = not queue and not inflight and not feed_open
+        complete = not queue and not inflight and not feed_open and not later
         if not complete:
             skips.append(Skip(None, "sweep", f"scan deadline reached during the port sweep "
                                              f"({total - done} of {total} connects unfinished)"))
@@ -217,7 +247,7 @@ class PortSweep:
             skips.append(Skip(None, "sweep", f"some connects failed locally: {local_error}"))
         for ports in opened.values():
             ports.sort()
-        cov = self._coverage(hosts, opened, complete, total, done)
+        cov = self._coverage(hosts, opened, complete, total, done, skipped)
         return opened, cov, skips
 
     def _start(self, ip: str, port: int, now: float) -> _Pending | str:
@@ -243,13 +273,16 @@ class PortSweep:
         return f"connect to {ip}:{port} failed: {errno.errorcode.get(err, err)}"
 
     def _coverage(self, hosts: list[str], opened: dict[str, list[int]], complete: bool, total: int,
-                  done: int) -> list[Coverage]:
+                  done: int, skipped: int = 0) -> list[Coverage]:
         groups: dict[str, list[str]] = {}
         for ip in hosts:
             addr = ipaddress.ip_address(ip)
             net = next((str(t) for t in self.options.targets if addr in t), "targets")
             groups.setdefault(net, []).append(ip)
         note = f"ports {','.join(map(str, self.ports))}"
+        if skipped:
+            note += (f"; {skipped} of {total} left out on hosts whose WS-Discovery reply had given their ONVIF "
+                     "address (only web and ONVIF ports other than the advertised one)")
         if not complete:
             note += f"; deadline reached after {done} of {total} connects"
         return [Coverage(net, "sweep", "done" if complete else "partial", tried=len(ips),

@@ -590,6 +590,39 @@ class RtspListener(Service):
             writer.close()
 
 
+class TcpPorts(Service):
+    """Plain TCP listeners on a device's ``tcp_ports`` (vendor SDK ports such as Dahua's 37777 or Xiongmai's
+    34567): every connection is accepted and closed, which is all a port check sees of them."""
+
+    name = "tcp"
+
+    @staticmethod
+    def wanted(dev: Device) -> bool:
+        return bool(dev["tcp_ports"])
+
+    def bind(self) -> int:
+        self.socks = []
+        for port in sorted({int(p) for p in self.dev["tcp_ports"]}):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((self.dev.ip, port))
+            s.listen(64)
+            s.setblocking(False)
+            self.socks.append(s)
+        return len(self.socks)
+
+    async def start(self) -> None:
+        self.servers = [await asyncio.start_server(self.handle, sock=s) for s in self.socks]
+
+    def stop(self) -> None:
+        for srv in getattr(self, "servers", []):
+            srv.close()
+
+    @staticmethod
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+
 # The protocol registry: each device runs every service whose ``wanted`` says so. A new protocol is
 # one Service subclass appended here (or registered with @register).
 SERVICES: list[type[Service]] = [
@@ -599,6 +632,7 @@ SERVICES: list[type[Service]] = [
     SadpService,
     DhipService,
     RtspListener,
+    TcpPorts,
 ]
 
 

@@ -55,6 +55,7 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "http_port": 0,  # web UI port; 0 = same listener as `port`
     "tls": False,  # serve HTTPS on `port` and `http_port` (a self-signed certificate: the openssl command)
     "ipv6": True,  # link-local address, WS-Discovery on FF02::C, dual-stack TCP
+    "tcp_ports": [],  # plain TCP listeners that accept and close (vendor SDK ports: Dahua 37777, Xiongmai 34567)
     # ONVIF ---------------------------------------------------------------------------------
     "onvif": True,
     "onvif_path": "/onvif/device_service",

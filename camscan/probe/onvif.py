@@ -183,6 +183,7 @@ def _transport_class():
             self._conn: Connection | None = None
             self._challenge: dict[str, str] | None = None
             self._nc = 0
+            self.timed_out = False  # a call ended waiting for the device (not a refusal, not a bad reply)
 
         def load(self, url):
             if "://" in url and not url.startswith("file://"):
@@ -265,6 +266,7 @@ def _transport_class():
             try:
                 resp = conn.request("POST", path, body, headers, max_bytes=self.max_bytes, resend=resend)
             except HttpFailure as exc:
+                self.timed_out = exc.kind in ("timeout", "connect_timeout", "wall")
                 raise DeviceError(self._why(exc)) from None
             except ValueError as exc:  # a header we would have to send with a line break in it
                 raise DeviceError(f"cannot send the request: {exc}") from None
@@ -668,6 +670,9 @@ class _Session:
             self._identity()
         except DeviceError as exc:
             self.result.skips.append(Skip(self.ip, "onvif", str(exc)))
+            # Nothing heard from the device but silence, and no credentials went out: a device that was only
+            # slow this once (a loaded network, a busy scanner) may be asked again (camscan.scheduler).
+            self.result.again = self.http.timed_out and self.creds is None and not self.result.evidence
         except (self._ZeepError, etree.LxmlError, xmlsafe.UnsafeXML, ValueError, TypeError,
                 AttributeError) as exc:
             self.result.skips.append(Skip(self.ip, "onvif", f"unusable reply: {_short(exc)}"))

@@ -136,3 +136,39 @@ def test_an_open_feed_is_a_partial_sweep_at_the_deadline():
 
     found, cov, skips = PortSweep(ScanOptions(rate=5000), [1]).run([], time.monotonic() + 0.3, Feed())
     assert found == {} and any("deadline" in s.reason for s in skips)
+
+
+def test_decide_leaves_ports_out_and_puts_them_off(listeners):
+    """A port ``decide`` leaves out is never connected to, yet its host still gets its answer once every port
+    is settled; a port put off is asked again (``again``) once its time has come."""
+    a, b, c = listeners("127.0.0.2"), listeners("127.0.0.2"), listeners("127.0.0.2")
+    asked: list[tuple[int, bool]] = []
+    settled: dict[str, list[int]] = {}
+
+    def decide(ip: str, port: int, again: bool):
+        asked.append((port, again))
+        if port == b:
+            return False
+        if port == c and not again:
+            return time.monotonic() + 0.05
+        return True
+
+    found, cov, skips = PortSweep(ScanOptions(rate=5000), [a, b, c]).run(
+        ["127.0.0.2"], time.monotonic() + 30, on_host=lambda ip, ports: settled.setdefault(ip, ports),
+        decide=decide)
+    assert found == {"127.0.0.2": sorted([a, c])}
+    assert settled == {"127.0.0.2": sorted([a, c])}
+    assert sorted(asked) == sorted([(a, False), (b, False), (c, False), (c, True)])
+    assert skips == [] and cov[0].status == "done"
+    assert "1 of 3 left out" in cov[0].note
+
+
+def test_decide_puts_off_at_most_a_bounded_number(listeners, monkeypatch):
+    from camscan.discover import sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "MAX_PUT_OFF", 2)
+    port = listeners("127.0.0.3")
+    targets = [f"127.0.0.{i}" for i in range(3, 8)]
+    found, _cov, _skips = PortSweep(ScanOptions(rate=5000), [port]).run(
+        targets, time.monotonic() + 30, decide=lambda ip, p, again: True if again else time.monotonic() + 0.05)
+    assert found == {"127.0.0.3": [port]}  # every target settled, two of them after being put off

@@ -756,3 +756,22 @@ def test_a_call_that_hangs_ends_the_device_at_its_timeout(factory: OnvifClientFa
     assert skip.stage == "onvif" and re.search("timed out|too slow", skip.reason)
     assert "GetServices" not in device.ops()
     assert Evidence("onvif.GetNetworkInterfaces", "mac", "00:12:34:56:78:9a") in result.evidence
+
+
+def test_a_device_silent_from_the_first_call_may_be_asked_again(factory: OnvifClientFactory,
+                                                                device: FakeDevice) -> None:
+    device.replies.update(A_CAMERA)
+    device.hang.add("GetSystemDateAndTime")
+    result = probe(factory, device, timeout=0.3)
+    assert result.again and not result.evidence and [s.stage for s in result.skips] == ["onvif"]
+
+
+def test_no_second_try_once_the_device_said_something_or_credentials_went_out(factory: OnvifClientFactory,
+                                                                              device: FakeDevice) -> None:
+    device.replies.update(A_CAMERA)
+    device.hang.add("GetHostname")
+    assert not probe(factory, device, timeout=0.3).again  # it answered before it hung
+    device.hang.clear()
+    device.needs_auth.update(OnvifProbe.READ_SYSTEM)
+    device.hang.add("GetDeviceInformation")  # hangs on the credentialed call too
+    assert not probe(factory, device, transport=WITH_CREDS, timeout=0.3).again
