@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from siteutil import BASE_ENV, CAMSCAN, cli_env, run_scan
 
 from camscan.lab import load_site
 from camscan.lab.sitefile import load_profile
+from camscan.replay import replay
 
 pytestmark = pytest.mark.netns
 
@@ -226,3 +228,27 @@ def test_without_credentials_recorders_are_skipped_saying_why_and_no_camera_behi
     patched, old = scan.devices[site.device("hik-patched").ip], scan.devices[site.device("hik-old").ip]
     assert patched["risks"] == [] and "220112" in patched["firmware"]
     assert [r["cve"] for r in old["risks"]] == ["CVE-2021-36260"]
+
+
+def test_a_recording_keeps_no_camera_password_and_replays_the_cameras_behind_each_recorder(recorders_site):
+    """``scan --record``: the recorders' answers are kept with the cameras' passwords blanked (Hikvision XML and
+    Dahua key=value lines alike), and each recorder's folder replays to the same cameras behind it."""
+    site = recorders_site
+    base = Path(tempfile.mkdtemp(prefix="camscan-rec-"))
+    base.chmod(0o711)  # the unprivileged prober reaches the recording directory camscan creates inside
+    try:
+        live = run_scan(site, "--no-db", "--format", "json", "--timeout", "2", "--record", str(base / "rec"))
+        assert live.proc.returncode == 1, live.proc.stderr[-2000:]
+        recorded = b"".join(p.read_bytes() for p in (base / "rec").rglob("*") if p.is_file())
+        for secret in (*RECORDER_SECRETS, site.password):
+            assert secret.encode() not in recorded, secret
+        for name in ("hik-nvr", "dahua-nvr", "hik-nvr-tls"):
+            ip = site.device(name).ip
+            again = replay([base / "rec" / ip])
+            assert not [s for s in again.skips if s.stage == "recorder"], (name, again.skips)
+            want = {(d["via"]["channel"], d["key"], d["model"]) for d in live.data["devices"]
+                    if d["via"] and d["via"]["recorder_ip"] == ip}
+            got = {(d.via.channel, d.key, d.model) for d in again.devices if d.via is not None}
+            assert got == want and len(want) == 3, name
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
