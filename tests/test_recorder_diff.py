@@ -64,3 +64,20 @@ def test_another_recorders_skip_does_not_hide_this_recorders_changes():
                skips=[Skip("198.51.100.31", "recorder", "camera list not read: bad credentials"),
                       Skip(NVR_IP, "http", "http:443/: the device closed the connection without a reply")])
     assert kinds(got) == {CAMERAS[1].key: ChangeKind.GONE}
+
+
+def test_a_slot_keyed_by_its_channel_that_now_names_another_model_is_a_model_change():
+    """No MAC or serial reported: the row is keyed via:<recorder>/<channel>, so a swapped camera keeps the key;
+    the model the recorder now reports for the slot says it is another camera."""
+    def slot(model: str | None) -> Device:
+        return device("192.168.254.4", None, Via(NVR_IP, NVR_KEY, "3", "192.168.254.4", "ONVIF", "isapi"), model)
+
+    before = {d.key: serialize.to_dict(d) for d in (RECORDER, slot("M3106-L Mk II"))}
+    assert slot("x").key == f"via:{NVR_KEY}/3"
+    got = diff(before, [RECORDER, slot("P3245-LV")], targets=["198.51.100.0/24"])
+    (change,) = got.changes
+    assert (change.kind, change.before, change.after) == (ChangeKind.MODEL, "M3106-L Mk II", "P3245-LV")
+    assert change.device.endswith(f"behind recorder {NVR_IP} channel 3")
+    assert kinds(diff(before, [RECORDER, slot(None)], targets=["198.51.100.0/24"])) == {}  # model not reported
+    lan = {RECORDER.key: serialize.to_dict(RECORDER)}  # a LAN device's model string is not compared
+    assert kinds(diff(lan, [device(NVR_IP, RECORDER.mac, model="DS-7608NI-K2")], targets=["198.51.100.0/24"])) == {}

@@ -14,7 +14,7 @@ VERDICT_ORDER: tuple[Verdict, ...] = (Verdict.SANCTIONED, Verdict.REVIEW, Verdic
 
 #: Change kinds in the order a reader needs them; kinds not listed here follow, in the diff's order.
 CHANGE_ORDER: tuple[ChangeKind, ...] = (ChangeKind.NEW, ChangeKind.GONE, ChangeKind.VERDICT, ChangeKind.MANUFACTURER,
-                                        ChangeKind.IP, ChangeKind.FIRMWARE)
+                                        ChangeKind.MODEL, ChangeKind.IP, ChangeKind.FIRMWARE)
 
 
 def counts(result: ScanResult) -> dict[Verdict, int]:

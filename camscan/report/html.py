@@ -61,7 +61,7 @@ _MEANING = {
     Verdict.UNKNOWN: "not enough evidence to say who made it",
 }
 _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmware": "firmware",
-                 "verdict": "verdict", "manufacturer": "manufacturer"}
+                 "verdict": "verdict", "manufacturer": "manufacturer", "model": "model (behind a recorder)"}
 
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
 _DEVICE_COLUMNS = (("IP", 9), ("MAC", 11), ("Class", 6), ("Manufacturer", 10), ("Brand", 8), ("Model", 10),

@@ -318,6 +318,11 @@ def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], 
             before, after = old.get(kind), rec.get(kind)  # each of these kinds is named after its field
             if before != after and not (kind is ChangeKind.FIRMWARE and after is None):
                 changes.append(Change(kind, key, d.ip, before=before, after=after, device=_label(rec)))
+        if d.via is not None and old.get("model") and rec.get("model") and old["model"] != rec["model"]:
+            # behind a recorder, a slot keyed by its channel (no MAC or serial reported) that now names another
+            # model is another camera: say so (a LAN device's model strings vary with what answered: not there)
+            changes.append(Change(ChangeKind.MODEL, key, d.ip, before=old["model"], after=rec["model"],
+                                  device=_label(rec)))
         if d.verdict.flagged and not _flagged(old):
             new_flagged.append(key)
     scope = _scope(targets)
@@ -328,7 +333,7 @@ def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], 
             changes.append(Change(ChangeKind.GONE, key, old.get("ip"), before=old.get("verdict"),
                                   device=_label(old)))
     order = (ChangeKind.NEW, ChangeKind.VERDICT, ChangeKind.GONE, ChangeKind.IP, ChangeKind.FIRMWARE,
-             ChangeKind.MANUFACTURER)
+             ChangeKind.MANUFACTURER, ChangeKind.MODEL)
     changes.sort(key=lambda c: (c.key not in new_flagged, order.index(c.kind), c.ip or ""))
     return Diff(previous_scan=previous_scan, previous_started=previous_started, changes=tuple(changes),
                 new_flagged=tuple(new_flagged))
