@@ -640,7 +640,7 @@ def cmd_diff(args) -> int:
         raise RunError(f"stored scan cannot be read back: {exc}") from None
     started = (reports[earlier].get("scan") or {}).get("start") if earlier is not None else None
     changes = store.diff(before, result.devices, previous_scan=earlier, previous_started=started,
-                         targets=result.targets)
+                         targets=result.targets, skips=result.skips)
     if earlier is None:  # nothing before it: every flagged device is new, as on a first scan
         changes = dataclasses.replace(changes, new_flagged=tuple(d.key for d in result.flagged))
     gone = {c.key: before[c.key] for c in changes.of_kind(ChangeKind.GONE) if c.key in before}

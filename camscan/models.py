@@ -54,6 +54,7 @@ class ChangeKind(StrEnum):
     FIRMWARE = "firmware"
     VERDICT = "verdict"
     MANUFACTURER = "manufacturer"
+    MODEL = "model"  # a camera behind a recorder only: the recorder now reports another model in that slot
 
 
 def _coerce(obj: object, name: str, kind: type[StrEnum]) -> None:

@@ -361,14 +361,54 @@ _SECRET_XML = re.compile(rb"(<(?:[\w.-]+:)?(Password|Passwd|Pwd|Nonce)\b[^>]*>)(
                          re.IGNORECASE | re.DOTALL)
 _SECRET_JSON = re.compile(rb'("(?:password|passwd|pwd)"\s*:\s*)"(?:[^"\\]|\\.)*"', re.IGNORECASE)
 _SECRET_HEADER = re.compile(rb"(?im)^((?:authorization|proxy-authorization|cookie|set-cookie):)[^\r\n]*")
+# key=value configuration lines whose key names a secret: Dahua's configManager.cgi answers
+# (table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Password=...: a recorder's camera passwords)
+_SECRET_KV = re.compile(rb"(?im)^([ \t]*[\w.\[\]:-]*(?:password|passwd|pwd|secret|token)[\w\[\]]*[ \t]*=)[^\r\n]*")
 
 
 def scrub(data: bytes) -> bytes:
-    """``data`` with password fields blanked (XML Password/Nonce elements, JSON "password" members) and
-    authorization and cookie headers emptied: a device may hand a password back; a recording never keeps it."""
+    """``data`` with password fields blanked (XML Password/Nonce elements, JSON "password" members, key=value
+    lines whose key names a password, secret or token) and authorization and cookie headers emptied: a device
+    may hand a password back; a recording never keeps it."""
     data = _SECRET_XML.sub(rb"\1\4", data)
     data = _SECRET_JSON.sub(rb'\1""', data)
+    data = _SECRET_KV.sub(rb"\1", data)
     return _SECRET_HEADER.sub(rb"\1", data)
+
+
+def scrub_http(reply: bytes) -> bytes:
+    """A recorded HTTP (or RTSP) reply, :func:`scrub`-bed, with a Content-Length that still matches its body (a
+    blanked password shortens it; a replayed answer must not promise bytes it no longer has). A chunked body is
+    stored de-chunked, with its length."""
+    head, sep, body = reply.partition(b"\r\n\r\n")
+    if not sep:
+        return scrub(reply)
+    lines = head.split(b"\r\n")
+    chunked = any(ln.lower().startswith(b"transfer-encoding:") and b"chunked" in ln.lower() for ln in lines[1:])
+    if chunked:
+        body = _dechunk(body)
+        lines = [ln for ln in lines if not ln.lower().startswith(b"transfer-encoding:")]
+    new_body = scrub(body)
+    sized = any(ln.lower().startswith(b"content-length:") for ln in lines[1:])
+    if sized or chunked:
+        lines = [ln for ln in lines if not ln.lower().startswith(b"content-length:")]
+        lines.append(b"Content-Length: %d" % len(new_body))
+    return scrub(b"\r\n".join(lines)) + sep + new_body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out, rest = [], body
+    while rest:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        except ValueError:
+            break
+        if not sep or size == 0:
+            break
+        out.append(rest[:size])
+        rest = rest[size + 2:]
+    return b"".join(out)
 
 
 class RecordingTransport(Transport):
@@ -446,7 +486,7 @@ class RecordingTransport(Transport):
             target = rest.rsplit(" ", 1)[0]
             if line.endswith("RTSP/1.0"):
                 (out / "rtsp").mkdir(exist_ok=True)
-                (out / "rtsp" / f"{method.upper()}.txt").write_bytes(scrub(reply))
+                (out / "rtsp" / f"{method.upper()}.txt").write_bytes(scrub_http(reply))
             elif method == "POST":
                 op = _reply_operation(reply)
                 if op:
@@ -459,7 +499,7 @@ class RecordingTransport(Transport):
             elif method == "GET":
                 (out / "http").mkdir(exist_ok=True)
                 name = f"{port}-{n}.http"
-                (out / "http" / name).write_bytes(scrub(reply))
+                (out / "http" / name).write_bytes(scrub_http(reply))
                 http_entries.append((target, name, port, tls))
         if http_entries:
             toml = ["# GET path -> raw HTTP response file (recorded)"]

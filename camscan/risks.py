@@ -293,7 +293,7 @@ def _assess(v: Vulnerability, r: Range, model: str | None, firmware: str | None,
         return None  # nothing could be checked (or only that the build is not a fixed one)
     parts = []
     if model_ok:
-        parts.append(f"model {model} is in the {r.family}")
+        parts.append(f"model {model} falls under: {r.family}")
     elif model and not r.models:
         parts.append(f"model {model} is in no series the advisory lists; checked against {r.family}")
     elif not model:

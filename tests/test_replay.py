@@ -19,7 +19,7 @@ import pytest
 from camscan.models import Credentials, Evidence
 from camscan.probe.http import HttpProbe
 from camscan.probe.onvif import OnvifClientFactory, OnvifProbe
-from camscan.replay import FolderError, RecordingTransport, replay, scrub
+from camscan.replay import FolderError, RecordingTransport, replay, scrub, scrub_http
 from camscan.transport import CredentialPolicy, Transport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +79,36 @@ def test_scrub_blanks_password_fields_and_auth_headers():
     out = scrub(data)
     assert SECRET.encode() not in out and b"s=abc" not in out and b"Digest x" not in out
     assert b"<tt:Password></tt:Password>" in out
+
+
+def test_scrub_blanks_a_dahua_recorders_camera_passwords():
+    """configManager.cgi's key=value lines: a Dahua recorder's RemoteDevice answer carries each camera's
+    password; the recording keeps the key (so the answer still parses) and drops the value."""
+    data = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+            b"table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Address=192.168.1.108\r\n"
+            b"table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Password=%s\r\n"
+            b"table.RemoteDevice[1].password=%s\n"
+            b"table.Network.eth0.Token = %s\n"
+            b"table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.UserName=admin\r\n") % ((SECRET.encode(),) * 3)
+    out = scrub(data)
+    assert SECRET.encode() not in out
+    assert b"INFO_0.Password=\r\n" in out and b"table.RemoteDevice[1].password=\n" in out
+    assert b"INFO_0.Address=192.168.1.108\r\n" in out and b"INFO_0.UserName=admin" in out
+
+
+def test_a_scrubbed_http_answer_keeps_a_content_length_that_matches_its_body():
+    """A blanked password shortens the body: the recorded Content-Length must follow, or the replayed answer
+    promises bytes it no longer has (a replay then read a recorder's camera list as a connection cut short)."""
+    body = b"<InputProxyChannelList><password>%s</password><id>1</id></InputProxyChannelList>" % SECRET.encode()
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    out = scrub_http(reply)
+    head, _, new_body = out.partition(b"\r\n\r\n")
+    assert SECRET.encode() not in out and b"<password></password><id>1</id>" in new_body
+    assert b"Content-Length: %d" % len(new_body) in head and b"Content-Length: %d" % len(body) not in head
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    head, _, new_body = scrub_http(chunked).partition(b"\r\n\r\n")
+    assert b"chunked" not in head and b"Content-Length: %d" % len(new_body) in head
+    assert new_body.startswith(b"<InputProxyChannelList><password></password>")
 
 
 # ------------------------------------------------------------------------------------------ recording

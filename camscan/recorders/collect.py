@@ -265,8 +265,9 @@ class RecorderInventory:
         for d, family in recorders[:MAX_RECORDERS]:
             ports = web_ports(d)
             if not self.transport.credentials_given:
-                skips.append(Skip(d.ip, "recorder", "a recorder: its camera list needs credentials "
-                                                    "(CAMSCAN_USERNAME/CAMSCAN_PASSWORD), none given"))
+                skips.append(Skip(d.ip, "recorder", "a recorder: the cameras behind it were not listed, as its "
+                                                    "camera list needs credentials and none were given "
+                                                    "(CAMSCAN_USERNAME/CAMSCAN_PASSWORD or --config)"))
             elif not ports and family != "onvif":
                 skips.append(Skip(d.ip, "recorder", "a recorder with no open web port (80, 8080, 8000, 443): "
                                                     "its camera list was not asked for"))

@@ -14,7 +14,7 @@ VERDICT_ORDER: tuple[Verdict, ...] = (Verdict.SANCTIONED, Verdict.REVIEW, Verdic
 
 #: Change kinds in the order a reader needs them; kinds not listed here follow, in the diff's order.
 CHANGE_ORDER: tuple[ChangeKind, ...] = (ChangeKind.NEW, ChangeKind.GONE, ChangeKind.VERDICT, ChangeKind.MANUFACTURER,
-                                        ChangeKind.IP, ChangeKind.FIRMWARE)
+                                        ChangeKind.MODEL, ChangeKind.IP, ChangeKind.FIRMWARE)
 
 
 def counts(result: ScanResult) -> dict[Verdict, int]:
@@ -128,8 +128,41 @@ def device_label(device: Device) -> str:
     return f"{maker} {device.model}" if device.model else maker
 
 
+def place(device: Device) -> str:
+    """Where a device is: its address, and for a camera seen behind a recorder, which recorder and channel
+    (``192.168.254.2 behind recorder 198.51.100.23 channel 1``; the address may repeat behind other
+    recorders, and an ONVIF recorder's video source has none)."""
+    v = device.via
+    if v is None:
+        return device.ip
+    return f"{device.ip + ' ' if device.ip else ''}behind recorder {v.recorder_ip} channel {v.channel}"
+
+
+def _behind_reason(device: Device) -> str:
+    """Why a camera seen only in a recorder's channel list is ``unknown``: what the recorder said of it."""
+    v = device.via
+    assert v is not None
+    how = f" over {v.protocol}" if v.protocol else ""
+    if v.source.startswith("onvif"):
+        return (f"listed by recorder {v.recorder_ip} as ONVIF video source {v.channel} (never contacted): an ONVIF "
+                "recorder lists its inputs without the cameras' maker, model or serial; check the camera itself "
+                "on the recorder's own network or in the recorder's web interface")
+    said = [f"{k} {val}" for k, val in (("model", device.model), ("serial", device.serial), ("MAC", device.mac))
+            if val]
+    text = (f"listed by recorder {v.recorder_ip} on channel {v.channel}{how} (never contacted); the recorder "
+            f"reported {', '.join(said) if said else 'no model, serial or MAC for it'}")
+    if said:
+        text += "; no fingerprint rule names its maker from that"
+    elif device.manufacturer:
+        text += f"; only weak hints at {device.manufacturer} (confidence {device.confidence:.2f})"
+    return text
+
+
 def unknown_reason(device: Device, result: ScanResult) -> str:
-    """Why a device is ``unknown``: what answered, what was asked and got nothing, and the skips on it."""
+    """Why a device is ``unknown``: what answered, what was asked and got nothing, and the skips on it (a camera
+    seen behind a recorder: what the recorder said of it, since nothing asked the camera itself)."""
+    if device.via is not None:
+        return _behind_reason(device)
     sources = list(dict.fromkeys(e.source.split(".")[0] for e in device.evidence))
     tried = ", ".join(dict.fromkeys([*device.seen_by, *sources])) or "nothing answered"
     missing = []

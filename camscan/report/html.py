@@ -42,6 +42,7 @@ from camscan.report.common import (
     list_dates,
     newly_flagged,
     ordered_changes,
+    place,
     risk_count,
     risk_summary,
     stored_time,
@@ -60,7 +61,7 @@ _MEANING = {
     Verdict.UNKNOWN: "not enough evidence to say who made it",
 }
 _CHANGE_WORDS = {"new": "new device", "gone": "gone", "ip": "IP address", "firmware": "firmware",
-                 "verdict": "verdict", "manufacturer": "manufacturer"}
+                 "verdict": "verdict", "manufacturer": "manufacturer", "model": "model (behind a recorder)"}
 
 # (header, width in percent) of the fixed-layout tables, so every verdict group lines up with the others
 _DEVICE_COLUMNS = (("IP", 9), ("MAC", 11), ("Class", 6), ("Manufacturer", 10), ("Brand", 8), ("Model", 10),
@@ -386,7 +387,7 @@ class _Page:
             self.add("<h3>Newly flagged</h3>", "<ul>")
             for d in fresh:
                 who = "; ".join(dict.fromkeys(f.entity_name for f in d.findings))
-                self.add(f'<li>{_badge(d.verdict)} <a href="#{self.ids[id(d)]}"><code>{_e(d.ip)}</code> '
+                self.add(f'<li>{_badge(d.verdict)} <a href="#{self.ids[id(d)]}"><code>{_e(place(d))}</code> '
                          f"{_e(device_label(d))}</a> &mdash; {_e(who)}</li>")
             self.add("</ul>")
         changes = ordered_changes(diff)
@@ -447,7 +448,7 @@ class _Page:
             return
         self.add('<section id="kev">', "<h2>Known-exploited firmware on devices not flagged</h2>")
         for d in quiet:
-            self.add(f'<article class="device {d.verdict}"><h3>{_badge(d.verdict)} <code>{_e(d.ip)}</code> '
+            self.add(f'<article class="device {d.verdict}"><h3>{_badge(d.verdict)} <code>{_e(place(d))}</code> '
                      f"{_e(device_label(d))}</h3>")
             self._risks(d)
             self.add("</article>")
@@ -514,8 +515,8 @@ class _Page:
             self.add(_TABLE_END)
             if verdict is Verdict.UNKNOWN:
                 self.add('<p class="muted">Why these are unknown:</p>', '<ul class="why">',
-                         *(f"<li><code>{_e(d.ip)}</code> {_e(device_label(d))}: {_e(unknown_reason(d, self.result))}"
-                           "</li>" for d in devices), "</ul>")
+                         *(f"<li><code>{_e(place(d))}</code> {_e(device_label(d))}: "
+                           f"{_e(unknown_reason(d, self.result))}</li>" for d in devices), "</ul>")
         self.add("</section>")
 
     def _device_row(self, d: Device, child: bool = False) -> str:
@@ -547,7 +548,7 @@ class _Page:
         if not warned:
             return
         self.add('<section id="warnings">', "<h2>Warnings</h2>", "<ul>",
-                 *(f"<li><code>{_e(d.ip)}</code> {_e(d.brand or d.manufacturer or '')} {_e(d.model or '')}: "
+                 *(f"<li><code>{_e(place(d))}</code> {_e(d.brand or d.manufacturer or '')} {_e(d.model or '')}: "
                    f"{_e(w)}</li>" for d in warned for w in d.warnings), "</ul>", "</section>")
 
     def skips(self) -> None:

@@ -25,6 +25,7 @@ from camscan.report.common import (
     maker_label,
     newly_flagged,
     ordered_changes,
+    place,
     risk_count,
     stored_time,
     unknown_reason,
@@ -80,7 +81,7 @@ def _changes(result: ScanResult) -> list[str]:
         out += ["", f"NEWLY FLAGGED since {since}:"]
         for d in fresh:
             who = "; ".join(dict.fromkeys(f.entity_name for f in d.findings)) or "-"
-            out += _wrap(f"{_verdict(d):<10}  {escape(d.ip, 40):<15}  {escape(device_label(d), 60)}: "
+            out += _wrap(f"{_verdict(d):<10}  {escape(place(d), 120):<15}  {escape(device_label(d), 60)}: "
                          f"{escape(who, 200)}", "  ")
     changes = ordered_changes(diff)
     if changes:
@@ -94,7 +95,7 @@ def _changes(result: ScanResult) -> list[str]:
 def _findings(result: ScanResult, refs: dict[str, int]) -> list[str]:
     out = ["", "Findings (lists: see 'Lists cited' at the end):"]
     for d in sorted(result.flagged, key=lambda d: VERDICT_ORDER.index(d.verdict)):
-        title = f"{_verdict(d)} {escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]"
+        title = f"{_verdict(d)} {escape(place(d), 120)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]"
         out += _wrap(title, "  ")
         for f in d.findings:
             out += _wrap(f"{escape(f.entity_name, 120)} ({f.verdict}): {escape(f.summary, 600)}", "    ")
@@ -129,7 +130,7 @@ def _unknown(result: ScanResult) -> list[str]:
         return []
     out = ["", "Unknown devices (what was tried, what is missing):"]
     for d in unknown:
-        out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)}: {escape(unknown_reason(d, result), 900)}",
+        out += _wrap(f"{escape(place(d), 120)} {escape(device_label(d), 80)}: {escape(unknown_reason(d, result), 900)}",
                      "  ")
     return out
 
@@ -139,7 +140,7 @@ def _risks(result: ScanResult) -> list[str]:
     for d in result.devices:
         if not d.risks:
             continue
-        out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]", "  ")
+        out += _wrap(f"{escape(place(d), 120)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]", "  ")
         for r in d.risks:
             out += _wrap(f"{r.cve} ({r.match}), in KEV since {r.kev_date_added}: {escape(r.title, 120)}", "    ")
             out += _wrap(f"advisory {escape(r.advisory, 40)} {escape(r.advisory_url, 200)}", "      ")
@@ -150,8 +151,12 @@ def _risks(result: ScanResult) -> list[str]:
 def _ip_cell(d: Device, child: bool) -> str:
     if not child or d.via is None:
         return escape(d.ip, 15)
-    # a camera behind the recorder above: its address there, or the channel when the recorder gave none
-    return f"`-{escape(d.ip or 'ch ' + d.via.channel, 15)}"
+    # a camera behind the recorder above: its address there, or the channel when the recorder gave none (the
+    # end of a long channel token, where ONVIF recorders number their sources: VideoSource_1, _2...)
+    if d.ip:
+        return f"`-{escape(d.ip, 15)}"
+    channel = escape(d.via.channel, 200)
+    return "`-ch " + (channel if len(channel) <= 13 else "..." + channel[-10:])
 
 
 def _kev_cell(d: Device) -> str:
@@ -194,7 +199,7 @@ def render(result: ScanResult, note: str = "") -> str:
         out += ["", "Warnings:"]
         for d in warned:
             for w in d.warnings:
-                out += _wrap(f"{escape(d.ip, 40)} {escape(device_label(d), 80)}: {escape(w, 300)}", "  ")
+                out += _wrap(f"{escape(place(d), 120)} {escape(device_label(d), 80)}: {escape(w, 300)}", "  ")
     if result.skips:
         out += ["", "Skips:"]
         out.append(_table([[escape(s.ip, 40) or "-", escape(s.stage, 40), escape(s.reason, 600)]

@@ -17,13 +17,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from camscan import serialize
-from camscan.models import Change, ChangeKind, Device, Diff, ScanHistory, ScanResult, ScanSummary, Verdict
+from camscan.models import Change, ChangeKind, Device, Diff, ScanHistory, ScanResult, ScanSummary, Skip, Verdict
 
 SCHEMA_VERSION = 2  # 2: every scan, device and address belongs to a site (version 1 scans are site 'default')
 
@@ -179,7 +179,7 @@ class Store(ABC):
         if not rows:
             return Diff(previous_scan=None, previous_started=None)
         return diff(self.sightings(rows[0][0]), result.devices, previous_scan=rows[0][0],
-                    previous_started=rows[0][1], targets=result.targets)
+                    previous_started=rows[0][1], targets=result.targets, skips=result.skips)
 
     # --------------------------------------------------------------------------------------------- writes
     def record(self, result: ScanResult, site: str, note: str = "", keep: int | None = None,
@@ -201,7 +201,7 @@ class Store(ABC):
             else:
                 rows = cur.execute("SELECT key, record FROM sightings WHERE scan_id = ?", [prev[0]]).fetchall()
                 changes = diff({k: json.loads(r) for k, r in rows}, result.devices, previous_scan=prev[0],
-                               previous_started=prev[1], targets=result.targets)
+                               previous_started=prev[1], targets=result.targets, skips=result.skips)
             scan_id = cur.execute(
                 "INSERT INTO scans (site, started, finished, targets, devices, flagged, report) "
                 "VALUES (?, ?, ?, ?, ?, ?, '{}') RETURNING id",
@@ -266,7 +266,8 @@ def _scope(targets: Sequence[str]) -> list:
 
 def _looked_for(old: dict, scope: list) -> bool:
     """Was a device of the previous scan looked for by this one? Not when this scan's targets leave out its
-    IPv4 address (a narrower scan of the site); a camera seen behind a recorder, or not on IPv4, always was."""
+    IPv4 address (a narrower scan of the site); a camera seen behind a recorder (see :func:`_recorder_asked`),
+    or not on IPv4, always was."""
     import ipaddress
 
     if not scope or old.get("via"):
@@ -278,11 +279,30 @@ def _looked_for(old: dict, scope: list) -> bool:
     return addr.version != 4 or any(addr in n for n in scope)
 
 
+def _recorder_asked(old: dict, current: dict[str, Device], previous: dict[str, dict], scope: list,
+                    unasked: Set[str]) -> bool:
+    """Was the recorder that listed a camera of the previous scan asked for its cameras again? When it is in
+    this scan: only if its camera list was read (no ``recorder`` skip on it: no credentials, refused, timed out),
+    else its cameras were not looked for and are not ``gone``. When it is not: its cameras go with it, if this
+    scan looked for it."""
+    via = old.get("via")
+    if not isinstance(via, dict):
+        return True
+    key = str(via.get("recorder_key") or "")
+    recorder = current.get(key)
+    if recorder is not None:
+        return recorder.ip not in unasked
+    before = previous.get(key)
+    return before is None or _looked_for(before, scope)
+
+
 def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], previous_scan: int | None = None,
-         previous_started: str | None = None, targets: Sequence[str] = ()) -> Diff:
+         previous_started: str | None = None, targets: Sequence[str] = (), skips: Sequence[Skip] = ()) -> Diff:
     """Changes from the previous scan's device records (key -> JSON record) to the current devices. A device
     missing now is ``gone`` only when its address lies inside ``targets`` (this scan's; none: everywhere):
-    a narrower scan of the site did not look for the others."""
+    a narrower scan of the site did not look for the others. A camera seen behind a recorder is ``gone`` only
+    when that recorder's camera list was read and no longer names it (a ``recorder`` skip in ``skips`` says this
+    scan could not read it), or when the recorder itself is gone."""
     changes: list[Change] = []
     new_flagged: list[str] = []
     current = {d.key: d for d in devices}
@@ -298,15 +318,22 @@ def diff(previous: dict[str, dict], devices: tuple[Device, ...] | list[Device], 
             before, after = old.get(kind), rec.get(kind)  # each of these kinds is named after its field
             if before != after and not (kind is ChangeKind.FIRMWARE and after is None):
                 changes.append(Change(kind, key, d.ip, before=before, after=after, device=_label(rec)))
+        if d.via is not None and old.get("model") and rec.get("model") and old["model"] != rec["model"]:
+            # behind a recorder, a slot keyed by its channel (no MAC or serial reported) that now names another
+            # model is another camera: say so (a LAN device's model strings vary with what answered: not there)
+            changes.append(Change(ChangeKind.MODEL, key, d.ip, before=old["model"], after=rec["model"],
+                                  device=_label(rec)))
         if d.verdict.flagged and not _flagged(old):
             new_flagged.append(key)
     scope = _scope(targets)
+    unasked_recorders = {s.ip for s in skips if s.stage == "recorder" and s.ip}
     for key, old in previous.items():
-        if key not in current and _looked_for(old, scope):
+        if key not in current and _looked_for(old, scope) and (
+                not old.get("via") or _recorder_asked(old, current, previous, scope, unasked_recorders)):
             changes.append(Change(ChangeKind.GONE, key, old.get("ip"), before=old.get("verdict"),
                                   device=_label(old)))
     order = (ChangeKind.NEW, ChangeKind.VERDICT, ChangeKind.GONE, ChangeKind.IP, ChangeKind.FIRMWARE,
-             ChangeKind.MANUFACTURER)
+             ChangeKind.MANUFACTURER, ChangeKind.MODEL)
     changes.sort(key=lambda c: (c.key not in new_flagged, order.index(c.kind), c.ip or ""))
     return Diff(previous_scan=previous_scan, previous_started=previous_started, changes=tuple(changes),
                 new_flagged=tuple(new_flagged))

@@ -64,6 +64,15 @@ def test_cyclonedx_from_the_demo_validates(demo_db):
     flagged = [c for c in doc["components"] for p in c["properties"]
                if p["name"] == "camscan:verdict" and p["value"] == "sanctioned"]
     assert flagged and all(c["type"] == "device" for c in doc["components"])
+    # the camera on the NVR's channel 1 runs a build the CVE-2017-7921 advisory names: an exact KEV match, its
+    # source in the BOM; the LAN camera from before the CVE-2021-36260 fix is a possible one
+    cam = next(d for d in stored["devices"] if d["via"] and d["via"]["channel"] == "1")
+    assert {r["cve"]: r["match"] for r in cam["risks"]}["CVE-2017-7921"] == "exact"
+    vulns = {(v["id"], v["affects"][0]["ref"]): v for v in doc["vulnerabilities"]}
+    exact = vulns["CVE-2017-7921", cam["key"]]
+    assert exact["advisories"][0]["title"] == "ICSA-17-124-01" and exact["source"]["url"].startswith("https://")
+    assert {p["name"]: p["value"] for p in exact["properties"]}["camscan:match"] == "exact"
+    assert stored["summary"]["kev_risks"] == 2
 
 
 BROWSER = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)

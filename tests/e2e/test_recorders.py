@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
 import pytest
-from siteutil import CAMSCAN, cli_env, run_scan
+from siteutil import BASE_ENV, CAMSCAN, cli_env, run_scan
 
 from camscan.lab import load_site
 from camscan.lab.sitefile import load_profile
+from camscan.replay import replay
 
 pytestmark = pytest.mark.netns
 
@@ -203,3 +206,49 @@ def test_an_https_only_recorder_is_asked_over_tls(scanned):
     assert [e for e in log if e.get("credentialed")] and all(
         e.get("auth_ok") and e.get("auth_scheme") == "http_digest" for e in log if e.get("credentialed"))
     assert not [e for e in log if e.get("credentialed") and not e.get("auth_ok")]
+
+
+def test_without_credentials_recorders_are_skipped_saying_why_and_no_camera_behind_them_is_gone(scanned):
+    """A scan without credentials cannot ask the recorders: each is a skip saying so, and the diff against the
+    credentialed scan retires none of the cameras behind them (they were not looked for, not found missing)."""
+    site, _scan, db, work = scanned
+    copy = work / "nocreds" / db.name  # the swap test compares with the credentialed scan: leave its inventory be
+    copy.parent.mkdir()
+    for f in db.parent.glob(db.name + "*"):
+        shutil.copy(f, copy.parent / f.name)
+    scan = run_scan(site, "--db", str(copy), "--format", "json", "--timeout", "2", env=dict(BASE_ENV))
+    assert scan.proc.returncode == 1, scan.proc.stderr[-2000:]
+    assert not [d for d in scan.data["devices"] if d["via"]]
+    for name in ("hik-nvr", "dahua-nvr", "unv-nvr", "hik-nvr-tls"):
+        reasons = [s["reason"] for s in scan.skips_for(site.device(name).ip) if s["stage"] == "recorder"]
+        assert len(reasons) == 1 and "not listed" in reasons[0] and "needs credentials" in reasons[0], (name, reasons)
+    changes = scan.data["diff"]["changes"]
+    assert not [c for c in changes if c["kind"] == "gone"], changes
+    # SADP alone gives the LAN cameras' firmware: the patched build has no KEV risk, the old one its possible one
+    patched, old = scan.devices[site.device("hik-patched").ip], scan.devices[site.device("hik-old").ip]
+    assert patched["risks"] == [] and "220112" in patched["firmware"]
+    assert [r["cve"] for r in old["risks"]] == ["CVE-2021-36260"]
+
+
+def test_a_recording_keeps_no_camera_password_and_replays_the_cameras_behind_each_recorder(recorders_site):
+    """``scan --record``: the recorders' answers are kept with the cameras' passwords blanked (Hikvision XML and
+    Dahua key=value lines alike), and each recorder's folder replays to the same cameras behind it."""
+    site = recorders_site
+    base = Path(tempfile.mkdtemp(prefix="camscan-rec-"))
+    base.chmod(0o711)  # the unprivileged prober reaches the recording directory camscan creates inside
+    try:
+        live = run_scan(site, "--no-db", "--format", "json", "--timeout", "2", "--record", str(base / "rec"))
+        assert live.proc.returncode == 1, live.proc.stderr[-2000:]
+        recorded = b"".join(p.read_bytes() for p in (base / "rec").rglob("*") if p.is_file())
+        for secret in (*RECORDER_SECRETS, site.password):
+            assert secret.encode() not in recorded, secret
+        for name in ("hik-nvr", "dahua-nvr", "hik-nvr-tls"):
+            ip = site.device(name).ip
+            again = replay([base / "rec" / ip])
+            assert not [s for s in again.skips if s.stage == "recorder"], (name, again.skips)
+            want = {(d["via"]["channel"], d["key"], d["model"]) for d in live.data["devices"]
+                    if d["via"] and d["via"]["recorder_ip"] == ip}
+            got = {(d.via.channel, d.key, d.model) for d in again.devices if d.via is not None}
+            assert got == want and len(want) == 3, name
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -113,3 +113,47 @@ def test_cyclonedx_vulnerabilities_and_via(result):
                                                                     "camscan:kev_date_added": "2024-08-21"}
     via = {p["name"]: p["value"] for p in cam["properties"] if p["name"].startswith("camscan:via.")}
     assert via["camscan:via.channel"] == "1" and via["camscan:via.recorder_ip"] == "198.51.100.30"
+
+
+def onvif_recorder_result() -> ScanResult:
+    """An ONVIF recorder whose video sources carry no address (its channels are tokens), and a camera behind a
+    recorder that has a KEV risk and a warning: every section names the recorder and channel, not a bare IP."""
+    nvr = _device("198.51.100.32", mac="48:ea:63:33:64:20", manufacturer="Uniview", model="NVR301-04S3",
+                  verdict=Verdict.CLEAR, device_class="recorder")
+    sources = [_device("", seen_by=("recorder",), device_class="camera",
+                       via=Via("198.51.100.32", nvr.key, f"VideoSource_{n}", None, "ONVIF", "onvif.media"))
+               for n in range(1, 4)]
+    dahua = _device("198.51.100.31", mac="08:ed:ed:33:64:1f", manufacturer="Dahua", model="NVR4108HS-8P-4KS2",
+                    verdict=Verdict.SANCTIONED, device_class="recorder")
+    slot = _device("192.168.1.110", seen_by=("recorder",), device_class="camera", risks=(RISK,),
+                   warnings=("a test warning",),
+                   via=Via("198.51.100.31", dahua.key, "3", "192.168.1.110", "Onvif", "dahua.RemoteDevice"))
+    now = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
+    return ScanResult(started=now, finished=now, targets=("198.51.100.0/24",), interfaces=("eth0",),
+                      methods=("wsd",), devices=(nvr, *sources, dahua, slot), skips=())
+
+
+def test_table_tells_video_sources_apart_and_names_the_recorder_of_every_camera():
+    text = table_report.render(onvif_recorder_result())
+    for n in range(1, 4):  # each source its own readable cell (was "`-ch VideoSour..." for all of them)
+        assert f"`-ch VideoSource_{n} " in text
+    # the sections below the table name where a camera behind a recorder is, not a bare (or empty) address
+    flat = " ".join(text.split())
+    assert ("behind recorder 198.51.100.32 channel VideoSource_2 unknown maker: listed by recorder 198.51.100.32 as "
+            "ONVIF video source VideoSource_2 (never contacted)") in flat
+    assert "ONVIF recorder lists its inputs without the cameras' maker, model or serial" in flat
+    assert "192.168.1.110 behind recorder 198.51.100.31 channel 3" in flat
+    assert "listed by recorder 198.51.100.31 on channel 3 over Onvif (never contacted); the recorder reported no " \
+           "model, serial or MAC for it" in flat
+    assert "no ONVIF device information" not in flat  # nothing asked the camera: no such thing was missing
+    kev = flat[flat.index("Known-exploited vulnerabilities"):]
+    assert kev.startswith("Known-exploited vulnerabilities (CISA KEV; information only, the verdict is unchanged): "
+                          "192.168.1.110 behind recorder 198.51.100.31 channel 3")
+    assert "192.168.1.110 behind recorder 198.51.100.31 channel 3 unknown maker: a test warning" in flat
+
+
+def test_html_names_the_recorder_of_unknown_and_kev_cameras():
+    page = html_report.render(onvif_recorder_result())
+    why = page[page.index("Why these are unknown"):]
+    assert "<code>behind recorder 198.51.100.32 channel VideoSource_1</code>" in why
+    assert "<code>192.168.1.110 behind recorder 198.51.100.31 channel 3</code>" in page[page.index('id="kev"'):]
