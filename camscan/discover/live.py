@@ -143,14 +143,14 @@ class LiveDiscovery(DiscoverySource):
                 unicast = list(net.hosts(routed))
                 sweeper = PortSweep(opts, stop=stop, transport=self.transport)
                 early_sweep = stages.submit(sweeper.run, [], sweep_until, sweep_feed, sink.ports_known,
-                                            port_plan.decide)
+                                            port_plan.decide, port_plan.known)
             else:  # nothing attached to sweep: directed probes to every target address
                 udp_feed = None
                 unicast = list(net.hosts(opts.targets))
                 self.mark("discovering devices...")
                 sweeper = PortSweep(opts, stop=stop, transport=self.transport)
                 early_sweep = (stages.submit(sweeper.run, routed_hosts, sweep_until, None, sink.ports_known,
-                                             port_plan.decide) if routed_hosts else None)
+                                             port_plan.decide, port_plan.known) if routed_hosts else None)
             # 2. UDP discovery (WS-Discovery, SADP, DHIP): multicast plus directed unicast
             v6 = (stages.submit(Wsd6Discovery(opts, mcast, self.transport, stop=stop).run, sweep_until)
                   if mcast else None)
@@ -209,7 +209,7 @@ class LiveDiscovery(DiscoverySource):
             late = [ip for ip in hosts if ":" not in ip and ip not in swept and not shared.is_shared(ip)]
             if late:
                 more, more_cov, more_skips = PortSweep(opts, transport=self.transport).run(
-                    late, sweep_until, decide=port_plan.decide)
+                    late, sweep_until, decide=port_plan.decide, retry=port_plan.known)
                 open_ports.update(more)
                 sweep_cov = merge_coverage(sweep_cov + more_cov)
                 sweep_skips += more_skips
@@ -280,6 +280,7 @@ class _PortPlan:
     def __init__(self, keep: frozenset[int] | None) -> None:
         self.keep = keep
         self.advertised: dict[str, frozenset[int]] = {}  # identified hosts: the ports of their XAddrs
+        self.replied: set[str] = set()  # hosts a discovery protocol heard from
         self.found: dict[str, float] = {}  # live hosts: when ARP found them
         self.replies_due = 0.0  # when the multicast Probes' replies are in
 
@@ -289,7 +290,12 @@ class _PortPlan:
     def live(self, ip: str) -> None:
         self.found.setdefault(ip, time.monotonic())
 
+    def known(self, ip: str) -> bool:
+        """Whether ``ip`` is known to be there (it answered ARP or a discovery protocol)."""
+        return ip in self.found or ip in self.replied
+
     def heard(self, host: Host) -> None:
+        self.replied.add(host.ip)
         if self.keep is None or host.ip in self.advertised or not host.xaddrs:
             return
         if device_service_url(host.xaddrs, host.ip) is not None:

@@ -107,21 +107,24 @@ class PortSweep:
         self.max_inflight = inflight_limit(max_inflight)
 
     def run(self, targets: Iterable[ipaddress.IPv4Address | str], deadline: float, feed: Feed | None = None,
-            on_host: Callable[[str, list[int]], None] | None = None, decide: Decide | None = None
-            ) -> tuple[dict[str, list[int]], list[Coverage], list[Skip]]:
+            on_host: Callable[[str, list[int]], None] | None = None, decide: Decide | None = None,
+            retry: Callable[[str], bool] | None = None) -> tuple[dict[str, list[int]], list[Coverage], list[Skip]]:
         """{ip: sorted open ports} for the hosts with at least one open port, coverage and skips. With a
         ``feed``, hosts handed over while the sweep runs are checked too, and it ends only once the feed is
         closed. ``on_host(ip, open_ports)`` is called (in this thread) as soon as every port of a host has
         its answer, so the next stage can start on that host while the sweep goes on. ``decide(ip, port,
         again)``, asked just before each connect, may leave a port out (False: it adds nothing for this host)
         or put it off (a monotonic time to ask again, with ``again`` True then, when it must say True or
-        False); without it every port is checked."""
+        False); without it every port is checked. A connect that timed out is tried once more, after the ports
+        still queued, when ``retry(ip)`` says the host is known to be there (it answered ARP or discovery): a
+        host busy for a moment keeps its ports."""
         hosts: list[str] = []
         skips: list[Skip] = []
         seen: set[str] = set()
         left: dict[str, int] = {}  # ports of a host still without an answer
         later: list[tuple[float, int, str, int]] = []  # put off by decide: a heap of (when, order, ip, port)
         put_off: set[tuple[str, int]] = set()
+        retried: set[tuple[str, int]] = set()
         skipped = 0
 
         def resolved(ip: str) -> None:
@@ -197,6 +200,8 @@ class PortSweep:
                         elif result not in ("closed", "absent"):
                             local_error = result
                         resolved(ip)
+                if not (queue or inflight or feed_open or later):
+                    break  # the last ports were settled without a connect (left out, or answered at once)
                 # the earliest timeout among pending connects, or the next start
                 wake = deadline
                 if inflight:  # in start order: the first is the oldest
@@ -233,6 +238,12 @@ class PortSweep:
                     pending = inflight.pop(fd)
                     sel.unregister(pending.sock)
                     pending.sock.close()
+                    pair = (pending.ip, pending.port)
+                    if retry is not None and pair not in retried and retry(pending.ip):
+                        retried.add(pair)
+                        queue.append(pair)
+                        total += 1
+                        continue
                     done += 1
                     resolved(pending.ip)
         finally:

@@ -340,8 +340,15 @@ def camscan_found(m: Measured, lab_ips: set[str]) -> tuple[set[str], dict[str, A
     def has(d: dict, pred: Callable[[dict], bool]) -> bool:
         return any(pred(e) for e in d.get("evidence", []))
 
-    identity = sum(1 for d in devices if has(d, lambda e: e["source"] == "onvif.GetDeviceInformation"
-                                             and e["field"] != "error"))
+    identified = {d["ip"] for d in devices if has(d, lambda e: e["source"] == "onvif.GetDeviceInformation"
+                                                  and e["field"] != "error")}
+    identity = len(identified)
+    # why the others have none: their skips (stage and reason, addresses and numbers left out), counted
+    causes: dict[str, int] = {}
+    for s in data.get("skips", []):
+        if s.get("ip") in found and s.get("ip") not in identified:
+            why = re.sub(r"\d+(\.\d+)?", "N", f"{s.get('stage', '?')}: {s.get('reason', '')}")[:80]
+            causes[why] = causes.get(why, 0) + 1
     http = sum(1 for d in devices if has(d, lambda e: e["source"].startswith("http.")))
     verdicts = sum(1 for d in devices if d.get("verdict") not in (None, "", "unknown"))
     try:
@@ -354,8 +361,13 @@ def camscan_found(m: Measured, lab_ips: set[str]) -> tuple[set[str], dict[str, A
     notes = [f"scan {scan_s:.2f} s in-process"] if scan_s is not None else []
     if deadline:
         notes.append(f"deadline reached ({len(deadline)} skips)")
+    if len(found) > identity:
+        top = sorted(causes.items(), key=lambda kv: -kv[1])[:3]
+        notes.append(f"{len(found) - identity} without an ONVIF identity" + (
+            " (" + "; ".join(f"{n} x {why}" for why, n in top) + ")" if top else ""))
     note = "; ".join(notes)
-    return found, {"identity": identity, "http": http, "verdict": verdicts, "scan_s": scan_s}, note
+    return found, {"identity": identity, "http": http, "verdict": verdicts, "scan_s": scan_s,
+                   "no_identity": causes}, note
 
 
 def nmap_tool() -> Tool:

@@ -58,3 +58,10 @@ def test_a_host_not_found_by_arp_is_never_put_off():
 def test_advertised_ports():
     assert advertised_ports(["http://a/x", "https://a/x", "http://a:8899/x", "rtsp://a:554/x", "http://[bad"]) \
         == {80, 443, 8899}
+
+
+def test_known_hosts_are_those_arp_or_discovery_heard_from():
+    plan = _PortPlan(None)
+    plan.live("10.0.0.1")
+    plan.heard(Host(ip="10.0.0.2", seen_by=("sadp",)))
+    assert plan.known("10.0.0.1") and plan.known("10.0.0.2") and not plan.known("10.0.0.3")

@@ -172,3 +172,66 @@ def test_decide_puts_off_at_most_a_bounded_number(listeners, monkeypatch):
     found, _cov, _skips = PortSweep(ScanOptions(rate=5000), [port]).run(
         targets, time.monotonic() + 30, decide=lambda ip, p, again: True if again else time.monotonic() + 0.05)
     assert found == {"127.0.0.3": [port]}  # every target settled, two of them after being put off
+
+
+def test_a_connect_that_timed_out_is_tried_once_more_on_a_host_known_to_be_there():
+    """A listener whose accept queue is full drops new SYNs: its connects time out. With ``retry`` saying the host
+    is there, each is tried a second time (never a third); without, once."""
+    from camscan.transport import Transport
+
+    class Counting(Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sockets = 0
+
+        def tcp_socket(self):
+            self.sockets += 1
+            return super().tcp_socket()
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(8):  # fill the queue (its length is backlog + 1 on Linux)
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            fillers.append(s)
+        probe = socket.socket()
+        probe.settimeout(0.3)
+        try:
+            probe.connect(("127.0.0.1", port))
+            pytest.skip("this kernel completes connects past a full backlog")
+        except (TimeoutError, OSError):
+            pass
+        finally:
+            probe.close()
+        for retry, connects in ((lambda ip: True, 2), (lambda ip: False, 1), (None, 1)):
+            transport = Counting()
+            settled: list = []
+            found, cov, skips = PortSweep(ScanOptions(rate=5000), [port], connect_timeout=0.2,
+                                          transport=transport).run(
+                ["127.0.0.1"], time.monotonic() + 30, on_host=lambda ip, ports: settled.append((ip, ports)),
+                retry=retry)
+            assert transport.sockets == connects
+            assert found == {} and settled == [("127.0.0.1", [])] and skips == [] and cov[0].status == "done"
+    finally:
+        listener.close()
+        for s in fillers:
+            s.close()
+
+
+def test_a_sweep_whose_last_ports_are_left_out_ends_at_once(listeners):
+    """No connect left to wait for: the sweep returns, it does not sit out its deadline."""
+    from guards import FAR_DEADLINE_S, returns
+
+    port = listeners("127.0.0.2")
+    sweeper = PortSweep(ScanOptions(rate=5000), [port, port + 1 if port < 65535 else port - 1])
+    found, cov, skips = returns(sweeper.run, ["127.0.0.2"], time.monotonic() + FAR_DEADLINE_S, None, None,
+                                lambda ip, p, again: p == port)
+    assert found == {"127.0.0.2": [port]} and skips == [] and cov[0].status == "done"
+    found, _cov, _skips = returns(sweeper.run, ["127.0.0.2"], time.monotonic() + FAR_DEADLINE_S, None, None,
+                                  lambda ip, p, again: False)
+    assert found == {}
