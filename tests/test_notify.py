@@ -14,7 +14,7 @@ import pytest
 from receivers import SyslogReceiver, WebhookReceiver
 
 from camscan import config
-from camscan.models import Device, Diff, Finding, ListCitation, ScanResult, Verdict
+from camscan.models import Device, Diff, Finding, ListCitation, ScanResult, Verdict, Via
 from camscan.notify import FailOn, alerting, summary
 from camscan.notify.send import NotifySettings, notify, redact, syslog_target
 
@@ -64,6 +64,24 @@ def test_summary_one_line_per_device_with_verdict_ip_mac_maker_model_why():
     assert summary(result([CLEAR]), [], FailOn.NEW) == ""
 
 
+def test_a_camera_behind_a_recorder_is_named_with_its_recorder_and_channel():
+    """Its address is on the recorder's own network (and may repeat behind other recorders): the alert line says
+    which recorder and channel, and the webhook item carries the via object."""
+    import dataclasses
+
+    cam = dataclasses.replace(device("192.168.254.2", Verdict.SANCTIONED, "24:28:fd:23:00:02"),
+                              via=Via("198.51.100.23", "mac:58:50:ed:33:64:17", "1", "192.168.254.2", "HIKVISION",
+                                      "isapi"))
+    text = summary(result([cam]), [cam], FailOn.ANY)
+    assert "  SANCTIONED  192.168.254.2 behind recorder 198.51.100.23 channel 1  24:28:fd:23:00:02  " in text
+    with WebhookReceiver() as hook:
+        assert notify(NotifySettings(webhooks=(hook.url,), timeout=5), result([cam]), [cam], FailOn.ANY) == []
+        (post,) = hook.posts()
+    (item,) = post["newly_flagged"]
+    assert item["ip"] == "192.168.254.2" and item["via"]["recorder_ip"] == "198.51.100.23"
+    assert item["via"]["channel"] == "1"
+
+
 # ----------------------------------------------------------------------------------------------- webhooks
 def test_webhook_posts_text_and_newly_flagged():
     with WebhookReceiver() as hook:
@@ -77,7 +95,7 @@ def test_webhook_posts_text_and_newly_flagged():
     assert {k: item[k] for k in ("ip", "mac", "manufacturer", "brand", "verdict", "entity", "lists")} == {
         "ip": "198.51.100.10", "mac": "58:50:ed:00:00:01", "manufacturer": "Hikvision", "brand": "LTS",
         "verdict": "sanctioned", "entity": "hikvision", "lists": ["NDAA FY2019 section 889"]}
-    assert set(item) >= {"model", "firmware"}
+    assert set(item) >= {"model", "firmware"} and item["via"] is None
 
 
 def test_webhook_retries_once_then_reports_without_the_secret():

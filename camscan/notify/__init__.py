@@ -13,8 +13,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from camscan.models import Device, ScanResult
-from camscan.report.common import VERDICT_ORDER, maker_label
+from camscan.report.common import VERDICT_ORDER, maker_label, place
 from camscan.report.text import escape
+from camscan.serialize import to_dict
 
 
 class FailOn(StrEnum):
@@ -49,9 +50,10 @@ def why(d: Device, limit: int = 200) -> str:
 
 
 def device_line(d: Device) -> str:
-    """One line: verdict, IP, MAC, maker (as brand), model, why."""
-    return "  ".join([str(d.verdict).upper(), escape(d.ip, 40), escape(d.mac, 20) or "-", escape(maker_label(d), 80),
-                      escape(d.model, 60) or "-", why(d)])
+    """One line: verdict, IP (a camera behind a recorder: its address there and which recorder and channel), MAC,
+    maker (as brand), model, why."""
+    return "  ".join([str(d.verdict).upper(), escape(place(d), 120), escape(d.mac, 20) or "-",
+                      escape(maker_label(d), 80), escape(d.model, 60) or "-", why(d)])
 
 
 def headline(result: ScanResult, devices: list[Device], fail_on: FailOn) -> str:
@@ -75,4 +77,5 @@ def record(d: Device) -> dict:
     lists = list(dict.fromkeys(c.name for f in d.findings for c in f.lists))
     return {"ip": d.ip, "mac": d.mac, "manufacturer": d.manufacturer, "brand": d.brand, "model": d.model,
             "firmware": d.firmware, "verdict": str(d.verdict), "entity": ", ".join(entities) or None,
-            "lists": lists, "key": d.key, "why": " ".join(f.summary for f in d.findings)}
+            "lists": lists, "key": d.key, "why": " ".join(f.summary for f in d.findings),
+            "via": to_dict(d.via) if d.via is not None else None}

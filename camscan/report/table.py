@@ -143,7 +143,10 @@ def _risks(result: ScanResult) -> list[str]:
         out += _wrap(f"{escape(place(d), 120)} {escape(device_label(d), 80)} [{escape(d.key, 60)}]", "  ")
         for r in d.risks:
             out += _wrap(f"{r.cve} ({r.match}), in KEV since {r.kev_date_added}: {escape(r.title, 120)}", "    ")
-            out += _wrap(f"advisory {escape(r.advisory, 40)} {escape(r.advisory_url, 200)}", "      ")
+            url = escape(r.advisory_url, 300)
+            line = f"      advisory {escape(r.advisory, 40)} {url}"
+            # a URL is never broken across lines (a reader copies it): too long for the line, it gets its own
+            out += [line] if len(line) <= WIDTH else [line[: -len(url) - 1], f"        {url}"]
             out += _wrap(f"why: {escape(r.why, 600)}", "      ")
     return out
 

@@ -194,6 +194,7 @@ def test_an_https_only_recorder_is_asked_over_tls(scanned):
     site, scan, _db, _work = scanned
     rec = scan.devices[site.device("hik-nvr-tls").ip]
     assert rec["device_class"] == "recorder" and rec["manufacturer"] == "Hikvision"
+    assert scan.skips_for(rec["ip"]) == []  # its web server asked over HTTPS only (SADP names no plain HTTP port)
     rows = _camera_rows(scan, rec["ip"])
     assert sorted(rows) == ["1", "2", "3"]
     assert rows["1"]["key"] == "mac:c0:56:e3:54:01:02" and rows["2"]["key"] == "mac:c0:56:e3:54:01:03"

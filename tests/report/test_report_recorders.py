@@ -70,7 +70,7 @@ def test_table_lists_cameras_under_their_recorder_with_a_kev_column(result):
     assert "`-192.168.254.3" in rows[2]
     assert rows[3].startswith("198.51.100.40")
     assert "1 with known-exploited firmware" in lines[0]
-    assert "DHCC-SA-202106-001" in text and "https://www.dahuasecurity.com" in text
+    assert "      advisory DHCC-SA-202106-001 https://www.dahuasecurity.com/support/cybersecurity/details/957\n" in text
     assert "\x1b" not in text
 
 
