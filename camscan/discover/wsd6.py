@@ -27,6 +27,7 @@ from camscan.discover.wsd import (
     REPEAT_GAP,
     WINDOW_MARGIN,
     WSD_PORT,
+    WsdProtocol,
     build_probe,
     match_evidence,
     parse_message,
@@ -60,6 +61,7 @@ class Wsd6Discovery:
         self.interfaces = list(interfaces)
         self.stop = stop  # set by the caller to end the window now (the scan failed or was interrupted)
         self.per_source: dict[str, int] = {}  # datagrams received per source address
+        self.said: dict[str, set[int]] = {}  # per source address, the repeat keys of the replies read
         self.unread = 0  # datagrams from addresses past MAX_HOSTS6 / MAX_SOURCES6, not read
 
     def run(self, deadline: float) -> tuple[dict[str, Host], list[Coverage], list[Skip]]:
@@ -164,6 +166,11 @@ class Wsd6Discovery:
             if key not in hosts and len(hosts) >= MAX_HOSTS6:
                 self.unread += 1
                 continue
+            said = self.said.setdefault(key, set())  # a reply repeating an earlier one: nothing new in it
+            repeat = hash(WsdProtocol.repeat_key(data))
+            if repeat in said:
+                continue
+            said.add(repeat)
             matches, reason = parse_message(data)
             if reason:
                 continue

@@ -32,8 +32,9 @@ class Flood6:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        data = probe_match("192.0.2.7")
         while not self.stop.is_set():
+            # each one different: a repeat of an earlier reply would not be parsed at all
+            data = probe_match("192.0.2.7", f"onvif://www.onvif.org/name/flood{self.sent}")
             try:
                 self.sock.sendto(data, ("::1", self.port))
                 self.sent += 1
@@ -121,3 +122,25 @@ def test_the_window_ends_when_the_scan_stops_it():
     engine = Wsd6Discovery(ScanOptions(), [], stop=stop)
     hosts, coverage, skips = engine.run(time.monotonic() + 3600)
     assert hosts == {} and coverage == [] and skips == []
+
+
+def test_a_reply_repeating_an_earlier_one_is_parsed_once(receiver, monkeypatch):
+    parsed = []
+    real = wsd6.parse_message
+    monkeypatch.setattr(wsd6, "parse_message", lambda data: (parsed.append(1), real(data))[1])
+    engine = Wsd6Discovery(ScanOptions(), [LO])
+    hosts: dict = {}
+    sender = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sender.bind(("::1", 0))
+    try:
+        same = probe_match("192.0.2.7")
+        other = probe_match("192.0.2.7", "onvif://www.onvif.org/name/Other")
+        for data in (same, same.replace(b"uuid:1<", b"uuid:2<"), same, other):
+            sender.sendto(data, ("::1", receiver.getsockname()[1]))
+        deadline = time.monotonic() + 30
+        while sum(engine.per_source.values()) < 4 and time.monotonic() < deadline:  # hang guard only
+            engine._drain(receiver, LO, hosts, time.monotonic() + 60)
+    finally:
+        sender.close()
+    assert sum(engine.per_source.values()) == 4 and len(parsed) == 2
+    assert {"TestCam", "Other"} <= set(hosts["::1"].values("wsd", "scope.name"))
