@@ -148,7 +148,8 @@ def test_wrong_password_is_tried_once():
         rows, skip = inv._one(dev(ip="127.0.0.1"), "hikvision", device.port)
     finally:
         device.close()
-    assert rows == [] and skip is not None and "bad credentials" in skip.reason
+    assert rows == [] and skip is not None and "bad credentials: the recorder rejected the username/password" in \
+        skip.reason
     assert sum(1 for r in device.requests if b"Authorization" in r) == 1
 
 

@@ -101,6 +101,10 @@ def web_ports(device: Device) -> list[tuple[int, bool]]:
     return out
 
 
+BAD_CREDENTIALS = ("bad credentials: the recorder rejected the username/password (tried once, not again: failed "
+                   "logins lock accounts)")
+
+
 class _Denied(Exception):
     """The recorder rejected the credentials, asked for something other than Digest, or may not have them."""
 
@@ -148,7 +152,7 @@ class RecorderClient:
             if stale_retry and stale is not None and stale.get("stale", "").lower() == "true":
                 self.challenge, self.nc = stale, 0  # an expired nonce, not a wrong password: answer it once
                 return self.get(path, stale_retry=False)
-            raise _Denied("bad credentials")
+            raise _Denied(BAD_CREDENTIALS)
         if resp.status != 200 or resp.truncated:
             return None
         return resp.body

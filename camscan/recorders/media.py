@@ -131,7 +131,8 @@ def read_video_sources(ip: str, url: str, port: int, transport: Transport, timeo
     finally:
         session.http.close()
     if session.auth == "rejected":
-        raise MediaRefused("bad credentials")
+        raise MediaRefused("bad credentials: the recorder rejected the username/password (tried once, not again: "
+                           "failed logins lock accounts)")
     if session.needs_auth:
         why = session.withheld or transport.credentials_withheld(ip, port) or "credentials not sent"
         raise MediaRefused(f"its media service needs credentials: {why}")

@@ -253,3 +253,21 @@ def test_a_recording_keeps_no_camera_password_and_replays_the_cameras_behind_eac
             assert got == want and len(want) == 3, name
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_wrong_password_is_a_skip_saying_so_and_is_sent_once_per_recorder(recorders_site):
+    site = recorders_site
+    site.clear_request_log()
+    scan = run_scan(site, "--no-db", "--format", "json", "--timeout", "2",
+                    env=cli_env(site, CAMSCAN_PASSWORD="not-the-lab-password"))
+    assert scan.proc.returncode == 1, scan.proc.stderr[-2000:]
+    assert not [d for d in scan.data["devices"] if d["via"]]
+    for name in ("hik-nvr", "dahua-nvr", "hik-nvr-tls", "unv-nvr"):
+        ip = site.device(name).ip
+        reasons = [s["reason"] for s in scan.skips_for(ip) if s["stage"] == "recorder"]
+        assert len(reasons) == 1 and "bad credentials: the recorder rejected the username/password" in reasons[0], (
+            name, reasons)
+    for name, paths in (("hik-nvr", {"/ISAPI/ContentMgmt/InputProxy/channels"}), ("dahua-nvr", {REMOTE})):
+        refused = [e for e in site.request_log(name) if e.get("proto") == "http" and e.get("path") in paths
+                   and e.get("credentialed") and e.get("auth_ok") is False]
+        assert len(refused) == 1, (name, refused)  # one failed login per recorder, never retried
