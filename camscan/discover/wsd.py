@@ -51,9 +51,10 @@ NS_A2005 = "http://www.w3.org/2005/08/addressing"
 NS_DN = "http://www.onvif.org/ver10/network/wsdl"
 NS_TDS = "http://www.onvif.org/ver10/device/wsdl"
 _ENVELOPES = {NS_SOAP12: "soap1.2", NS_SOAP11: "soap1.1"}
-# The message ids of a datagram (what WsdProtocol.repeat_key leaves out): MessageID and RelatesTo values, the
-# AppSequence element. Bounded lengths: a crafted datagram cannot make the pattern scan far.
-_MESSAGE_IDS = re.compile(rb"(?<=MessageID>)[^<]{0,256}(?=</)|(?<=RelatesTo>)[^<]{0,256}(?=</)"
+# The message ids of a datagram (what WsdProtocol.repeat_key leaves out): the MessageID and RelatesTo start tags
+# with their values, the AppSequence element. Bounded lengths: a crafted datagram cannot make the pattern scan
+# far. It starts at a "<": about 4 microseconds for a 2 KB ProbeMatch (a look-behind at every byte took 40).
+_MESSAGE_IDS = re.compile(rb"<(?!/)[\w.:-]{0,64}(?:MessageID|RelatesTo)\b[^>]{0,512}>[^<]{0,256}(?=</)"
                           rb"|<[\w.-]{0,64}:?AppSequence\b[^>]{0,512}>")
 _DISCOVERY = {NS_D, NS_D2009}
 _ADDRESSING = {NS_A, NS_A2005}
