@@ -179,6 +179,16 @@ def test_inventory_skips_without_credentials_or_out_of_scope(hik):
     assert rows == [] and skips == []
 
 
+def test_recorders_beyond_the_cap_are_skipped_saying_so(monkeypatch):
+    import camscan.recorders.collect as collect
+
+    monkeypatch.setattr(collect, "MAX_RECORDERS", 2)
+    recorders = [dev(ip=f"198.51.100.{30 + i}") for i in range(3)]
+    _rows, skips = RecorderInventory(link(None), 2, None, lambda d: d).run(recorders)
+    assert [s.ip for s in skips if "needs credentials" in s.reason] == ["198.51.100.30", "198.51.100.31"]
+    assert [s.ip for s in skips if "more than 2 recorders" in s.reason] == ["198.51.100.32"]
+
+
 # ------------------------------------------------------------------------------------------- device rows
 def test_camera_rows_keys_maker_verdict_and_risks():
     rec = dev()

@@ -58,7 +58,10 @@ ISAPI_STATUS = "/ISAPI/ContentMgmt/InputProxy/channels/status"
 DAHUA_REMOTE = "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice"
 WEB_PORTS = (80, 8080, 8000)  # plain-HTTP web ports recorders serve their API on, in order of preference
 TLS_PORT = 443  # HTTPS: asked when no plain web port is open, or when the plain one gave no channel list
-MAX_RECORDERS = 64  # recorders asked in one scan (each one is two or three requests)
+# recorders asked in one scan: each is two or three capped requests on 8 threads, within the scan's deadline; the
+# cap bounds what a hostile segment answering as thousands of "recorders" can make camscan do (a /16 site of the
+# benchmark has 167 recorders, a real one a few dozen)
+MAX_RECORDERS = 1024
 
 _HIK_RECORDER = re.compile(r"^i?DS-(7\d|8\d|9\d)\d{2}")  # DS-76xxNI, DS-7208HGHI, DS-96xxxNI...
 # as the Dahua model rule: NVR + four digits or NVR6xx- (Uniview's NVR30x is not Dahua), XVR, HCVR
@@ -278,7 +281,8 @@ class RecorderInventory:
             else:
                 asked.append((d, family, ports))
         for d, _f in recorders[MAX_RECORDERS:]:
-            skips.append(Skip(d.ip, "recorder", f"more than {MAX_RECORDERS} recorders: not asked"))
+            skips.append(Skip(d.ip, "recorder", f"more than {MAX_RECORDERS} recorders in one scan: not asked "
+                                                "(scan fewer targets at a time)"))
         if not asked:
             return [], skips
         answered: list[tuple[Device, list[Channel]]] = []
