@@ -328,19 +328,26 @@ class _Reading:
     """A reply element read through the schema zeep parsed: ``node.Name`` is the child zeep's type defines by
     that name, matched by its full qualified name (a vendor element of the same local name in another namespace
     is never taken). Complex children come back as ``_Reading``, simple ones as their text, repeated ones as a
-    list; a name the schema does not define raises AttributeError, like zeep's objects."""
+    list; a name the schema does not define raises AttributeError, like zeep's objects.
 
-    __slots__ = ("_el", "_kids")
-    _layout: dict[int, dict[str, tuple[str, object, bool, bool]]] = {}
+    ``layouts`` is the cache of each schema element's children, keyed by the element's id: it belongs to one
+    :class:`_Operation`, which holds the response element, and each entry holds its child elements, so no key's
+    element is freed (and its id given to another object) while the cache lives. A cache shared by every
+    operation of the process, as this once was, outlived a scan's schema: a later scan's element could get a
+    freed one's id and be read with its layout, and calls came back empty at random (replays differed)."""
 
-    def __init__(self, el, zelement) -> None:
+    __slots__ = ("_el", "_kids", "_layouts")
+
+    def __init__(self, el, zelement, layouts: dict[int, dict[str, tuple[str, object, bool, bool]]]) -> None:
         self._el = el
-        self._kids = self._children(zelement)
+        self._layouts = layouts
+        self._kids = self._children(zelement, layouts)
 
-    @classmethod
-    def _children(cls, zelement) -> dict[str, tuple[str, object, bool, bool]]:
+    @staticmethod
+    def _children(zelement, layouts: dict[int, dict[str, tuple[str, object, bool, bool]]]
+                  ) -> dict[str, tuple[str, object, bool, bool]]:
         key = id(zelement)
-        kids = cls._layout.get(key)
+        kids = layouts.get(key)
         if kids is None:
             kids = {}
             for name, child in getattr(zelement.type, "elements", ()):
@@ -349,7 +356,7 @@ class _Reading:
                     continue
                 many = child.max_occurs == "unbounded" or (child.max_occurs or 1) > 1
                 kids[name] = (qname.text, child, many, hasattr(child.type, "elements"))
-            cls._layout[key] = kids
+            layouts[key] = kids
         return kids
 
     def __getattr__(self, name: str):
@@ -358,7 +365,7 @@ class _Reading:
         except KeyError:
             raise AttributeError(name) from None
         found = self._el.findall(qname)
-        values = [_Reading(el, child) if complex_ else el.text for el in found]
+        values = [_Reading(el, child, self._layouts) if complex_ else el.text for el in found]
         return values if many else (values[0] if values else None)
 
 
@@ -372,6 +379,7 @@ class _Operation:
         self.binding = binding
         self.zop = binding.get(name)
         self.response = self.zop.output.body  # the response element zeep's schema defines
+        self.layouts: dict[int, dict[str, tuple[str, object, bool, bool]]] = {}  # see _Reading
         envelope, headers = binding._create(name, (), kwargs, client=client, options={"address": "http://x/"})
         self.headers = dict(headers)
         self.body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
@@ -418,7 +426,7 @@ class _Operation:
             raise Fault(message=xmlsafe.text(fault.find("faultstring")) if fault is not None else "Unknown fault",
                         code=xmlsafe.text(fault.find("faultcode")) if fault is not None else None)
         found = body.find(self.response.qname.text) if body is not None else None
-        return _Reading(found, self.response) if found is not None else None
+        return _Reading(found, self.response, self.layouts) if found is not None else None
 
 
 _preloaded: OnvifClientFactory | None = None
