@@ -271,9 +271,10 @@ class _PortPlan:
     (8000, 8080, 8899, 2020 when not advertised) adds nothing for it, and they are left out. The ports in
     ``keep`` are checked on every host: their answer is evidence of its own (a rule reads ``tcp:open`` for
     them, e.g. Dahua's 37777 and Xiongmai's 34567, which tell relabels apart; the RTSP and TLS probes need
-    554, 443 and 8443; the web UI is usually on 80 whatever the ONVIF port), and so are the advertised ones. A live host that has not answered WS-Discovery yet
-    has its other ports put off until its reply is due (the multicast reply delay, or a margin after ARP
-    found it); if none came, every port is checked. With ``keep`` None, every port of every host is."""
+    554, 443 and 8443; the web UI is usually on 80 whatever the ONVIF port), and so are the advertised ones.
+    A live host that has not answered WS-Discovery yet has its other ports put off until its reply is due (the
+    multicast reply delay, or a margin after ARP found it); if none came, every port is checked. With ``keep``
+    None, every port of every host is."""
 
     SETTLE = 2 * WINDOW_MARGIN  # after a host's reply is due: its unicast probe and answer on a busy machine
 

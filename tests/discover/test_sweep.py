@@ -213,8 +213,8 @@ def test_a_connect_that_timed_out_is_tried_once_more_on_a_host_known_to_be_there
             settled: list = []
             found, cov, skips = PortSweep(ScanOptions(rate=5000), [port], connect_timeout=0.2,
                                           transport=transport).run(
-                ["127.0.0.1"], time.monotonic() + 30, on_host=lambda ip, ports: settled.append((ip, ports)),
-                retry=retry)
+                ["127.0.0.1"], time.monotonic() + 30,
+                on_host=lambda ip, ports, settled=settled: settled.append((ip, ports)), retry=retry)
             assert transport.sockets == connects
             assert found == {} and settled == [("127.0.0.1", [])] and skips == [] and cov[0].status == "done"
     finally:
