@@ -158,6 +158,7 @@ class Measured:
     cpu: float  # user + system seconds
     rcvbuf_drops: int  # UDP datagrams dropped for a full receive buffer in the scanner namespace
     if_drops: int = 0  # frames the scanner's eth0 dropped on receive (the emulation's own losses)
+    sys: float = 0.0  # of cpu, the system (kernel) seconds: on b mostly the ARP broadcasts' copies
 
 
 def _udp_counters(site: Site) -> dict[str, int]:
@@ -223,7 +224,7 @@ _, status, ru = os.wait4(pid, 0)
 wall = time.monotonic() - t0
 with open(out, "w") as fh:
     json.dump({"wall": wall, "code": os.waitstatus_to_exitcode(status), "maxrss_kb": ru.ru_maxrss,
-               "cpu": ru.ru_utime + ru.ru_stime}, fh)
+               "cpu": ru.ru_utime + ru.ru_stime, "sys": ru.ru_stime}, fh)
 sys.exit(0)
 """
 
@@ -263,6 +264,7 @@ def measure(site: Site, argv: Sequence[str], env: dict[str, str], timeout: float
         wall=float(stats.get("wall", outer_wall)),
         rss_kb=int(stats.get("maxrss_kb", 0)),
         cpu=float(stats.get("cpu", 0.0)),
+        sys=float(stats.get("sys", 0.0)),
         rcvbuf_drops=after.get("RcvbufErrors", 0) - before.get("RcvbufErrors", 0),
         if_drops=if_drops,
     )
@@ -690,7 +692,7 @@ def as_json(results: Sequence[ScenarioResult], info: dict[str, Any]) -> dict[str
             "devices": r.scenario.devices, "latency_ms": r.scenario.latency_ms, "build_s": r.build_s,
             "teardown_s": r.teardown_s, "error": r.error,
             "runs": [{"tool": t.tool, "wall_s": t.m.wall, "returncode": t.m.returncode, "found": t.found,
-                      "expected": t.expected, "rss_kb": t.m.rss_kb, "cpu_s": t.m.cpu,
+                      "expected": t.expected, "rss_kb": t.m.rss_kb, "cpu_s": t.m.cpu, "sys_s": t.m.sys,
                       "cpu_ms_per_device": round(cpu_per_device_ms(t), 2),
                       "rcvbuf_drops": t.m.rcvbuf_drops, "if_drops": t.m.if_drops, "note": t.note, **t.detail,
                       **({"stderr_tail": t.m.stderr[-4000:]} if t.m.returncode not in (0, 1) or t.note else {})}
