@@ -9,6 +9,7 @@ import socket
 import time
 
 import pytest
+from backlog import full_backlog
 from guards import WatchedFeed
 
 from camscan.discover.sweep import CAMERA_PORTS, PortSweep, inflight_limit, sweep
@@ -188,26 +189,7 @@ def test_a_connect_that_timed_out_is_tried_once_more_on_a_host_known_to_be_there
             self.sockets += 1
             return super().tcp_socket()
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers: list[socket.socket] = []
-    try:
-        for _ in range(8):  # fill the queue (its length is backlog + 1 on Linux)
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex(("127.0.0.1", port))
-            fillers.append(s)
-        probe = socket.socket()
-        probe.settimeout(0.3)
-        try:
-            probe.connect(("127.0.0.1", port))
-            pytest.skip("this kernel completes connects past a full backlog")
-        except (TimeoutError, OSError):
-            pass
-        finally:
-            probe.close()
+    with full_backlog() as port:
         for retry, connects in ((lambda ip: True, 2), (lambda ip: False, 1), (None, 1)):
             transport = Counting()
             settled: list = []
@@ -217,10 +199,6 @@ def test_a_connect_that_timed_out_is_tried_once_more_on_a_host_known_to_be_there
                 on_host=lambda ip, ports, settled=settled: settled.append((ip, ports)), retry=retry)
             assert transport.sockets == connects
             assert found == {} and settled == [("127.0.0.1", [])] and skips == [] and cov[0].status == "done"
-    finally:
-        listener.close()
-        for s in fillers:
-            s.close()
 
 
 def test_a_sweep_whose_last_ports_are_left_out_ends_at_once(listeners):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from backlog import full_backlog
 from tcp_fakes import LOOPBACK, LoopbackDevice, Peer
 
 from camscan.codec.auth import digest_authorization
@@ -299,36 +300,11 @@ def test_reset_by_the_device(device):
 def test_connect_timeout_when_the_backlog_is_full():
     """A listener whose accept queue is full drops new SYNs (Linux), so connect waits; the per-operation
     timeout ends it, and says so."""
-    listener = socket.socket()
-    listener.bind((LOOPBACK, 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    fillers: list[socket.socket] = []
-    try:
-        for _ in range(8):  # fill the queue (its length is backlog + 1 on Linux)
-            s = socket.socket()
-            s.setblocking(False)
-            s.connect_ex((LOOPBACK, port))
-            fillers.append(s)
-        for _ in range(10):  # until a connect is seen to wait: the queue is full
-            probe = socket.socket()
-            probe.settimeout(0.3)
-            try:
-                probe.connect((LOOPBACK, port))
-            except (TimeoutError, OSError):
-                break
-            finally:
-                probe.close()
-        else:
-            pytest.skip("this kernel completes connects past a full backlog")
+    with full_backlog(LOOPBACK) as port:
         exc = fail(lambda: Connection(LOOPBACK, port, timeout=0.3, wall=5.0).request("GET", "/"))
         assert exc.kind == "connect_timeout"
         exc = fail(lambda: Connection(LOOPBACK, port, timeout=5.0, wall=0.4).request("GET", "/"))
         assert exc.kind == "wall"
-    finally:
-        for s in fillers:
-            s.close()
-        listener.close()
 
 
 # ---------------------------------------------------------------------------------------------- bodies
