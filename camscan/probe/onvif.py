@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -432,6 +433,20 @@ class _Operation:
 _preloaded: OnvifClientFactory | None = None
 
 
+def _from_bytes(base, files: Mapping[str, bytes]):
+    """A transport class that loads a WSDL subset's files from ``files`` (by file name), and nothing else."""
+    texts = dict(files)
+
+    class FromBytes(base):  # type: ignore[misc, valid-type]
+        def load(self, url):
+            data = texts.get(Path(str(url).removeprefix("file://")).name)
+            if data is None:
+                raise DeviceError(f"refusing to load {url}: not part of camscan's WSDL subset")
+            return data
+
+    return FromBytes
+
+
 def preload() -> None:
     """Parse the WSDL now (and build one client, which imports what zeep imports lazily), for a scan that drops
     privileges first: the unprivileged process may not be able to read the package's files (a 0700 home)."""
@@ -444,16 +459,19 @@ def preload() -> None:
 
 
 class OnvifClientFactory:
-    """Parses the WSDL once and hands out per-device zeep clients that share it."""
+    """Parses a WSDL once and hands out per-device zeep clients and operations that share it: by default the
+    device service's (``devicemgmt.wsdl``); another service's subset (the recorders' media WSDL) with its own
+    ``wsdl`` and ``binding``, loaded from ``files`` (name -> bytes read before privileges dropped) when given."""
 
-    def __init__(self) -> None:
-        if _preloaded is not None:  # parsed before the scan dropped its privileges
+    def __init__(self, wsdl: Path = WSDL, binding: str = BINDING, files: Mapping[str, bytes] | None = None) -> None:
+        if _preloaded is not None and wsdl == WSDL and files is None:  # parsed before the scan dropped privileges
             self.__dict__.update(_preloaded.__dict__)
             return
         from zeep import Settings
         from zeep.wsdl import Document
 
         self._lock = threading.Lock()
+        self._binding = binding
         self._Transport = _transport_class()
         # forbid_dtd/forbid_entities: device replies are hostile. strict=True: the schema subset itself is
         # tolerant (every field optional, trailing wildcards), while lxml's recover mode under strict=False
@@ -463,8 +481,9 @@ class OnvifClientFactory:
         # local files), so every client shares this one instead of building its own.
         self._session = requests.Session()
         self._session.trust_env = False
-        boot = self._Transport(timeout=5, max_bytes=1 << 20, session=self._session)
-        self.document = Document(str(WSDL), boot, settings=self.settings)
+        loader = self._Transport if files is None else _from_bytes(self._Transport, files)
+        boot = loader(timeout=5, max_bytes=1 << 20, session=self._session)
+        self.document = Document(str(wsdl), boot, settings=self.settings)
         self._template_client = None
         self._operations: dict[tuple, _Operation] = {}
 
@@ -488,7 +507,7 @@ class OnvifClientFactory:
                 if op is None:
                     if self._template_client is None:
                         self._template_client = self.client(5.0, 1 << 20)
-                    op = _Operation(self._template_client, self.document.bindings[BINDING], name, kwargs)
+                    op = _Operation(self._template_client, self.document.bindings[self._binding], name, kwargs)
                     self._operations[key] = op
         return op
 

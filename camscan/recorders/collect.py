@@ -104,8 +104,7 @@ def web_ports(device: Device) -> list[tuple[int, bool]]:
     return out
 
 
-BAD_CREDENTIALS = ("bad credentials: the recorder rejected the username/password (tried once, not again: failed "
-                   "logins lock accounts)")
+BAD_CREDENTIALS = media.BAD_CREDENTIALS  # the skip's words for a rejected password, ONVIF or not
 
 
 class _Denied(Exception):

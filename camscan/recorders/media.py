@@ -38,7 +38,7 @@ MEDIA_BINDING = "{http://www.onvif.org/ver10/media/wsdl}MediaBinding"
 _FILES = ("media.wsdl", "onvif-subset.xsd")  # everything the WSDL loads (its one import, by relative path)
 
 _texts: dict[str, bytes] | None = None
-_factory: MediaFactory | None = None
+_factory = None  # camscan.probe.onvif.OnvifClientFactory, see factory()
 _lock = threading.Lock()
 
 
@@ -50,61 +50,21 @@ def preload() -> None:
         _texts = {name: (ONVIF_DIR / name).read_bytes() for name in _FILES}
 
 
-class MediaFactory:
-    """The parsed media WSDL (one per process), handing out the per-recorder HTTP side and the operations."""
-
-    def __init__(self) -> None:
-        from zeep import Client, Settings
-        from zeep.wsdl import Document
-
-        from camscan.probe.onvif import DeviceError, _transport_class
-
-        preload()
-        texts = dict(_texts or {})
-        base = _transport_class()
-
-        class _Local(base):  # type: ignore[misc, valid-type]
-            """Loads the WSDL subset from the bytes :func:`preload` read, and nothing else."""
-
-            def load(self, url):
-                data = texts.get(Path(str(url).removeprefix("file://")).name)
-                if data is None:
-                    raise DeviceError(f"refusing to load {url}: not part of camscan's media WSDL subset")
-                return data
-
-        self._Transport = base
-        self.settings = Settings(strict=True, forbid_dtd=True, forbid_entities=True, xml_huge_tree=False)
-        import requests
-
-        self._session = requests.Session()
-        self._session.trust_env = False
-        boot = _Local(timeout=5, max_bytes=1 << 20, session=self._session)
-        self.document = Document(str(MEDIA_WSDL), boot, settings=self.settings)
-        self.client = Client(self.document, transport=boot, settings=self.settings)
-        self.binding = self.document.bindings[MEDIA_BINDING]
-        self._operations: dict[tuple, object] = {}
-        self._lock = threading.Lock()
-
-    def transport(self, timeout: float, max_bytes: int):
-        return self._Transport(timeout=timeout, max_bytes=max_bytes, session=self._session)
-
-    def operation(self, name: str, **kwargs):
-        from camscan.probe.onvif import _Operation
-
-        key = (name, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
-        with self._lock:
-            op = self._operations.get(key)
-            if op is None:
-                op = self._operations[key] = _Operation(self.client, self.binding, name, kwargs)
-        return op
-
-
-def factory() -> MediaFactory:
+def factory():
+    """The media WSDL subset parsed (once per process, the first time a scan meets an ONVIF recorder) by the
+    device service's :class:`~camscan.probe.onvif.OnvifClientFactory`, from the bytes :func:`preload` read."""
     global _factory
     with _lock:
         if _factory is None:
-            _factory = MediaFactory()
+            from camscan.probe.onvif import OnvifClientFactory
+
+            preload()
+            _factory = OnvifClientFactory(MEDIA_WSDL, MEDIA_BINDING, files=_texts)
         return _factory
+
+
+BAD_CREDENTIALS = ("bad credentials: the recorder rejected the username/password (tried once, not again: failed "
+                   "logins lock accounts)")
 
 
 class MediaRefused(Exception):
@@ -131,8 +91,7 @@ def read_video_sources(ip: str, url: str, port: int, transport: Transport, timeo
     finally:
         session.http.close()
     if session.auth == "rejected":
-        raise MediaRefused("bad credentials: the recorder rejected the username/password (tried once, not again: "
-                           "failed logins lock accounts)")
+        raise MediaRefused(BAD_CREDENTIALS)
     if session.needs_auth:
         why = session.withheld or transport.credentials_withheld(ip, port) or "credentials not sent"
         raise MediaRefused(f"its media service needs credentials: {why}")
