@@ -251,19 +251,12 @@ def _firmware_state(r: Range, fw: Firmware) -> str:
     assert r.first is not None and r.last is not None
     if fw.version is None:
         return _UNKNOWN
-    if r.first.built is None:  # a span of versions alone: the build date plays no part
-        key = _span_key(fw, False)
-        lo, hi = _span_key(r.first, False), _span_key(r.last, False)
-        if lo <= key <= hi:
+    dated = r.first.built is not None  # else a span of versions alone: the build date plays no part
+    if not dated or fw.built is not None:
+        key, hi = _span_key(fw, dated), _span_key(r.last, dated)
+        if _span_key(r.first, dated) <= key <= hi:
             return _IN
-        if r.fixed is not None and hi < key < _span_key(r.fixed, False):
-            return _GAP
-        return _OUT
-    if fw.built is not None:
-        key = _span_key(fw, True)
-        if _span_key(r.first, True) <= key <= _span_key(r.last, True):
-            return _IN
-        if r.fixed is not None and _span_key(r.last, True) < key < _span_key(r.fixed, True):
+        if r.fixed is not None and hi < key < _span_key(r.fixed, dated):
             return _GAP
         return _OUT
     # a version without a build date against a dated span: decided only strictly inside or outside
